@@ -282,48 +282,60 @@ money_rounding_from_name(const char *name, MoneyRounding *out)
 MoneyStatus
 money_div_round(__int128 num, __int128 den, MoneyRounding mode, int64_t *out)
 {
-	__int128	q,
-				r,
-				twice_r;
+	typedef unsigned __int128 u128;
 	bool		negative;
+	u128		un,
+				ud,
+				q,
+				r;
 
 	if (den == 0)
 		return MONEY_ERR_ARGUMENT;
-	if (den < 0)
-	{
-		num = -num;
-		den = -den;
-	}
-	q = num / den;				/* truncated toward zero */
-	r = num % den;				/* same sign as num */
+	/* magnitudes in unsigned 128 bits: no overflow even for INT128_MIN */
+	negative = (num < 0) != (den < 0);
+	un = num < 0 ? (u128) 0 - (u128) num : (u128) num;
+	ud = den < 0 ? (u128) 0 - (u128) den : (u128) den;
+	q = un / ud;
+	r = un % ud;
 	if (r != 0)
 	{
-		negative = num < 0;
+		bool		away = false;	/* move the magnitude up by one */
+
 		switch (mode)
 		{
 			case MONEY_ROUND_DOWN:
+				away = false;
 				break;
 			case MONEY_ROUND_FLOOR:
-				if (negative)
-					q -= 1;
+				away = negative;
 				break;
 			case MONEY_ROUND_CEILING:
-				if (!negative)
-					q += 1;
+				away = !negative;
 				break;
 			case MONEY_ROUND_HALF_UP:
 			case MONEY_ROUND_HALF_EVEN:
-				twice_r = (r < 0 ? -r : r) * 2;
-				if (twice_r > den ||
-					(twice_r == den &&
-					 (mode == MONEY_ROUND_HALF_UP || (q % 2) != 0)))
-					q += negative ? -1 : 1;
+				/* compare r with den - r rather than doubling r */
+				if (r > ud - r)
+					away = true;
+				else if (r == ud - r)
+					away = (mode == MONEY_ROUND_HALF_UP) || (q & 1) != 0;
 				break;
 		}
+		if (away)
+			q += 1;				/* q <= 2^127, cannot wrap */
 	}
-	if (q > (__int128) INT64_MAX || q < (__int128) INT64_MIN)
-		return MONEY_ERR_OVERFLOW;
-	*out = (int64_t) q;
+	if (negative)
+	{
+		if (q > (u128) INT64_MAX + 1)
+			return MONEY_ERR_OVERFLOW;
+		*out = (q == (u128) INT64_MAX + 1) ? INT64_MIN : -(int64_t) q;
+	}
+	else
+	{
+		if (q > (u128) INT64_MAX)
+			return MONEY_ERR_OVERFLOW;
+		*out = (int64_t) q;
+	}
 	return MONEY_OK;
 }
 
