@@ -18,14 +18,17 @@ OBJS = \
 	src/currency_iso.o \
 	src/currency.o \
 	src/amount.o \
-	src/amount_ops.o
+	src/amount_ops.o \
+	src/ledger.o \
+	src/audit.o
 
 INSTALL_PARTS = $(sort $(wildcard ext/install/*.sql))
 DATA_built = wallet--$(EXTVERSION).sql
 DATA = $(filter-out ext/wallet--$(EXTVERSION).sql,$(wildcard ext/wallet--*.sql))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=. --dbname=wallet_regress
+REGRESS_OPTS = --inputdir=.
+CONTRIB_TESTDB = wallet_regress
 
 # -Wextra is on; these three only fire inside PostgreSQL's own headers and
 # fmgr conventions (PG_FUNCTION_ARGS, designated initialisers, int/size_t).
@@ -51,7 +54,7 @@ wallet--$(EXTVERSION).sql: $(INSTALL_PARTS) META.json
 	   printf '%s\n' '\echo Use "CREATE EXTENSION wallet" to load this file. \quit'; \
 	   for f in $(INSTALL_PARTS); do echo; echo "-- ==== $$f ===="; cat $$f; done; } > $@
 
-$(OBJS): src/money.h src/wallet.h | versioncheck
+$(OBJS): src/money.h src/wallet.h src/ledger.h | versioncheck
 
 .PHONY: versioncheck run test stop bench stress fuzz unit
 versioncheck:
@@ -60,17 +63,17 @@ versioncheck:
 
 # ---- the two commands, and the longer runs ----
 run:
-	bash scripts/run.sh
+	+@bash scripts/run.sh
 test:
-	bash scripts/test.sh
+	+@bash scripts/test.sh
 stop:
-	bash scripts/cluster.sh stop run
+	+@bash scripts/cluster.sh stop run
 bench:
-	bash test/bench/bench.sh
+	+@bash test/bench/bench.sh
 stress:
-	bash scripts/test.sh --stress
+	+@bash scripts/test.sh --stress
 fuzz:
-	bash test/fuzz/fuzz.sh 600
+	+@bash test/fuzz/fuzz.sh 600
 
 # ---- the core alone (no server needed) ----
 CORE_SRC = src/money.c src/currency_iso.c

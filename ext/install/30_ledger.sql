@@ -1,0 +1,296 @@
+-- ============================================================================
+-- Ledger storage: accounts, the journal (transactions + entries), pending
+-- credits of hot accounts.  Amounts are stored as bigint minor units; the
+-- account's currency gives them meaning.  The read views further down show
+-- them as wallet.amount.
+--
+-- Only the extension owner can write these tables; applications go through
+-- the SECURITY DEFINER API functions (see wallet.grant_app).
+-- ============================================================================
+
+CREATE SEQUENCE wallet.account_id_seq;
+CREATE SEQUENCE wallet.txn_id_seq;
+SELECT pg_catalog.pg_extension_config_dump('wallet.account_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('wallet.txn_id_seq', '');
+
+-- One row per account.  balance is the posted balance except, for hot
+-- accounts, the credits still waiting in wallet.hot_pending; held is the sum
+-- of pending holds debiting the account.
+CREATE TABLE wallet.account (
+    id              bigint PRIMARY KEY DEFAULT nextval('wallet.account_id_seq'),
+    owner           text NOT NULL CHECK (length(owner) BETWEEN 1 AND 200),
+    currency        text NOT NULL,
+    kind            text NOT NULL DEFAULT 'user' CHECK (length(kind) BETWEEN 1 AND 64),
+    allow_negative  boolean NOT NULL DEFAULT false,
+    status          text NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'frozen', 'closed')),
+    hot             boolean NOT NULL DEFAULT false,
+    balance         bigint NOT NULL DEFAULT 0,
+    held            bigint NOT NULL DEFAULT 0 CHECK (held >= 0),
+    version         bigint NOT NULL DEFAULT 0,
+    -- set when a forced posting (reversal or refund with allow_negative)
+    -- took a non-negative account below zero; wallet.verify() accepts such a
+    -- balance and reports it
+    forced_negative boolean NOT NULL DEFAULT false,
+    -- the account that records this account's debts (refund clawbacks)
+    debt_account    bigint,
+    metadata        jsonb,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE wallet.account_id_seq OWNED BY wallet.account.id;
+CREATE INDEX account_owner_idx ON wallet.account (owner);
+CREATE INDEX account_kind_idx ON wallet.account (kind) WHERE kind <> 'user';
+SELECT pg_catalog.pg_extension_config_dump('wallet.account', '');
+
+-- The journal: one row per posted transaction.  idempotency_key is unique
+-- for ever; request_hash is the SHA-256 of the canonical request, so a
+-- retry with the same key is recognised as the same request or refused.
+-- reverses links a reversal to its original (unique: reversed at most once).
+CREATE TABLE wallet.txn (
+    id              bigint PRIMARY KEY DEFAULT nextval('wallet.txn_id_seq'),
+    idempotency_key text NOT NULL UNIQUE,
+    kind            text NOT NULL,
+    request_hash    bytea NOT NULL,
+    metadata        jsonb,
+    reverses        bigint UNIQUE,
+    forced          boolean NOT NULL DEFAULT false,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE wallet.txn_id_seq OWNED BY wallet.txn.id;
+CREATE INDEX txn_created_at_idx ON wallet.txn (created_at);
+SELECT pg_catalog.pg_extension_config_dump('wallet.txn', '');
+
+-- The legs of each transaction: signed minor units per account.  Sum per
+-- transaction and currency is zero.
+--
+-- No foreign keys on purpose: an FK check takes a KEY SHARE lock on the
+-- referenced row, which on a hot account (thousands of credits a second)
+-- turns into multixact churn on one tuple and queues writers behind any
+-- debit.  The engine only writes existing ids (accounts are never deleted,
+-- the journal never changes) and wallet.verify() checks the references.
+CREATE TABLE wallet.entry (
+    txn_id      bigint NOT NULL,
+    leg         smallint NOT NULL,
+    account_id  bigint NOT NULL,
+    amount      bigint NOT NULL CHECK (amount <> 0),
+    PRIMARY KEY (txn_id, leg)
+);
+CREATE INDEX entry_account_idx ON wallet.entry (account_id, txn_id);
+SELECT pg_catalog.pg_extension_config_dump('wallet.entry', '');
+
+-- Postings to hot accounts that cannot overdraw them (credits, and debits of
+-- accounts allowed to go negative) are posted (their entries exist) but
+-- their amounts wait here instead of updating wallet.account.balance, so
+-- they take no lock on the account row.  wallet.fold_hot() moves committed
+-- rows into the balance; every balance read adds the rows still here.
+CREATE TABLE wallet.hot_pending (
+    account_id  bigint NOT NULL,
+    txn_id      bigint NOT NULL,
+    amount      bigint NOT NULL CHECK (amount <> 0)
+);
+CREATE INDEX hot_pending_account_idx ON wallet.hot_pending (account_id);
+SELECT pg_catalog.pg_extension_config_dump('wallet.hot_pending', '');
+
+-- ---- append-only history ----
+-- UPDATE, DELETE and TRUNCATE of the journal fail for everyone, the owner
+-- included.  (A superuser can still bypass triggers; wallet.audit_verify()
+-- detects what that changed.)
+CREATE FUNCTION wallet.forbid_change() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'wallet_forbid_change' LANGUAGE C;
+CREATE TRIGGER txn_append_only BEFORE UPDATE OR DELETE ON wallet.txn
+    FOR EACH ROW EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER txn_no_truncate BEFORE TRUNCATE ON wallet.txn
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER entry_append_only BEFORE UPDATE OR DELETE ON wallet.entry
+    FOR EACH ROW EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER entry_no_truncate BEFORE TRUNCATE ON wallet.entry
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+-- Accounts are never deleted (they close); their history is in the journal.
+CREATE TRIGGER account_no_delete BEFORE DELETE ON wallet.account
+    FOR EACH ROW EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER account_no_truncate BEFORE TRUNCATE ON wallet.account
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+
+-- ============================================================================
+-- Accounts API
+-- ============================================================================
+
+-- Opens an account in a registered currency.  Returns its id.
+-- Errors: unknown currency WL011, malformed currency 22P02, bad owner/kind 22023.
+CREATE FUNCTION wallet.open_account(owner text, currency text, kind text DEFAULT 'user',
+                                    allow_negative boolean DEFAULT false,
+                                    metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur text;
+    new_id bigint;
+BEGIN
+    IF owner IS NULL OR currency IS NULL OR kind IS NULL OR allow_negative IS NULL THEN
+        RAISE EXCEPTION 'wallet.open_account: owner, currency, kind and allow_negative must not be null'
+            USING ERRCODE = '22004';
+    END IF;
+    IF length(owner) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'wallet.open_account: owner must be 1 to 200 characters'
+            USING ERRCODE = '22023';
+    END IF;
+    IF length(kind) NOT BETWEEN 1 AND 64 THEN
+        RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 characters'
+            USING ERRCODE = '22023';
+    END IF;
+    IF metadata IS NOT NULL AND pg_column_size(metadata) > 65536 THEN
+        RAISE EXCEPTION 'wallet.open_account: metadata is larger than 64 kB'
+            USING ERRCODE = '22023';
+    END IF;
+    -- validates the code and that the currency is registered
+    cur := wallet.currency(wallet.amount(0::bigint, currency));
+    INSERT INTO wallet.account (owner, currency, kind, allow_negative, metadata)
+        VALUES (open_account.owner, cur, open_account.kind, open_account.allow_negative,
+                open_account.metadata)
+        RETURNING id INTO new_id;
+    RETURN new_id;
+END
+$$;
+
+-- Raises the error for a missing account; returns the row otherwise.
+CREATE FUNCTION wallet.account_row(id bigint) RETURNS wallet.account
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account;
+BEGIN
+    SELECT * INTO r FROM wallet.account a WHERE a.id = account_row.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown account %', id
+            USING ERRCODE = 'WL003', DETAIL = format('No account has id %s.', id);
+    END IF;
+    RETURN r;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.account_row(bigint) FROM PUBLIC;
+
+-- Pending (not yet folded) credits of a hot account.
+CREATE FUNCTION wallet.pending_credits(account_id bigint) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(h.amount), 0)::bigint FROM wallet.hot_pending h
+     WHERE h.account_id = pending_credits.account_id
+$$;
+
+-- Posted balance: every committed posting, hot credits included, exact
+-- right after each commit.  Unknown account: WL003.
+CREATE FUNCTION wallet.balance(account_id bigint) RETURNS wallet.amount
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account_id);
+BEGIN
+    RETURN wallet.amount(r.balance + CASE WHEN r.hot OR EXISTS (SELECT 1 FROM wallet.hot_pending h WHERE h.account_id = r.id)
+                                          THEN wallet.pending_credits(r.id) ELSE 0 END,
+                         r.currency);
+END
+$$;
+
+-- Available balance: posted minus pending holds, minus outstanding debt
+-- (a refund clawback that the coins on hand could not cover).
+CREATE FUNCTION wallet.available(account_id bigint) RETURNS wallet.amount
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account_id);
+    debt bigint := 0;
+BEGIN
+    IF r.debt_account IS NOT NULL THEN
+        SELECT least(d.balance, 0) INTO debt FROM wallet.account d WHERE d.id = r.debt_account;
+    END IF;
+    RETURN wallet.amount(r.balance + wallet.pending_credits(r.id) - r.held + debt, r.currency);
+END
+$$;
+
+-- Marks an account hot (credits bypass its row lock) or back to normal.
+-- Pending credits are folded when it goes back to normal.
+CREATE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF id IS NULL OR hot IS NULL THEN
+        RAISE EXCEPTION 'wallet.set_hot: arguments must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM wallet.account_row(id);
+    UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
+     WHERE a.id = set_hot.id AND a.hot IS DISTINCT FROM set_hot.hot;
+    IF NOT set_hot.hot THEN
+        PERFORM wallet.fold_hot(set_hot.id);
+    END IF;
+END
+$$;
+
+-- ============================================================================
+-- Posting API (C): validation, lock order, balances, journal, idempotency.
+-- ============================================================================
+
+CREATE TYPE wallet.leg AS (account bigint, amount wallet.amount);
+
+-- Moves `amount` from one account to another as one transaction; returns
+-- the transaction id.  Same key + same request → the first id, nothing
+-- posted; same key + different request → WL006.  Errors: WL001 insufficient
+-- funds, WL002 currency mismatch, WL003 unknown account, WL004 frozen,
+-- WL005 closed, 22023 non-positive amount / same account / bad key, 22004 null.
+CREATE FUNCTION wallet.transfer(from_account bigint, to_account bigint, amount wallet.amount,
+                                idempotency_key text, kind text DEFAULT 'transfer',
+                                metadata jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'wallet_transfer'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- One atomic multi-leg transaction.  Legs must be non-zero, balance to zero
+-- per currency and match their accounts' currencies (WL007, WL002).
+CREATE FUNCTION wallet.post(idempotency_key text, legs wallet.leg[], kind text DEFAULT 'journal',
+                            metadata jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'wallet_post'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Folds committed pending credits of one hot account (or all, when NULL)
+-- into the stored balance.  Returns the number of credits folded.
+CREATE FUNCTION wallet.fold_hot(account_id bigint DEFAULT NULL) RETURNS bigint
+AS 'MODULE_PATHNAME', 'wallet_fold_hot'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- ============================================================================
+-- Read views (granted to readers and applications)
+-- ============================================================================
+
+CREATE VIEW wallet.accounts AS
+SELECT a.id, a.owner, a.currency, a.kind, a.allow_negative, a.status, a.hot,
+       wallet.amount(a.balance + coalesce(p.pending, 0), a.currency) AS balance,
+       wallet.amount(a.balance + coalesce(p.pending, 0) - a.held
+                     + coalesce(least(d.balance, 0), 0), a.currency) AS available,
+       wallet.amount(a.held, a.currency) AS held,
+       wallet.amount(coalesce(-least(d.balance, 0), 0), a.currency) AS debt,
+       a.version, a.metadata, a.created_at
+  FROM wallet.account a
+  LEFT JOIN LATERAL (SELECT sum(h.amount)::bigint AS pending FROM wallet.hot_pending h
+                      WHERE h.account_id = a.id) p ON true
+  LEFT JOIN wallet.account d ON d.id = a.debt_account;
+COMMENT ON VIEW wallet.accounts IS 'Accounts with posted balance, available balance (minus holds and debt), held amount and debt.';
+
+CREATE VIEW wallet.transactions AS
+SELECT t.id, t.idempotency_key, t.kind, t.metadata, t.reverses, t.forced, t.created_at
+  FROM wallet.txn t;
+
+CREATE VIEW wallet.entries AS
+SELECT e.txn_id, e.leg, e.account_id, wallet.amount(e.amount, a.currency) AS amount, t.created_at
+  FROM wallet.entry e
+  JOIN wallet.account a ON a.id = e.account_id
+  JOIN wallet.txn t ON t.id = e.txn_id;

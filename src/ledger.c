@@ -1,0 +1,963 @@
+/*
+ * ledger.c — the posting engine: wallet.transfer, wallet.post,
+ * wallet.fold_hot and the shared ledger_post() every other posting path
+ * (holds, reversals, batches, the live flows) goes through.
+ *
+ * One posting, in this order:
+ *   1. validate the arguments (no database access);
+ *   2. take the transaction id (xid) before the journal id (see audit.c:
+ *      the sealer relies on ids being handed out only to transactions that
+ *      already have an xid);
+ *   3. claim the idempotency key: INSERT ... ON CONFLICT DO NOTHING.  A
+ *      concurrent insert of the same key makes us wait for its outcome; if
+ *      it committed we return its id (same request) or raise WL006;
+ *   4. lock the accounts whose row must change, in ascending id order, in
+ *      one statement (ORDER BY id FOR NO KEY UPDATE): this global order is
+ *      what makes concurrent postings deadlock-free;
+ *   5. hot accounts that cannot be overdrawn by this posting (credits, and
+ *      debits of accounts allowed to go negative) are not row-locked: after
+ *      the row locks, a shared advisory lock per hot account is taken in
+ *      ascending order (freeze/close take it exclusively), and the amount
+ *      goes to wallet.hot_pending instead of the balance;
+ *   6. check status, currency, and funds (balance + pending - held);
+ *   7. update balances, insert the entries and the pending rows.
+ *
+ * All statements are prepared once per backend and kept (SPI_keepplan).
+ */
+#include "ledger.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+/* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
+#define WALLET_LOCKTAG_HOT	0x5741
+
+typedef struct AccountState
+{
+	int64		id;
+	bool		found;
+	bool		locked;			/* row lock held by us */
+	MoneyCode	currency;
+	char		status;			/* 'a'ctive, 'f'rozen, 'c'losed */
+	bool		allow_negative;
+	bool		hot;
+	bool		forced_negative;
+	int64		balance;
+	int64		held;
+	int64		debt_account;	/* 0 if none */
+	/* what this posting does to it */
+	int64		delta;
+	int64		held_delta;
+	bool		debited;		/* some leg takes money out */
+	MoneyCode	leg_currency;
+} AccountState;
+
+/* ------------------------------------------------------------ plans */
+
+static SPIPlanPtr plan_insert_txn = NULL;
+static SPIPlanPtr plan_find_key = NULL;
+static SPIPlanPtr plan_lock_accounts = NULL;
+static SPIPlanPtr plan_read_accounts = NULL;
+static SPIPlanPtr plan_update_balances = NULL;
+static SPIPlanPtr plan_insert_entries = NULL;
+static SPIPlanPtr plan_insert_pending = NULL;
+static SPIPlanPtr plan_pending_sum = NULL;
+static SPIPlanPtr plan_debt_balance = NULL;
+
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "wallet: SPI_prepare failed (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "wallet: SPI_keepplan failed");
+	return plan;
+}
+
+#define ACCOUNT_COLUMNS \
+	"id, currency, status, allow_negative, hot, balance, held, " \
+	"coalesce(debt_account, 0), forced_negative"
+
+static void
+prepare_plans(void)
+{
+	if (plan_insert_txn != NULL)
+		return;
+	{
+		Oid			t[6] = {TEXTOID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, BOOLOID};
+
+		plan_insert_txn = prepare_kept(
+									   "INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash, metadata, reverses, forced) "
+									   "VALUES (nextval('wallet.txn_id_seq'), $1, $2, $3, $4, $5, $6) "
+									   "ON CONFLICT DO NOTHING RETURNING id", 6, t);
+	}
+	{
+		Oid			t[1] = {TEXTOID};
+
+		plan_find_key = prepare_kept(
+									 "SELECT id, request_hash FROM wallet.txn WHERE idempotency_key = $1", 1, t);
+	}
+	{
+		Oid			t[2] = {INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_lock_accounts = prepare_kept(
+										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account "
+										  "WHERE id = ANY($1) AND (NOT hot OR id = ANY($2) OR (balance < 0 AND NOT allow_negative)) "
+										  "ORDER BY id FOR NO KEY UPDATE", 2, t);
+	}
+	{
+		Oid			t[1] = {INT8ARRAYOID};
+
+		plan_read_accounts = prepare_kept(
+										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account WHERE id = ANY($1)", 1, t);
+	}
+	{
+		Oid			t[4] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID};
+
+		plan_update_balances = prepare_kept(
+											"UPDATE wallet.account a SET balance = a.balance + d.delta, "
+											"held = a.held + d.held_delta, version = a.version + 1, "
+											"forced_negative = d.forced_negative "
+											"FROM unnest($1, $2, $3, $4) AS d(id, delta, held_delta, forced_negative) "
+											"WHERE a.id = d.id", 4, t);
+	}
+	{
+		Oid			t[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_insert_entries = prepare_kept(
+										   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
+										   "SELECT $1, e.leg, e.account_id, e.amount "
+										   "FROM unnest($2, $3) WITH ORDINALITY AS e(account_id, amount, leg)", 3, t);
+		plan_insert_pending = prepare_kept(
+										   "INSERT INTO wallet.hot_pending (account_id, txn_id, amount) "
+										   "SELECT p.account_id, $1, p.amount FROM unnest($2, $3) AS p(account_id, amount)", 3, t);
+	}
+	{
+		Oid			t[1] = {INT8OID};
+
+		plan_pending_sum = prepare_kept(
+										"SELECT coalesce(sum(amount), 0)::bigint FROM wallet.hot_pending WHERE account_id = $1", 1, t);
+		plan_debt_balance = prepare_kept(
+										 "SELECT balance FROM wallet.account WHERE id = $1", 1, t);
+	}
+}
+
+/* ------------------------------------------------------------ helpers */
+
+Datum
+ledger_int8_array(const int64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+bool_array(const bool *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = BoolGetDatum(values[i]);
+	return PointerGetDatum(construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static char *
+code_str(const MoneyCode *c)
+{
+	char	   *buf = palloc(MONEY_CODE_MAX + 1);
+
+	money_code_to_cstring(c, buf);
+	return buf;
+}
+
+text *
+ledger_check_key(text *key)
+{
+	int			len;
+
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("idempotency_key must not be null"),
+				 errhint("Pass a key that identifies this request, e.g. the client's request id.")));
+	len = VARSIZE_ANY_EXHDR(key);
+	if (len < 1 || len > LEDGER_MAX_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency_key must be 1 to %d bytes, got %d", LEDGER_MAX_KEY_LEN, len)));
+	return key;
+}
+
+text *
+ledger_check_kind(text *kind)
+{
+	int			len;
+
+	if (kind == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("kind must not be null")));
+	len = VARSIZE_ANY_EXHDR(kind);
+	if (len < 1 || len > LEDGER_MAX_KIND_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kind must be 1 to %d bytes, got %d", LEDGER_MAX_KIND_LEN, len)));
+	return kind;
+}
+
+Jsonb *
+ledger_check_metadata(Jsonb *metadata)
+{
+	if (metadata != NULL && VARSIZE(metadata) > LEDGER_MAX_METADATA)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata is larger than %d bytes", LEDGER_MAX_METADATA),
+				 errdetail("Size: %d bytes.", (int) VARSIZE(metadata))));
+	return metadata;
+}
+
+/*
+ * SHA-256 of the canonical request: kind, legs in order, metadata's jsonb
+ * text (jsonb normalises key order and spacing), and any extra text.
+ */
+bytea *
+ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs, int nlegs,
+				   Jsonb *metadata, const char *extra)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "wallet-request-v1|");
+	appendBinaryStringInfo(&buf, kind, kindlen);
+	appendStringInfoChar(&buf, '|');
+	for (int i = 0; i < nlegs; i++)
+	{
+		char		c[MONEY_CODE_MAX + 1];
+
+		money_code_to_cstring(&legs[i].currency, c);
+		appendStringInfo(&buf, INT64_FORMAT ":" INT64_FORMAT ":%s;",
+						 legs[i].account, legs[i].units, c);
+	}
+	appendStringInfoChar(&buf, '|');
+	if (metadata != NULL)
+		appendStringInfoString(&buf, JsonbToCString(NULL, &metadata->root, VARSIZE(metadata)));
+	appendStringInfoChar(&buf, '|');
+	if (extra)
+		appendStringInfoString(&buf, extra);
+
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
+		pg_cryptohash_final(ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "wallet: could not compute SHA-256");
+	pg_cryptohash_free(ctx);
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	pfree(buf.data);
+	return result;
+}
+
+/*
+ * Shared advisory lock that keeps a hot account's status stable while we
+ * post to it without its row lock; freeze/close take it exclusively.
+ */
+void
+ledger_lock_hot_shared(int64 account_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
+						 (uint32) account_id, WALLET_LOCKTAG_HOT);
+	(void) LockAcquire(&tag, ShareLock, false, false);
+}
+
+/* wallet.lock_hot_exclusive(id): used by freeze/close (SQL, internal) */
+PG_FUNCTION_INFO_V1(wallet_lock_hot_exclusive);
+Datum
+wallet_lock_hot_exclusive(PG_FUNCTION_ARGS)
+{
+	int64		account_id = PG_GETARG_INT64(0);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
+						 (uint32) account_id, WALLET_LOCKTAG_HOT);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	PG_RETURN_VOID();
+}
+
+int64
+ledger_pending(int64 account_id)
+{
+	Datum		arg = Int64GetDatum(account_id);
+	bool		isnull;
+	int64		v;
+
+	prepare_plans();
+	if (SPI_execute_plan(plan_pending_sum, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: pending sum failed");
+	v = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return isnull ? 0 : v;
+}
+
+static void
+load_account_row(AccountState *st, HeapTuple tup, TupleDesc desc, bool locked)
+{
+	bool		isnull;
+	text	   *cur;
+	text	   *status;
+
+	cur = DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull));
+	if (money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &st->currency) != MONEY_OK)
+		elog(ERROR, "wallet: account " INT64_FORMAT " has a malformed currency", st->id);
+	status = DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull));
+	st->status = *VARDATA_ANY(status);
+	st->allow_negative = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+	st->hot = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	st->balance = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	st->held = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	st->debt_account = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	st->forced_negative = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	st->found = true;
+	st->locked = locked;
+}
+
+static AccountState *
+find_state(AccountState *states, int n, int64 id)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (states[mid].id == id)
+			return &states[mid];
+		if (states[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static void
+check_balanced(LedgerLeg *legs, int nlegs)
+{
+	/* per currency sums with overflow checks; legs are few */
+	for (int i = 0; i < nlegs; i++)
+	{
+		bool		seen = false;
+		int64		sum = 0;
+
+		for (int j = 0; j < i; j++)
+			if (money_code_eq(&legs[j].currency, &legs[i].currency))
+				seen = true;
+		if (seen)
+			continue;
+		for (int j = i; j < nlegs; j++)
+		{
+			if (!money_code_eq(&legs[j].currency, &legs[i].currency))
+				continue;
+			if (__builtin_add_overflow(sum, legs[j].units, &sum))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("legs in %s overflow 64-bit minor units", code_str(&legs[i].currency))));
+		}
+		if (sum != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_WALLET_UNBALANCED),
+					 errmsg("unbalanced transaction: legs in %s add up to %s",
+							code_str(&legs[i].currency),
+							units_to_cstring(sum, &legs[i].currency)),
+					 errdetail("Every transaction must sum to zero in each currency."),
+					 errhint("Add a leg that takes the difference, e.g. to a fee or suspense account.")));
+	}
+}
+
+static void
+raise_status(AccountState *st)
+{
+	if (st->status == 'f')
+		ereport(ERROR,
+				(errcode(ERRCODE_WALLET_ACCOUNT_FROZEN),
+				 errmsg("account " INT64_FORMAT " is frozen", st->id),
+				 errdetail("A frozen account takes no postings."),
+				 errhint("wallet.unfreeze_account(" INT64_FORMAT ") lifts the freeze.", st->id)));
+	if (st->status == 'c')
+		ereport(ERROR,
+				(errcode(ERRCODE_WALLET_ACCOUNT_CLOSED),
+				 errmsg("account " INT64_FORMAT " is closed", st->id),
+				 errdetail("A closed account takes no postings.")));
+}
+
+/* ------------------------------------------------------------ posting */
+
+PostResult
+ledger_post(PostRequest *req)
+{
+	PostResult	result = {0, false};
+	AccountState *states;
+	int			nstates = 0;
+	int64	   *ids;
+	int64	   *debit_ids;
+	int			ndebit = 0;
+	bytea	   *fingerprint;
+	Datum		values[6];
+	char		nulls[6];
+	int			ret;
+
+	prepare_plans();
+	if (req->nlegs < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transaction needs at least one leg")));
+	if (req->nlegs > LEDGER_MAX_LEGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transaction has at most %d legs, got %d", LEDGER_MAX_LEGS, req->nlegs)));
+	for (int i = 0; i < req->nlegs; i++)
+		if (req->legs[i].units == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("leg %d has a zero amount", i + 1),
+					 errdetail("Account " INT64_FORMAT ".", req->legs[i].account)));
+	check_balanced(req->legs, req->nlegs);
+
+	/* 1. the accounts touched, sorted: the global lock order */
+	ids = palloc(sizeof(int64) * (req->nlegs + 1));
+	for (int i = 0; i < req->nlegs; i++)
+		ids[i] = req->legs[i].account;
+	nstates = req->nlegs;
+	if (req->release_units > 0)
+		ids[nstates++] = req->release_account;
+	qsort(ids, nstates, sizeof(int64), cmp_int64);
+	{
+		int			u = 0;
+
+		for (int i = 0; i < nstates; i++)
+			if (u == 0 || ids[u - 1] != ids[i])
+				ids[u++] = ids[i];
+		nstates = u;
+	}
+	states = palloc0(sizeof(AccountState) * nstates);
+	debit_ids = palloc(sizeof(int64) * nstates);
+	for (int i = 0; i < nstates; i++)
+		states[i].id = ids[i];
+	for (int i = 0; i < req->nlegs; i++)
+	{
+		AccountState *st = find_state(states, nstates, req->legs[i].account);
+
+		if (__builtin_add_overflow(st->delta, req->legs[i].units, &st->delta))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("legs for account " INT64_FORMAT " overflow 64-bit minor units",
+							st->id)));
+		if (req->legs[i].units < 0)
+			st->debited = true;
+		st->leg_currency = req->legs[i].currency;
+	}
+	if (req->release_units > 0)
+	{
+		AccountState *st = find_state(states, nstates, req->release_account);
+
+		st->held_delta = -req->release_units;
+	}
+	for (int i = 0; i < nstates; i++)
+		if (states[i].debited || states[i].held_delta != 0)
+			debit_ids[ndebit++] = states[i].id;
+
+	/* 2. xid before the journal id (the sealer's horizon depends on it) */
+	(void) GetTopTransactionId();
+
+	/* 3. claim the idempotency key */
+	fingerprint = ledger_fingerprint(VARDATA_ANY(req->kind), VARSIZE_ANY_EXHDR(req->kind),
+									 req->legs, req->nlegs, req->metadata,
+									 req->fingerprint_extra);
+	values[0] = PointerGetDatum(req->key);
+	values[1] = PointerGetDatum(req->kind);
+	values[2] = PointerGetDatum(fingerprint);
+	values[3] = PointerGetDatum(req->metadata);
+	values[4] = Int64GetDatum(req->reverses);
+	values[5] = BoolGetDatum(req->force);
+	memset(nulls, ' ', sizeof(nulls));
+	if (req->metadata == NULL)
+		nulls[3] = 'n';
+	if (req->reverses == 0)
+		nulls[4] = 'n';
+	ret = SPI_execute_plan(plan_insert_txn, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "wallet: journal insert failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		/* the key (or the reversal link) exists: same request or conflict */
+		bool		isnull;
+		bytea	   *stored;
+
+		ret = SPI_execute_plan(plan_find_key, values, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "wallet: key lookup failed");
+		if (SPI_processed == 0)
+		{
+			if (req->reverses != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_WALLET_ALREADY_REVERSED),
+						 errmsg("transaction " INT64_FORMAT " is already reversed", req->reverses),
+						 errdetail("A transaction is reversed at most once.")));
+			/* not visible: our snapshot predates the other commit */
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access to idempotency key \"%s\"",
+							text_to_cstring(req->key)),
+					 errhint("Retry the transaction; postings are meant to run in READ COMMITTED.")));
+		}
+		result.txn_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		if (VARSIZE_ANY_EXHDR(stored) != PG_SHA256_DIGEST_LENGTH ||
+			memcmp(VARDATA_ANY(stored), VARDATA(fingerprint), PG_SHA256_DIGEST_LENGTH) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_WALLET_IDEMPOTENCY_CONFLICT),
+					 errmsg("idempotency key \"%s\" was already used for a different request",
+							text_to_cstring(req->key)),
+					 errdetail("Transaction " INT64_FORMAT " was posted with this key; this request differs from it.",
+							   result.txn_id),
+					 errhint("Use a new key for a new request; resend the same request to get the first result.")));
+		result.existed = true;
+		return result;
+	}
+	{
+		bool		isnull;
+
+		result.txn_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/* 4. row locks, ascending id, one statement */
+	values[0] = ledger_int8_array(ids, nstates);
+	values[1] = ledger_int8_array(debit_ids, ndebit);
+	ret = SPI_execute_plan(plan_lock_accounts, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "wallet: account lock failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		AccountState *st = find_state(states, nstates, id);
+
+		load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, true);
+	}
+
+	/* 5. hot accounts posted without the row lock (or unknown ids) */
+	if (SPI_processed < (uint64) nstates)
+	{
+		int64	   *rest = palloc(sizeof(int64) * nstates);
+		int			nrest = 0;
+
+		for (int i = 0; i < nstates; i++)
+			if (!states[i].found)
+			{
+				rest[nrest++] = states[i].id;
+				ledger_lock_hot_shared(states[i].id);
+			}
+		values[0] = ledger_int8_array(rest, nrest);
+		ret = SPI_execute_plan(plan_read_accounts, values, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "wallet: account read failed");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			AccountState *st = find_state(states, nstates, id);
+
+			load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, false);
+		}
+	}
+
+	/* 6. validate */
+	for (int i = 0; i < nstates; i++)
+	{
+		AccountState *st = &states[i];
+
+		if (!st->found)
+			ereport(ERROR,
+					(errcode(ERRCODE_WALLET_UNKNOWN_ACCOUNT),
+					 errmsg("unknown account " INT64_FORMAT, st->id),
+					 errdetail("No account has id " INT64_FORMAT ".", st->id)));
+		/* an unlocked hot account must not need a lock after all */
+		if (!st->locked && ((st->debited && !st->allow_negative) || st->held_delta != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("account " INT64_FORMAT " changed while posting", st->id),
+					 errhint("Retry the transaction.")));
+		raise_status(st);
+		if (st->debited || st->delta != 0)
+		{
+			/* every leg's currency is the account's */
+			for (int l = 0; l < req->nlegs; l++)
+			{
+				if (req->legs[l].account != st->id ||
+					money_code_eq(&req->legs[l].currency, &st->currency))
+					continue;
+				ereport(ERROR,
+						(errcode(ERRCODE_WALLET_CURRENCY_MISMATCH),
+						 errmsg("currency mismatch: account " INT64_FORMAT " holds %s, the leg is %s",
+								st->id, code_str(&st->currency),
+								units_to_cstring(req->legs[l].units, &req->legs[l].currency)),
+						 errhint("Convert the amount first with wallet.convert().")));
+			}
+		}
+	}
+	for (int i = 0; i < nstates; i++)
+	{
+		AccountState *st = &states[i];
+		int64		pending = 0;
+		int64		after;
+
+		if (!st->locked || (st->delta >= 0 && st->held_delta >= 0))
+			continue;
+		if (st->allow_negative)
+			continue;
+		if (st->hot)
+			pending = ledger_pending(st->id);
+		/* available after = balance + pending - (held + held_delta) + delta */
+		if (__builtin_add_overflow(st->balance, pending, &after) ||
+			__builtin_sub_overflow(after, st->held + st->held_delta, &after) ||
+			__builtin_add_overflow(after, st->delta, &after))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
+		if (after < 0 && !req->force && st->delta < 0)
+		{
+			int64		avail = st->balance + pending - st->held - (req->release_account == st->id ? st->held_delta : 0);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
+					 errmsg("insufficient funds in account " INT64_FORMAT, st->id),
+					 errdetail("Available %s, requested %s.",
+							   units_to_cstring(avail, &st->currency),
+							   units_to_cstring(-st->delta, &st->currency))));
+		}
+		if (st->delta < 0 && !req->force && st->debt_account != 0)
+		{
+			Datum		arg = Int64GetDatum(st->debt_account);
+			bool		isnull;
+
+			if (SPI_execute_plan(plan_debt_balance, &arg, NULL, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "wallet: debt lookup failed");
+			if (SPI_processed == 1)
+			{
+				int64		debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+				if (debt < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
+							 errmsg("account " INT64_FORMAT " has an outstanding debt of %s", st->id,
+									units_to_cstring(-debt, &st->currency)),
+							 errdetail("Spending is blocked until the debt from a refund is repaid."),
+							 errhint("The next recharge repays it first.")));
+			}
+		}
+		if (after < 0)
+			st->forced_negative = true;
+	}
+
+	/* 7. write: balances of locked accounts, entries, hot pending rows */
+	{
+		int64	   *u_ids = palloc(sizeof(int64) * nstates);
+		int64	   *u_delta = palloc(sizeof(int64) * nstates);
+		int64	   *u_held = palloc(sizeof(int64) * nstates);
+		bool	   *u_forced = palloc(sizeof(bool) * nstates);
+		int			nu = 0;
+		int64	   *p_ids = palloc(sizeof(int64) * nstates);
+		int64	   *p_amt = palloc(sizeof(int64) * nstates);
+		int			np = 0;
+
+		for (int i = 0; i < nstates; i++)
+		{
+			AccountState *st = &states[i];
+
+			if (st->delta == 0 && st->held_delta == 0)
+				continue;
+			if (st->locked)
+			{
+				int64		newbal;
+
+				if (__builtin_add_overflow(st->balance, st->delta, &newbal))
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
+				u_ids[nu] = st->id;
+				u_delta[nu] = st->delta;
+				u_held[nu] = st->held_delta;
+				u_forced[nu] = !st->allow_negative && newbal < 0 && (st->forced_negative || req->force);
+				nu++;
+			}
+			else if (st->delta != 0)
+			{
+				p_ids[np] = st->id;
+				p_amt[np] = st->delta;
+				np++;
+			}
+		}
+		if (nu > 0)
+		{
+			values[0] = ledger_int8_array(u_ids, nu);
+			values[1] = ledger_int8_array(u_delta, nu);
+			values[2] = ledger_int8_array(u_held, nu);
+			values[3] = bool_array(u_forced, nu);
+			ret = SPI_execute_plan(plan_update_balances, values, NULL, false, 0);
+			if (ret != SPI_OK_UPDATE || SPI_processed != (uint64) nu)
+				elog(ERROR, "wallet: balance update touched " UINT64_FORMAT " of %d accounts",
+					 SPI_processed, nu);
+		}
+		{
+			int64	   *e_acc = palloc(sizeof(int64) * req->nlegs);
+			int64	   *e_amt = palloc(sizeof(int64) * req->nlegs);
+
+			for (int i = 0; i < req->nlegs; i++)
+			{
+				e_acc[i] = req->legs[i].account;
+				e_amt[i] = req->legs[i].units;
+			}
+			values[0] = Int64GetDatum(result.txn_id);
+			values[1] = ledger_int8_array(e_acc, req->nlegs);
+			values[2] = ledger_int8_array(e_amt, req->nlegs);
+			ret = SPI_execute_plan(plan_insert_entries, values, NULL, false, 0);
+			if (ret != SPI_OK_INSERT)
+				elog(ERROR, "wallet: entry insert failed");
+		}
+		if (np > 0)
+		{
+			values[0] = Int64GetDatum(result.txn_id);
+			values[1] = ledger_int8_array(p_ids, np);
+			values[2] = ledger_int8_array(p_amt, np);
+			ret = SPI_execute_plan(plan_insert_pending, values, NULL, false, 0);
+			if (ret != SPI_OK_INSERT)
+				elog(ERROR, "wallet: pending insert failed");
+		}
+	}
+	return result;
+}
+
+/* ------------------------------------------------------------ SQL API */
+
+static Amount *
+arg_amount(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return PG_GETARG_AMOUNT_P(n);
+}
+
+static int64
+arg_int64(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return PG_GETARG_INT64(n);
+}
+
+/* wallet.transfer(from, to, amount, key, kind, metadata) → txn id */
+PG_FUNCTION_INFO_V1(wallet_transfer);
+Datum
+wallet_transfer(PG_FUNCTION_ARGS)
+{
+	int64		from = arg_int64(fcinfo, 0, "from_account");
+	int64		to = arg_int64(fcinfo, 1, "to_account");
+	Amount	   *amount = arg_amount(fcinfo, 2, "amount");
+	PostRequest req;
+	LedgerLeg	legs[2];
+	PostResult	res;
+
+	memset(&req, 0, sizeof(req));
+	req.key = ledger_check_key(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
+	req.kind = ledger_check_kind(PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4));
+	req.metadata = ledger_check_metadata(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
+	if (amount->units <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transfer amount must be positive, got %s", amount_to_cstring(amount)),
+				 errhint("To move money the other way, swap from_account and to_account.")));
+	if (from == to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot transfer from account " INT64_FORMAT " to itself", from)));
+	legs[0].account = from;
+	legs[0].units = -amount->units;
+	legs[0].currency = amount->currency;
+	legs[1].account = to;
+	legs[1].units = amount->units;
+	legs[1].currency = amount->currency;
+	req.legs = legs;
+	req.nlegs = 2;
+
+	SPI_connect();
+	res = ledger_post(&req);
+	SPI_finish();
+	PG_RETURN_INT64(res.txn_id);
+}
+
+/* wallet.post(key, legs wallet.leg[], kind, metadata) → txn id */
+PG_FUNCTION_INFO_V1(wallet_post);
+Datum
+wallet_post(PG_FUNCTION_ARGS)
+{
+	PostRequest req;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	Oid			elemtype;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	PostResult	res;
+
+	memset(&req, 0, sizeof(req));
+	req.key = ledger_check_key(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("legs must not be null")));
+	req.kind = ledger_check_kind(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
+	req.metadata = ledger_check_metadata(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
+
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	elemtype = ARR_ELEMTYPE(arr);
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &elem_nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("legs must not be empty"),
+				 errhint("A transaction has at least two legs that sum to zero.")));
+	if (n > LEDGER_MAX_LEGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transaction has at most %d legs, got %d", LEDGER_MAX_LEGS, n)));
+	req.legs = palloc(sizeof(LedgerLeg) * n);
+	req.nlegs = n;
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader rec;
+		bool		isnull_acc,
+					isnull_amt;
+		Datum		acc,
+					amt;
+
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("leg %d is null", i + 1)));
+		rec = DatumGetHeapTupleHeader(elems[i]);
+		acc = GetAttributeByNum(rec, 1, &isnull_acc);
+		amt = GetAttributeByNum(rec, 2, &isnull_amt);
+		if (isnull_acc || isnull_amt)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("leg %d has a null account or amount", i + 1)));
+		req.legs[i].account = DatumGetInt64(acc);
+		req.legs[i].units = DatumGetAmountP(amt)->units;
+		req.legs[i].currency = DatumGetAmountP(amt)->currency;
+	}
+
+	SPI_connect();
+	res = ledger_post(&req);
+	SPI_finish();
+	PG_RETURN_INT64(res.txn_id);
+}
+
+/*
+ * wallet.fold_hot(account_id default null) → number of pending rows folded.
+ *
+ * For each account with pending rows (ascending id, so folds never
+ * deadlock with postings), lock its row, delete the committed pending rows
+ * visible now and add their sum to the balance, in one transaction: readers
+ * see either the rows or the new balance, never both or neither.  Rows of
+ * transactions still running are invisible and stay for the next fold,
+ * whatever their ids.
+ */
+PG_FUNCTION_INFO_V1(wallet_fold_hot);
+Datum
+wallet_fold_hot(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan_accounts = NULL;
+	static SPIPlanPtr plan_fold = NULL;
+	int64		folded = 0;
+	int64	   *ids;
+	uint64		nids;
+
+	SPI_connect();
+	if (plan_accounts == NULL)
+	{
+		Oid			t[1] = {INT8OID};
+
+		plan_accounts = prepare_kept("SELECT DISTINCT account_id FROM wallet.hot_pending "
+									 "WHERE $1 IS NULL OR account_id = $1 ORDER BY 1", 1, t);
+		plan_fold = prepare_kept("WITH locked AS (SELECT id FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE), "
+								 "gone AS (DELETE FROM wallet.hot_pending p USING locked "
+								 "         WHERE p.account_id = locked.id RETURNING p.amount) "
+								 "UPDATE wallet.account a SET balance = a.balance + s.total "
+								 "FROM (SELECT coalesce(sum(amount), 0)::bigint AS total, count(*) AS n FROM gone) s "
+								 "WHERE a.id = $1 AND s.n > 0 RETURNING s.n", 1, t);
+	}
+	{
+		Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+		char		null = PG_ARGISNULL(0) ? 'n' : ' ';
+
+		if (SPI_execute_plan(plan_accounts, &arg, &null, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "wallet: fold scan failed");
+	}
+	nids = SPI_processed;
+	ids = palloc(sizeof(int64) * Max(nids, 1));
+	for (uint64 i = 0; i < nids; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	for (uint64 i = 0; i < nids; i++)
+	{
+		Datum		arg = Int64GetDatum(ids[i]);
+
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_execute_plan(plan_fold, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "wallet: fold failed");
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+
+			folded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+	SPI_finish();
+	PG_RETURN_INT64(folded);
+}

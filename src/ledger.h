@@ -1,0 +1,64 @@
+/*
+ * ledger.h — the posting engine's internal interface, shared by ledger.c
+ * (transfer, post, batches, fold), holds.c and the live-streaming flows.
+ */
+#ifndef WALLET_LEDGER_H
+#define WALLET_LEDGER_H
+
+#include "wallet.h"
+#include "utils/jsonb.h"
+
+/* Limits on what callers pass in (documented in the README). */
+#define LEDGER_MAX_KEY_LEN		200
+#define LEDGER_MAX_KIND_LEN		64
+#define LEDGER_MAX_METADATA		65536	/* bytes of jsonb */
+#define LEDGER_MAX_LEGS			1000
+
+typedef struct LedgerLeg
+{
+	int64		account;
+	int64		units;			/* signed: negative debits, positive credits */
+	MoneyCode	currency;
+} LedgerLeg;
+
+typedef struct PostRequest
+{
+	text	   *key;			/* idempotency key (validated) */
+	text	   *kind;
+	Jsonb	   *metadata;		/* may be NULL */
+	LedgerLeg  *legs;
+	int			nlegs;
+	bool		force;			/* may overdraw non-negative accounts */
+	int64		reverses;		/* original transaction id, or 0 */
+	/* a hold being captured: its reservation is released by this posting */
+	int64		release_account;
+	int64		release_units;	/* > 0 when used */
+	/* extra text mixed into the request fingerprint (e.g. a hold id) */
+	const char *fingerprint_extra;
+} PostRequest;
+
+typedef struct PostResult
+{
+	int64		txn_id;
+	bool		existed;		/* same key, same request: nothing posted */
+} PostResult;
+
+/* Validates the shared arguments; raise 22004/22023 errors. */
+extern text *ledger_check_key(text *key);
+extern text *ledger_check_kind(text *kind);
+extern Jsonb *ledger_check_metadata(Jsonb *metadata);
+
+/* Posts one transaction.  Caller must be connected to SPI. */
+extern PostResult ledger_post(PostRequest *req);
+
+/* Lock helpers shared with holds.c (SPI connected). */
+extern void ledger_lock_hot_shared(int64 account_id);
+extern int64 ledger_pending(int64 account_id);
+
+/* fingerprint of a request: 32 bytes SHA-256 as bytea */
+extern bytea *ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs,
+								 int nlegs, Jsonb *metadata, const char *extra);
+
+/* helpers for datum arrays */
+extern Datum ledger_int8_array(const int64 *values, int n);
+#endif
