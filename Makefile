@@ -20,6 +20,7 @@ OBJS = \
 	src/amount.o \
 	src/amount_ops.o \
 	src/ledger.o \
+	src/holds.o \
 	src/audit.o
 
 INSTALL_PARTS = $(sort $(wildcard ext/install/*.sql))

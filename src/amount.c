@@ -75,6 +75,7 @@ amount_report(MoneyStatus st, const char *what, const char *input)
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_UNKNOWN_CURRENCY),
 					 errmsg("unknown currency in wallet.amount: \"%s\"", input ? input : ""),
+					 errdetail("Neither ISO 4217 nor added with wallet.add_currency()."),
 					 errhint("Add it first with wallet.add_currency(code, minor_units, name).")));
 			break;
 		case MONEY_ERR_PRECISION:
@@ -272,7 +273,9 @@ amount_from_numeric(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot make a wallet.amount from %s",
-						DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value))))));
+						DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value)))),
+				 errdetail("An amount is a finite number of minor units."),
+				 errhint("Pass a finite numeric value.")));
 	scaled = amount_numeric_scale(value, mu);
 	truncated = DatumGetNumeric(DirectFunctionCall2(numeric_trunc,
 													NumericGetDatum(scaled),
@@ -326,4 +329,17 @@ amount_to_numeric(PG_FUNCTION_ARGS)
 	int			mu = wallet_currency_minor_units(&a->currency);
 
 	PG_RETURN_NUMERIC(amount_numeric_scale(int64_to_numeric(a->units), -(mu < 0 ? 0 : mu)));
+}
+
+/* wallet.amount(units integer, currency text) */
+PG_FUNCTION_INFO_V1(amount_from_int4);
+Datum
+amount_from_int4(PG_FUNCTION_ARGS)
+{
+	int32		units = PG_GETARG_INT32(0);
+	text	   *cur = PG_GETARG_TEXT_PP(1);
+	MoneyCode	code;
+
+	wallet_currency_require(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &code);
+	PG_RETURN_AMOUNT_P(amount_make(units, &code));
 }

@@ -5,10 +5,14 @@
  * allocation, splitting, multiplication and conversion with explicit
  * rounding.
  *
- * Mixed currencies: arithmetic, ordering comparisons and aggregates raise
- * currency_mismatch.  Equality is total: amounts in different currencies
- * are simply not equal (so hashing, DISTINCT by hash and hash joins work on
- * mixed columns); ordering them is an error rather than an arbitrary answer.
+ * Mixed currencies: arithmetic, the ordering operators (< <= > >=), min,
+ * max and sum raise currency_mismatch (WL002): "5 EUR < 3 USD" has no
+ * answer.  Equality is total: amounts in different currencies are simply
+ * not equal.  The btree support function is a total order too, by currency
+ * code and then units, so indexes, UNIQUE, ORDER BY, sort-based GROUP BY /
+ * DISTINCT and merge joins work on columns that mix currencies (an index
+ * range scan on such a column therefore orders currencies by code instead
+ * of raising; evaluate the operator directly to get the check).
  */
 #include "wallet.h"
 
@@ -173,8 +177,13 @@ PG_FUNCTION_INFO_V1(amount_cmp);
 Datum
 amount_cmp(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(amount_cmp_internal(PG_GETARG_AMOUNT_P(0),
-										PG_GETARG_AMOUNT_P(1), "comparison"));
+	Amount	   *a = PG_GETARG_AMOUNT_P(0);
+	Amount	   *b = PG_GETARG_AMOUNT_P(1);
+	int			c = money_code_cmp(&a->currency, &b->currency);
+
+	if (c != 0)
+		PG_RETURN_INT32(c < 0 ? -1 : 1);
+	PG_RETURN_INT32((a->units > b->units) - (a->units < b->units));
 }
 
 PG_FUNCTION_INFO_V1(amount_eq);
@@ -330,6 +339,7 @@ amount_allocate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wallet.allocate: all ratios are zero"),
+				 errdetail("Amount %s, %d ratios.", amount_to_cstring(whole), n),
 				 errhint("At least one ratio must be positive.")));
 	amount_report(st, "wallet.allocate", NULL);
 	return amount_array_result(fcinfo, whole, parts, n);
@@ -370,6 +380,7 @@ rounding_arg(text *t)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown rounding mode \"%s\"", name),
+				 errdetail("Rounding modes: half_even, half_up, down, floor, ceiling."),
 				 errhint("Use half_even, half_up, down, floor or ceiling.")));
 	return mode;
 }
@@ -438,7 +449,8 @@ check_finite(Numeric n, const char *what)
 	if (numeric_is_nan(n) || numeric_is_inf(n))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number", what)));
+				 errmsg("%s must be a finite number", what),
+				 errdetail("Got %s.", DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n))))));
 }
 
 /* wallet.mul(amount, factor numeric, rounding text) */

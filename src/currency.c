@@ -162,6 +162,7 @@ wallet_currency_require(const char *text, int len, MoneyCode *code)
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_UNKNOWN_CURRENCY),
 				 errmsg("unknown currency \"%.*s\"", Min(len, 64), text),
+				 errdetail("Neither ISO 4217 nor added with wallet.add_currency()."),
 				 errhint("Add it first with wallet.add_currency(code, minor_units, name).")));
 	return mu;
 }

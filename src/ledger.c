@@ -61,6 +61,7 @@ typedef struct AccountState
 	MoneyCode	leg_currency;
 } AccountState;
 
+
 /* ------------------------------------------------------------ plans */
 
 static SPIPlanPtr plan_insert_txn = NULL;
@@ -73,8 +74,8 @@ static SPIPlanPtr plan_insert_pending = NULL;
 static SPIPlanPtr plan_pending_sum = NULL;
 static SPIPlanPtr plan_debt_balance = NULL;
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
@@ -98,7 +99,7 @@ prepare_plans(void)
 	{
 		Oid			t[6] = {TEXTOID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, BOOLOID};
 
-		plan_insert_txn = prepare_kept(
+		plan_insert_txn = ledger_prepare_kept(
 									   "INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash, metadata, reverses, forced) "
 									   "VALUES (nextval('wallet.txn_id_seq'), $1, $2, $3, $4, $5, $6) "
 									   "ON CONFLICT DO NOTHING RETURNING id", 6, t);
@@ -106,13 +107,13 @@ prepare_plans(void)
 	{
 		Oid			t[1] = {TEXTOID};
 
-		plan_find_key = prepare_kept(
+		plan_find_key = ledger_prepare_kept(
 									 "SELECT id, request_hash FROM wallet.txn WHERE idempotency_key = $1", 1, t);
 	}
 	{
 		Oid			t[2] = {INT8ARRAYOID, INT8ARRAYOID};
 
-		plan_lock_accounts = prepare_kept(
+		plan_lock_accounts = ledger_prepare_kept(
 										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account "
 										  "WHERE id = ANY($1) AND (NOT hot OR id = ANY($2) OR (balance < 0 AND NOT allow_negative)) "
 										  "ORDER BY id FOR NO KEY UPDATE", 2, t);
@@ -120,13 +121,13 @@ prepare_plans(void)
 	{
 		Oid			t[1] = {INT8ARRAYOID};
 
-		plan_read_accounts = prepare_kept(
+		plan_read_accounts = ledger_prepare_kept(
 										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account WHERE id = ANY($1)", 1, t);
 	}
 	{
 		Oid			t[4] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID};
 
-		plan_update_balances = prepare_kept(
+		plan_update_balances = ledger_prepare_kept(
 											"UPDATE wallet.account a SET balance = a.balance + d.delta, "
 											"held = a.held + d.held_delta, version = a.version + 1, "
 											"forced_negative = d.forced_negative "
@@ -136,20 +137,20 @@ prepare_plans(void)
 	{
 		Oid			t[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
 
-		plan_insert_entries = prepare_kept(
+		plan_insert_entries = ledger_prepare_kept(
 										   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
 										   "SELECT $1, e.leg, e.account_id, e.amount "
 										   "FROM unnest($2, $3) WITH ORDINALITY AS e(account_id, amount, leg)", 3, t);
-		plan_insert_pending = prepare_kept(
+		plan_insert_pending = ledger_prepare_kept(
 										   "INSERT INTO wallet.hot_pending (account_id, txn_id, amount) "
 										   "SELECT p.account_id, $1, p.amount FROM unnest($2, $3) AS p(account_id, amount)", 3, t);
 	}
 	{
 		Oid			t[1] = {INT8OID};
 
-		plan_pending_sum = prepare_kept(
+		plan_pending_sum = ledger_prepare_kept(
 										"SELECT coalesce(sum(amount), 0)::bigint FROM wallet.hot_pending WHERE account_id = $1", 1, t);
-		plan_debt_balance = prepare_kept(
+		plan_debt_balance = ledger_prepare_kept(
 										 "SELECT balance FROM wallet.account WHERE id = $1", 1, t);
 	}
 }
@@ -185,8 +186,8 @@ cmp_int64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static char *
-code_str(const MoneyCode *c)
+char *
+ledger_code_str(const MoneyCode *c)
 {
 	char	   *buf = palloc(MONEY_CODE_MAX + 1);
 
@@ -387,13 +388,13 @@ check_balanced(LedgerLeg *legs, int nlegs)
 			if (__builtin_add_overflow(sum, legs[j].units, &sum))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("legs in %s overflow 64-bit minor units", code_str(&legs[i].currency))));
+						 errmsg("legs in %s overflow 64-bit minor units", ledger_code_str(&legs[i].currency))));
 		}
 		if (sum != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_UNBALANCED),
 					 errmsg("unbalanced transaction: legs in %s add up to %s",
-							code_str(&legs[i].currency),
+							ledger_code_str(&legs[i].currency),
 							units_to_cstring(sum, &legs[i].currency)),
 					 errdetail("Every transaction must sum to zero in each currency."),
 					 errhint("Add a leg that takes the difference, e.g. to a fee or suspense account.")));
@@ -414,6 +415,16 @@ raise_status(AccountState *st)
 				(errcode(ERRCODE_WALLET_ACCOUNT_CLOSED),
 				 errmsg("account " INT64_FORMAT " is closed", st->id),
 				 errdetail("A closed account takes no postings.")));
+}
+
+void
+ledger_raise_status(int64 id, char status)
+{
+	AccountState tmp;
+
+	tmp.id = id;
+	tmp.status = status;
+	raise_status(&tmp);
 }
 
 /* ------------------------------------------------------------ posting */
@@ -625,7 +636,7 @@ ledger_post(PostRequest *req)
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_CURRENCY_MISMATCH),
 						 errmsg("currency mismatch: account " INT64_FORMAT " holds %s, the leg is %s",
-								st->id, code_str(&st->currency),
+								st->id, ledger_code_str(&st->currency),
 								units_to_cstring(req->legs[l].units, &req->legs[l].currency)),
 						 errhint("Convert the amount first with wallet.convert().")));
 			}
@@ -920,9 +931,9 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 	{
 		Oid			t[1] = {INT8OID};
 
-		plan_accounts = prepare_kept("SELECT DISTINCT account_id FROM wallet.hot_pending "
+		plan_accounts = ledger_prepare_kept("SELECT DISTINCT account_id FROM wallet.hot_pending "
 									 "WHERE $1 IS NULL OR account_id = $1 ORDER BY 1", 1, t);
-		plan_fold = prepare_kept("WITH locked AS (SELECT id FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE), "
+		plan_fold = ledger_prepare_kept("WITH locked AS (SELECT id FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE), "
 								 "gone AS (DELETE FROM wallet.hot_pending p USING locked "
 								 "         WHERE p.account_id = locked.id RETURNING p.amount) "
 								 "UPDATE wallet.account a SET balance = a.balance + s.total "
@@ -960,4 +971,106 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_INT64(folded);
+}
+
+/*
+ * wallet.reverse(tx_id, key, reason, allow_negative) → reversal txn id.
+ *
+ * Posts the original's legs negated, kind 'reversal', linked through
+ * txn.reverses (unique: at most one reversal).  Locking the original row
+ * first serialises racing reversals of the same transaction; the loser
+ * sees the winner's link and gets WL010 (or the winner's id when it sent
+ * the same key and request).
+ */
+PG_FUNCTION_INFO_V1(wallet_reverse);
+Datum
+wallet_reverse(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan_lock_txn = NULL;
+	static SPIPlanPtr plan_legs = NULL;
+	int64		tx_id;
+	PostRequest req;
+	PostResult	res;
+	Datum		arg;
+	JsonbParseState *state = NULL;
+	JsonbValue	k,
+				v;
+	JsonbValue *jv;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tx_id must not be null")));
+	tx_id = PG_GETARG_INT64(0);
+	memset(&req, 0, sizeof(req));
+	req.key = ledger_check_key(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	req.kind = cstring_to_text("reversal");
+	req.force = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	req.reverses = tx_id;
+
+	/* metadata: {"reverses": id, "reason": reason} */
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "reason";
+	k.val.string.len = 6;
+	pushJsonbValue(&state, WJB_KEY, &k);
+	if (PG_ARGISNULL(2))
+		v.type = jbvNull;
+	else
+	{
+		text	   *reason = PG_GETARG_TEXT_PP(2);
+
+		if (VARSIZE_ANY_EXHDR(reason) > 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("reason is longer than 1000 bytes")));
+		v.type = jbvString;
+		v.val.string.val = VARDATA_ANY(reason);
+		v.val.string.len = VARSIZE_ANY_EXHDR(reason);
+	}
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	k.val.string.val = "reverses";
+	k.val.string.len = 8;
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(tx_id);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	jv = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	req.metadata = JsonbValueToJsonb(jv);
+
+	SPI_connect();
+	if (plan_lock_txn == NULL)
+	{
+		Oid			t[1] = {INT8OID};
+
+		plan_lock_txn = ledger_prepare_kept("SELECT id FROM wallet.txn WHERE id = $1 FOR KEY SHARE", 1, t);
+		plan_legs = ledger_prepare_kept("SELECT e.account_id, e.amount, a.currency FROM wallet.entry e "
+										"JOIN wallet.account a ON a.id = e.account_id "
+										"WHERE e.txn_id = $1 ORDER BY e.leg", 1, t);
+	}
+	arg = Int64GetDatum(tx_id);
+	if (SPI_execute_plan(plan_lock_txn, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: transaction lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WALLET_UNKNOWN_TRANSACTION),
+				 errmsg("unknown transaction " INT64_FORMAT, tx_id)));
+	if (SPI_execute_plan(plan_legs, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: transaction legs lookup failed");
+	req.nlegs = (int) SPI_processed;
+	req.legs = palloc(sizeof(LedgerLeg) * Max(req.nlegs, 1));
+	for (int i = 0; i < req.nlegs; i++)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		text	   *cur;
+
+		req.legs[i].account = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		req.legs[i].units = -DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		cur = DatumGetTextPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		(void) money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &req.legs[i].currency);
+	}
+	res = ledger_post(&req);
+	SPI_finish();
+	PG_RETURN_INT64(res.txn_id);
 }

@@ -51,6 +51,11 @@ extern Jsonb *ledger_check_metadata(Jsonb *metadata);
 /* Posts one transaction.  Caller must be connected to SPI. */
 extern PostResult ledger_post(PostRequest *req);
 
+/* WL004/WL005 for a frozen ('f') or closed ('c') account; no-op if active */
+extern void ledger_raise_status(int64 id, char status);
+extern char *ledger_code_str(const MoneyCode *c);
+extern SPIPlanPtr ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes);
+
 /* Lock helpers shared with holds.c (SPI connected). */
 extern void ledger_lock_hot_shared(int64 account_id);
 extern int64 ledger_pending(int64 account_id);

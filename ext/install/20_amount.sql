@@ -32,6 +32,10 @@ COMMENT ON TYPE wallet.amount IS 'Exact amount of one currency: int64 minor unit
 -- Amount from minor units: wallet.amount(1234, 'USD') = '12.34 USD'.
 CREATE FUNCTION wallet.amount(units bigint, currency text) RETURNS wallet.amount
     AS 'MODULE_PATHNAME', 'amount_from_units' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- Integer literals resolve here (as units, like the bigint form) rather
+-- than being ambiguous between the bigint and numeric forms.
+CREATE FUNCTION wallet.amount(units integer, currency text) RETURNS wallet.amount
+    AS 'MODULE_PATHNAME', 'amount_from_int4' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 -- Amount from a decimal value: exact or error (22P02), never rounded.
 CREATE FUNCTION wallet.amount(value numeric, currency text) RETURNS wallet.amount
     AS 'MODULE_PATHNAME', 'amount_from_numeric' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -86,7 +90,8 @@ CREATE OPERATOR pg_catalog.* (LEFTARG = bigint, RIGHTARG = wallet.amount,
 
 -- ---- comparison ----
 -- = and <> are total (different currencies are simply unequal); < <= > >=
--- and the btree order raise WL002 for different currencies.
+-- raise WL002 for different currencies; the btree support function orders
+-- by currency code, then units (see src/amount_ops.c).
 
 CREATE FUNCTION wallet.amount_eq(wallet.amount, wallet.amount) RETURNS boolean
     AS 'MODULE_PATHNAME', 'amount_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;

@@ -1,0 +1,165 @@
+-- ============================================================================
+-- Account lifecycle: freeze, unfreeze, close.
+-- Each takes the account's hot-posting lock exclusively (waiting for
+-- in-flight unlocked credits to commit, see src/ledger.c) and then its row
+-- lock, so no posting lands on an account after it was frozen or closed.
+-- ============================================================================
+
+CREATE FUNCTION wallet.lock_hot_exclusive(account_id bigint) RETURNS void
+    AS 'MODULE_PATHNAME', 'wallet_lock_hot_exclusive' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION wallet.lock_hot_exclusive(bigint) FROM PUBLIC;
+
+-- Locks and returns an account row for a status change; WL003 if missing.
+CREATE FUNCTION wallet.lock_account_for_status(id bigint) RETURNS wallet.account
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO r FROM wallet.account a WHERE a.id = lock_account_for_status.id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown account %', id
+            USING ERRCODE = 'WL003', DETAIL = format('No account has id %s.', id);
+    END IF;
+    PERFORM wallet.lock_hot_exclusive(id);
+    RETURN r;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.lock_account_for_status(bigint) FROM PUBLIC;
+
+-- Stops all postings to and from the account (holds already placed can
+-- still be voided or expire, not captured).  Freezing a frozen account is a
+-- no-op; a closed one is WL005.
+CREATE FUNCTION wallet.freeze_account(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.lock_account_for_status(id);
+BEGIN
+    IF r.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005';
+    END IF;
+    UPDATE wallet.account a SET status = 'frozen', version = a.version + 1
+     WHERE a.id = freeze_account.id AND a.status = 'active';
+END
+$$;
+
+-- Lifts a freeze.  No-op on an active account; WL005 on a closed one.
+CREATE FUNCTION wallet.unfreeze_account(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.lock_account_for_status(id);
+BEGIN
+    IF r.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005';
+    END IF;
+    UPDATE wallet.account a SET status = 'active', version = a.version + 1
+     WHERE a.id = unfreeze_account.id AND a.status = 'frozen';
+END
+$$;
+
+-- Closes an account for good: only at zero posted balance with nothing
+-- held and no pending hold towards it (WL012 otherwise).  Closing a closed
+-- account is a no-op.
+CREATE FUNCTION wallet.close_account(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.lock_account_for_status(id);
+    bal bigint;
+BEGIN
+    IF r.status = 'closed' THEN
+        RETURN;
+    END IF;
+    bal := r.balance + wallet.pending_credits(id);
+    IF bal <> 0 THEN
+        RAISE EXCEPTION 'account % cannot be closed: balance is %', id, wallet.amount(bal, r.currency)
+            USING ERRCODE = 'WL012', HINT = 'Transfer the balance out first.';
+    END IF;
+    IF r.held <> 0 OR EXISTS (SELECT 1 FROM wallet.hold h
+                               WHERE h.status = 'pending'
+                                 AND (h.from_account = close_account.id OR h.to_account = close_account.id)) THEN
+        RAISE EXCEPTION 'account % cannot be closed: it has pending holds', id
+            USING ERRCODE = 'WL012', HINT = 'Capture or void the holds first.';
+    END IF;
+    UPDATE wallet.account a SET status = 'closed', version = a.version + 1
+     WHERE a.id = close_account.id;
+END
+$$;
+
+-- ============================================================================
+-- Reversals (C): the exact opposite legs, linked to the original, at most
+-- once.  Refused (WL001) when it would overdraw an account that may not go
+-- negative, unless allow_negative => true (then the account is flagged
+-- forced_negative and wallet.verify() reports it).  Unknown transaction:
+-- WL009; already reversed: WL010.
+-- ============================================================================
+CREATE FUNCTION wallet.reverse(tx_id bigint, idempotency_key text, reason text DEFAULT NULL,
+                               allow_negative boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'wallet_reverse'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- ============================================================================
+-- Reading
+-- ============================================================================
+
+-- Posted balance at a point in time: the sum of the account's entries of
+-- transactions created at or before `at`.  (Transactions are stamped with
+-- their start time, now().)
+CREATE FUNCTION wallet.balance_at(account_id bigint, at timestamptz) RETURNS wallet.amount
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account_id);
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+    END IF;
+    RETURN wallet.amount(coalesce((SELECT sum(e.amount) FROM wallet.entry e
+                                     JOIN wallet.txn t ON t.id = e.txn_id
+                                    WHERE e.account_id = r.id AND t.created_at <= balance_at.at), 0)::bigint,
+                         r.currency);
+END
+$$;
+
+-- The account's entries between since (inclusive) and until (exclusive; NULL
+-- = open), oldest first, each with the balance after it.  The running
+-- balance starts from the balance before `since`.
+CREATE FUNCTION wallet.statement(account_id bigint, since timestamptz DEFAULT '-infinity',
+                                 until timestamptz DEFAULT 'infinity')
+RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount wallet.amount,
+               balance wallet.amount, metadata jsonb, reverses bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account_id);
+    opening bigint;
+BEGIN
+    since := coalesce(since, '-infinity');
+    until := coalesce(until, 'infinity');
+    SELECT coalesce(sum(e.amount), 0) INTO opening
+      FROM wallet.entry e JOIN wallet.txn t ON t.id = e.txn_id
+     WHERE e.account_id = r.id AND t.created_at < since;
+    RETURN QUERY
+    SELECT s.txn_id, s.created_at, s.kind, wallet.amount(s.amount, r.currency),
+           wallet.amount(opening + sum(s.amount) OVER (ORDER BY s.created_at, s.txn_id), r.currency),
+           s.metadata, s.reverses
+      FROM (SELECT e.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(e.amount)::bigint AS amount
+              FROM wallet.entry e JOIN wallet.txn t ON t.id = e.txn_id
+             WHERE e.account_id = r.id AND t.created_at >= since AND t.created_at < until
+             GROUP BY e.txn_id, t.created_at, t.kind, t.metadata, t.reverses) s
+     ORDER BY s.created_at, s.txn_id;
+END
+$$;
