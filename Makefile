@@ -21,7 +21,8 @@ OBJS = \
 	src/amount_ops.o \
 	src/ledger.o \
 	src/holds.o \
-	src/audit.o
+	src/audit.o \
+	src/worker.o
 
 INSTALL_PARTS = $(sort $(wildcard ext/install/*.sql))
 DATA_built = wallet--$(EXTVERSION).sql

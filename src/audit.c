@@ -1,13 +1,99 @@
 /*
- * audit.c — history that cannot be rewritten unnoticed: the append-only
- * guard on the journal, the generic row-audit trigger wallet.audit(), and
- * the SHA-256 chain that seals the journal and the audit log
- * (wallet.digest, wallet.audit_verify).
+ * audit.c — history that cannot be rewritten unnoticed:
+ *   - wallet.forbid_change(): the append-only guard on the journal;
+ *   - wallet.audit(): the generic row-audit trigger any table can use, and
+ *     wallet.audit_row() for records the API writes itself;
+ *   - the writer lock and wallet.wait_for_writers(), which give the sealer
+ *     (wallet.seal() in SQL) a safe horizon.
+ *
+ * The seal horizon.  Journal and audit ids come from sequences, so they
+ * commit out of order: when the sealer sees ids 7 and 9 committed, 8 may
+ * still be in flight.  Every writer takes a shared "writer lock" (one of
+ * WRITER_LOCK_SHARDS advisory tags) BEFORE it draws an id, and keeps it to
+ * the end of its transaction.  The sealer first reads the sequences' last
+ * values N, then waits for every transaction holding a writer lock at that
+ * moment (WaitForLockersMultiple, as CREATE INDEX CONCURRENTLY does).  Any
+ * id <= N was drawn by a transaction that held the lock before N was read,
+ * so after the wait it has committed or aborted: a fresh snapshot then
+ * shows exactly the rows <= N that will ever exist.  Writers never queue
+ * on a row or on each other (shared locks); only the sealer waits.
  */
 #include "wallet.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#define WRITER_LOCK_SHARDS	8
+#define WALLET_LOCKTAG_WRITER 0x5742
+
+static char *wallet_actor = NULL;
+
+void
+wallet_audit_define_gucs(void)
+{
+	DefineCustomStringVariable("wallet.actor",
+							   "The application's user, recorded in wallet.audit_log.actor.",
+							   "Set it per transaction: SET LOCAL wallet.actor = 'user:42'.",
+							   &wallet_actor,
+							   NULL,
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+}
+
+static void
+writer_tag(LOCKTAG *tag, int shard)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0, (uint32) shard, WALLET_LOCKTAG_WRITER);
+}
+
+/* Take (once per transaction) this backend's writer-lock shard. */
+void
+wallet_writer_lock(void)
+{
+	LOCKTAG		tag;
+
+	writer_tag(&tag, MyProcPid % WRITER_LOCK_SHARDS);
+	/* re-acquiring a held lock only bumps a local counter */
+	(void) LockAcquire(&tag, ShareLock, false, false);
+}
+
+/*
+ * wallet.wait_for_writers(): wait until every transaction that held a
+ * writer lock when called has ended.  Honours lock_timeout and
+ * statement_timeout.
+ */
+PG_FUNCTION_INFO_V1(wallet_wait_for_writers);
+Datum
+wallet_wait_for_writers(PG_FUNCTION_ARGS)
+{
+	List	   *tags = NIL;
+
+	for (int i = 0; i < WRITER_LOCK_SHARDS; i++)
+	{
+		LOCKTAG    *tag = palloc(sizeof(LOCKTAG));
+
+		writer_tag(tag, i);
+		tags = lappend(tags, tag);
+	}
+	WaitForLockersMultiple(tags, ExclusiveLock, false);
+	PG_RETURN_VOID();
+}
 
 /*
  * wallet.forbid_change(): BEFORE UPDATE/DELETE (row) and BEFORE TRUNCATE
@@ -37,4 +123,180 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 					op, RelationGetRelationName(trigdata->tg_relation)),
 			 errhint("Correct a transaction by posting its reversal with wallet.reverse().")));
 	PG_RETURN_NULL();
+}
+
+/* ------------------------------------------------------------ audit log */
+
+static SPIPlanPtr plan_audit_insert = NULL;
+
+/*
+ * Insert one audit record.  relation/op are C strings; old_row/new_row are
+ * jsonb datums or 0 for NULL; changed is a text[] datum or 0.
+ */
+static void
+audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
+			 Datum changed)
+{
+	Datum		values[8];
+	char		nulls[8];
+
+	wallet_writer_lock();
+	if (plan_audit_insert == NULL)
+	{
+		Oid			t[8] = {TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTARRAYOID, INT8OID,
+		TEXTOID, TEXTOID};
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("INSERT INTO wallet.audit_log (id, relation, operation, old_row, new_row, "
+						   "changed_columns, txid, at, db_user, application_name, client_addr, actor) "
+						   "VALUES (nextval('wallet.audit_log_id_seq'), $1, $2, $3, $4, $5, $6, now(), $7, "
+						   "nullif(pg_catalog.current_setting('application_name', true), ''), "
+						   "pg_catalog.inet_client_addr(), $8)",
+						   8, t);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "wallet: could not prepare the audit insert");
+		plan_audit_insert = plan;
+	}
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(relation);
+	values[1] = CStringGetTextDatum(op);
+	values[2] = old_row;
+	if (old_row == (Datum) 0)
+		nulls[2] = 'n';
+	values[3] = new_row;
+	if (new_row == (Datum) 0)
+		nulls[3] = 'n';
+	values[4] = changed;
+	if (changed == (Datum) 0)
+		nulls[4] = 'n';
+	values[5] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+	/* the role as of SET ROLE, not the SECURITY DEFINER owner running us */
+	values[6] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
+	values[7] = (Datum) 0;
+	nulls[7] = 'n';
+	if (wallet_actor != NULL && wallet_actor[0] != '\0')
+	{
+		values[7] = CStringGetTextDatum(wallet_actor);
+		nulls[7] = ' ';
+	}
+	if (SPI_execute_plan(plan_audit_insert, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "wallet: audit insert failed");
+}
+
+static Datum
+tuple_to_jsonb(HeapTuple tuple, TupleDesc desc)
+{
+	Datum		row = heap_copy_tuple_as_datum(tuple, desc);
+	Datum		json = DirectFunctionCall1(row_to_json, row);
+
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+}
+
+/* names of the columns whose values differ between two versions */
+static Datum
+changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
+{
+	Datum	   *names = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	int			n = 0;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		null1,
+					null2;
+		Datum		v1,
+					v2;
+
+		if (att->attisdropped)
+			continue;
+		v1 = heap_getattr(oldtup, i + 1, desc, &null1);
+		v2 = heap_getattr(newtup, i + 1, desc, &null2);
+		if (null1 != null2 ||
+			(!null1 && !datumIsEqual(v1, v2, att->attbyval, att->attlen)))
+			names[n++] = CStringGetTextDatum(NameStr(att->attname));
+	}
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * wallet.audit(): AFTER row trigger (INSERT/UPDATE/DELETE) or AFTER
+ * TRUNCATE statement trigger; writes one wallet.audit_log record per
+ * change.  SECURITY DEFINER, so it can write the log for roles that
+ * cannot.  wallet.audit_table(regclass) attaches it.
+ */
+PG_FUNCTION_INFO_V1(wallet_audit);
+Datum
+wallet_audit(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	char	   *relname;
+	Datum		old_row = 0,
+				new_row = 0,
+				changed = 0;
+	const char *op;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "wallet.audit: not called as trigger");
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wallet.audit() must be an AFTER trigger")));
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										 RelationGetRelationName(rel));
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		op = "TRUNCATE";
+	else if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wallet.audit() must be FOR EACH ROW (or a TRUNCATE statement trigger)")));
+	else if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		op = "INSERT";
+		new_row = tuple_to_jsonb(trigdata->tg_trigtuple, desc);
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		op = "UPDATE";
+		old_row = tuple_to_jsonb(trigdata->tg_trigtuple, desc);
+		new_row = tuple_to_jsonb(trigdata->tg_newtuple, desc);
+		changed = changed_columns(trigdata->tg_trigtuple, trigdata->tg_newtuple, desc);
+	}
+	else
+	{
+		op = "DELETE";
+		old_row = tuple_to_jsonb(trigdata->tg_trigtuple, desc);
+	}
+
+	SPI_connect();
+	audit_insert(relname, op, old_row, new_row, changed);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * wallet.audit_row(relation text, operation text, old_row jsonb, new_row
+ * jsonb): an audit record written by the API itself (creation of accounts
+ * and holds, which a restore replays with COPY and must not record again).
+ */
+PG_FUNCTION_INFO_V1(wallet_audit_row);
+Datum
+wallet_audit_row(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation and operation must not be null")));
+	SPI_connect();
+	audit_insert(TextDatumGetCString(PG_GETARG_DATUM(0)),
+				 TextDatumGetCString(PG_GETARG_DATUM(1)),
+				 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+				 PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3),
+				 (Datum) 0);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

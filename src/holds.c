@@ -23,6 +23,7 @@ static SPIPlanPtr plan_lock_account = NULL;
 static SPIPlanPtr plan_add_held = NULL;
 static SPIPlanPtr plan_lock_hold = NULL;
 static SPIPlanPtr plan_end_hold = NULL;
+static SPIPlanPtr plan_audit_hold = NULL;
 
 static void
 prepare_hold_plans(void)
@@ -53,6 +54,9 @@ prepare_hold_plans(void)
 		plan_lock_account = ledger_prepare_kept(
 												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0) "
 												"FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE", 1, t);
+		plan_audit_hold = ledger_prepare_kept(
+											  "SELECT wallet.audit_row('wallet.hold', 'INSERT', NULL, to_jsonb(h)) "
+											  "FROM wallet.hold h WHERE h.id = $1", 1, t);
 		plan_lock_hold = ledger_prepare_kept(
 											 "SELECT from_account, to_account, amount, currency, status, expires_at, "
 											 "coalesce(expires_at <= now(), false), kind, metadata "
@@ -177,7 +181,6 @@ wallet_hold(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	prepare_hold_plans();
-	(void) GetTopTransactionId();
 	values[0] = PointerGetDatum(key);
 	values[1] = PointerGetDatum(fingerprint);
 	values[2] = Int64GetDatum(from);
@@ -257,6 +260,10 @@ wallet_hold(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(amount->units);
 	if (SPI_execute_plan(plan_add_held, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "wallet: hold reservation failed");
+	/* the hold's creation is audited here, not by trigger (restores replay it) */
+	values[0] = Int64GetDatum(hold_id);
+	if (SPI_execute_plan(plan_audit_hold, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: hold audit failed");
 	SPI_finish();
 	PG_RETURN_INT64(hold_id);
 }

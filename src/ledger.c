@@ -5,9 +5,8 @@
  *
  * One posting, in this order:
  *   1. validate the arguments (no database access);
- *   2. take the transaction id (xid) before the journal id (see audit.c:
- *      the sealer relies on ids being handed out only to transactions that
- *      already have an xid);
+ *   2. take the shared writer lock before drawing the journal id (see
+ *      audit.c: the sealer's horizon relies on it);
  *   3. claim the idempotency key: INSERT ... ON CONFLICT DO NOTHING.  A
  *      concurrent insert of the same key makes us wait for its outcome; if
  *      it committed we return its id (same request) or raise WL006;
@@ -503,8 +502,8 @@ ledger_post(PostRequest *req)
 		if (states[i].debited || states[i].held_delta != 0)
 			debit_ids[ndebit++] = states[i].id;
 
-	/* 2. xid before the journal id (the sealer's horizon depends on it) */
-	(void) GetTopTransactionId();
+	/* 2. writer lock before drawing the journal id (see audit.c: the seal horizon) */
+	wallet_writer_lock();
 
 	/* 3. claim the idempotency key */
 	fingerprint = ledger_fingerprint(VARDATA_ANY(req->kind), VARSIZE_ANY_EXHDR(req->kind),

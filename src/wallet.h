@@ -71,6 +71,11 @@ extern char *units_to_cstring(int64 units, const MoneyCode *code);
 extern struct NumericData *amount_numeric_scale(struct NumericData *value, int n);
 extern int64 amount_numeric_to_units(struct NumericData *value, const char *what);
 
+/* ---- audit.c ---- */
+/* shared writer lock, taken before drawing a journal or audit id */
+extern void wallet_writer_lock(void);
+extern void wallet_audit_define_gucs(void);
+
 /* ---- amount_ops.c ---- */
 extern void amount_check_same_currency(const Amount *a, const Amount *b,
 									   const char *op);

@@ -84,6 +84,11 @@ BEGIN
     INSERT INTO wallet.custom_currencies (code, minor_units, name)
         VALUES (c, add_currency.minor_units, coalesce(add_currency.name, c))
         ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;           -- added concurrently by another session
+    END IF;
+    PERFORM wallet.audit_row('wallet.custom_currencies', 'INSERT', NULL, to_jsonb(cc))
+       FROM wallet.custom_currencies cc WHERE cc.code = c;
     RETURN true;
 END
 $$;

@@ -110,8 +110,6 @@ BEGIN
     RETURN NEXT;
 
     -- 6. the audit and journal hash chains (wallet.audit_verify)
-    IF to_regprocedure('wallet.audit_verify()') IS NOT NULL THEN
-        RETURN QUERY SELECT 'audit: ' || v.check_name, v.ok, v.detail FROM wallet.audit_verify() v;
-    END IF;
+    RETURN QUERY SELECT 'audit: ' || v.check_name, v.ok, v.detail FROM wallet.audit_verify() v;
 END
 $$;

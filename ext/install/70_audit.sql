@@ -1,0 +1,373 @@
+-- ============================================================================
+-- Audit trail and tamper evidence.
+--
+-- wallet.audit_log: one row per audited change (append-only).  The ledger's
+-- own changes are recorded too: account and hold updates by trigger,
+-- account/hold/currency creation by the API itself (a restore replays rows
+-- with COPY and must not record them twice); transactions and entries are
+-- their own record (the journal, append-only).
+--
+-- Sealing: wallet.seal() hashes every journal transaction (with its
+-- entries) and every audit record up to a safe horizon (see src/audit.c)
+-- with SHA-256 and appends a seal row whose head chains to the previous
+-- one.  wallet.digest() seals and returns the head to keep outside the
+-- database; wallet.audit_verify() recomputes everything and names the
+-- first sealed record edited, deleted or inserted.
+-- ============================================================================
+
+CREATE SEQUENCE wallet.audit_log_id_seq;
+SELECT pg_catalog.pg_extension_config_dump('wallet.audit_log_id_seq', '');
+
+CREATE TABLE wallet.audit_log (
+    id               bigint PRIMARY KEY DEFAULT nextval('wallet.audit_log_id_seq'),
+    relation         text NOT NULL,
+    operation        text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+    old_row          jsonb,
+    new_row          jsonb,
+    changed_columns  text[],
+    txid             bigint NOT NULL,
+    at               timestamptz NOT NULL,
+    db_user          text NOT NULL,
+    application_name text,
+    client_addr      inet,
+    actor            text
+);
+ALTER SEQUENCE wallet.audit_log_id_seq OWNED BY wallet.audit_log.id;
+CREATE INDEX audit_log_relation_idx ON wallet.audit_log (relation, id);
+SELECT pg_catalog.pg_extension_config_dump('wallet.audit_log', '');
+
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON wallet.audit_log
+    FOR EACH ROW EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON wallet.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+
+-- The generic audit trigger (C).  SECURITY DEFINER: it writes the log on
+-- behalf of roles that cannot.
+CREATE FUNCTION wallet.audit() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'wallet_audit'
+    LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- An audit record written by the API (internal).
+CREATE FUNCTION wallet.audit_row(relation text, operation text, old_row jsonb, new_row jsonb)
+RETURNS void
+    AS 'MODULE_PATHNAME', 'wallet_audit_row'
+    LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.audit_row(text, text, jsonb, jsonb) FROM PUBLIC;
+
+-- Attaches wallet.audit() to a table: every INSERT, UPDATE, DELETE (row)
+-- and TRUNCATE (statement) lands in wallet.audit_log.  Runs with the
+-- caller's rights: only who may create triggers on the table can call it.
+-- Idempotent.  The table name is a regclass, never spliced as text.
+CREATE FUNCTION wallet.audit_table(target regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit') THEN
+        EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION wallet.audit()', target);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit_truncate') THEN
+        EXECUTE format('CREATE TRIGGER wallet_audit_truncate AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION wallet.audit()', target);
+    END IF;
+END
+$$;
+
+-- The ledger's own tables.  Balance columns are not audited row by row:
+-- every balance change is exactly one entry in the sealed journal.
+CREATE TRIGGER account_audit
+    AFTER UPDATE OF owner, currency, kind, allow_negative, status, hot, metadata, debt_account
+    ON wallet.account FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+CREATE TRIGGER hold_audit AFTER UPDATE ON wallet.hold
+    FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+CREATE TRIGGER custom_currencies_audit AFTER UPDATE OR DELETE ON wallet.custom_currencies
+    FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+
+-- ---- sealing ----
+
+CREATE SEQUENCE wallet.audit_seal_id_seq;
+SELECT pg_catalog.pg_extension_config_dump('wallet.audit_seal_id_seq', '');
+
+-- One row per seal: the ids and SHA-256 hashes of the records it covers
+-- (32 bytes per record, in id order), the horizons (every id at or below
+-- them existed or never will), and the chained head.
+CREATE TABLE wallet.audit_seal (
+    id              bigint PRIMARY KEY DEFAULT nextval('wallet.audit_seal_id_seq'),
+    journal_through bigint NOT NULL,
+    audit_through   bigint NOT NULL,
+    journal_ids     bigint[] NOT NULL,
+    journal_hashes  bytea NOT NULL,
+    audit_ids       bigint[] NOT NULL,
+    audit_hashes    bytea NOT NULL,
+    prev_head       bytea NOT NULL,
+    head            bytea NOT NULL,
+    sealed_at       timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE wallet.audit_seal_id_seq OWNED BY wallet.audit_seal.id;
+SELECT pg_catalog.pg_extension_config_dump('wallet.audit_seal', '');
+CREATE TRIGGER audit_seal_append_only BEFORE UPDATE OR DELETE ON wallet.audit_seal
+    FOR EACH ROW EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER audit_seal_no_truncate BEFORE TRUNCATE ON wallet.audit_seal
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+
+CREATE FUNCTION wallet.wait_for_writers() RETURNS void
+    AS 'MODULE_PATHNAME', 'wallet_wait_for_writers' LANGUAGE C;
+REVOKE ALL ON FUNCTION wallet.wait_for_writers() FROM PUBLIC;
+
+-- SHA-256 of a journal transaction with its entries, over a canonical text
+-- (every field quoted or NULL, times in UTC microseconds, jsonb's own
+-- normalised text), independent of the session's settings.
+CREATE FUNCTION wallet.journal_hash(t wallet.txn) RETURNS bytea
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sha256(convert_to(concat_ws('|',
+        'txn', quote_nullable(t.id), quote_nullable(t.idempotency_key), quote_nullable(t.kind),
+        quote_nullable(encode(t.request_hash, 'hex')), quote_nullable(t.metadata::text),
+        quote_nullable(t.reverses), quote_nullable(t.forced),
+        quote_nullable(to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
+        quote_nullable((SELECT string_agg(e.leg || ':' || e.account_id || ':' || e.amount, ',' ORDER BY e.leg)
+                          FROM wallet.entry e WHERE e.txn_id = t.id))), 'UTF8'))
+$$;
+
+-- SHA-256 of an audit record, same rules.
+CREATE FUNCTION wallet.audit_hash(a wallet.audit_log) RETURNS bytea
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sha256(convert_to(concat_ws('|',
+        'audit', quote_nullable(a.id), quote_nullable(a.relation), quote_nullable(a.operation),
+        quote_nullable(a.old_row::text), quote_nullable(a.new_row::text),
+        quote_nullable(a.changed_columns::text), quote_nullable(a.txid),
+        quote_nullable(to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
+        quote_nullable(a.db_user), quote_nullable(a.application_name),
+        quote_nullable(host(a.client_addr)), quote_nullable(a.actor)), 'UTF8'))
+$$;
+
+-- Head of a seal from its content and the previous head.
+CREATE FUNCTION wallet.seal_head(prev_head bytea, journal_through bigint, audit_through bigint,
+                                 journal_ids bigint[], journal_hashes bytea,
+                                 audit_ids bigint[], audit_hashes bytea)
+RETURNS bytea
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sha256(prev_head
+                  || convert_to(format('seal|%s|%s|%s|%s', journal_through, audit_through,
+                                       array_to_string(journal_ids, ','), array_to_string(audit_ids, ',')), 'UTF8')
+                  || journal_hashes || audit_hashes)
+$$;
+
+CREATE FUNCTION wallet.genesis_head() RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$ SELECT sha256(convert_to('wallet genesis', 'UTF8')) $$;
+
+-- Seals every journal transaction and audit record that can no longer be
+-- preceded by a running transaction; returns how many it sealed.  Waits
+-- for writers in flight (honours lock_timeout).  Concurrent sealers queue
+-- on the seal table; postings never wait for a sealer.  Must run in READ
+-- COMMITTED (it needs to see what the writers it waited for committed).
+CREATE FUNCTION wallet.seal() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last wallet.audit_seal;
+    prev bytea;
+    j_from bigint;
+    a_from bigint;
+    j_to bigint;
+    a_to bigint;
+    j_ids bigint[];
+    j_hashes bytea;
+    a_ids bigint[];
+    a_hashes bytea;
+    j_through bigint;
+    a_through bigint;
+    total bigint := 0;
+    chunk constant int := 10000;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
+            USING ERRCODE = '25000';
+    END IF;
+    LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
+    prev := coalesce(last.head, wallet.genesis_head());
+    j_from := coalesce(last.journal_through, 0);
+    a_from := coalesce(last.audit_through, 0);
+    -- 1. the horizon: ids drawn so far ...
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
+    IF j_to <= j_from AND a_to <= a_from THEN
+        RETURN 0;
+    END IF;
+    -- 2. ... whose writers have all ended
+    PERFORM wallet.wait_for_writers();
+    -- 3. seal what exists up to the horizon, in chunks
+    LOOP
+        SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
+          INTO j_ids, j_hashes
+          FROM (SELECT t.id, wallet.journal_hash(t) AS h FROM wallet.txn t
+                 WHERE t.id > j_from AND t.id <= j_to ORDER BY t.id LIMIT chunk) s;
+        SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
+          INTO a_ids, a_hashes
+          FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
+                 WHERE a.id > a_from AND a.id <= a_to ORDER BY a.id LIMIT chunk) s;
+        j_through := CASE WHEN cardinality(j_ids) = chunk THEN j_ids[chunk] ELSE greatest(j_to, j_from) END;
+        a_through := CASE WHEN cardinality(a_ids) = chunk THEN a_ids[chunk] ELSE greatest(a_to, a_from) END;
+        INSERT INTO wallet.audit_seal (journal_through, audit_through, journal_ids, journal_hashes,
+                                       audit_ids, audit_hashes, prev_head, head)
+        VALUES (j_through, a_through, j_ids, j_hashes, a_ids, a_hashes, prev,
+                wallet.seal_head(prev, j_through, a_through, j_ids, j_hashes, a_ids, a_hashes))
+        RETURNING head INTO prev;
+        total := total + cardinality(j_ids) + cardinality(a_ids);
+        j_from := j_through;
+        a_from := a_through;
+        EXIT WHEN j_from >= j_to AND a_from >= a_to;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+-- Seals everything so far and returns the chain's head (hex).  Keep it
+-- outside the database; wallet.audit_verify(head) later proves the sealed
+-- history still leads to it.
+CREATE FUNCTION wallet.digest() RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM wallet.seal();
+    RETURN encode(coalesce((SELECT s.head FROM wallet.audit_seal s ORDER BY s.id DESC LIMIT 1),
+                           wallet.genesis_head()), 'hex');
+END
+$$;
+
+-- Recomputes the chain and every sealed record.  Rows: seal_chain,
+-- journal_records, audit_records, known_head (when a head is given),
+-- unsealed.  ok = false names the first bad seal or record.  Detects edits,
+-- deletions, insertions and reordering of sealed records even when made by
+-- a superuser with triggers disabled.
+CREATE FUNCTION wallet.audit_verify(known_head text DEFAULT NULL)
+RETURNS TABLE (check_name text, ok boolean, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+    prev bytea := wallet.genesis_head();
+    prev_j bigint := 0;
+    prev_a bigint := 0;
+    bad text;
+    n_seals bigint := 0;
+    j_max bigint;
+    a_max bigint;
+    r record;
+BEGIN
+    -- 1. the chain of seals
+    FOR s IN SELECT * FROM wallet.audit_seal ORDER BY id LOOP
+        IF s.prev_head IS DISTINCT FROM prev THEN
+            bad := format('seal %s does not follow the previous seal (prev_head differs)', s.id);
+        ELSIF s.head IS DISTINCT FROM wallet.seal_head(s.prev_head, s.journal_through, s.audit_through,
+                                                       s.journal_ids, s.journal_hashes, s.audit_ids, s.audit_hashes) THEN
+            bad := format('seal %s was altered (its head does not match its content)', s.id);
+        ELSIF s.journal_through < prev_j OR s.audit_through < prev_a
+              OR length(s.journal_hashes) <> 32 * cardinality(s.journal_ids)
+              OR length(s.audit_hashes) <> 32 * cardinality(s.audit_ids) THEN
+            bad := format('seal %s is malformed', s.id);
+        END IF;
+        EXIT WHEN bad IS NOT NULL;
+        prev := s.head;
+        prev_j := s.journal_through;
+        prev_a := s.audit_through;
+        n_seals := n_seals + 1;
+    END LOOP;
+    check_name := 'seal_chain'; ok := bad IS NULL;
+    detail := coalesce(bad, format('%s seals chain to head %s', n_seals, encode(prev, 'hex')));
+    RETURN NEXT;
+
+    j_max := prev_j;
+    a_max := prev_a;
+
+    -- 2. sealed journal records against the journal
+    SELECT x.id, x.what, x.seal_id INTO r FROM (
+        SELECT coalesce(sd.id, cur.id) AS id, sd.seal_id,
+               CASE WHEN cur.id IS NULL THEN 'deleted'
+                    WHEN sd.id IS NULL THEN 'inserted after sealing'
+                    ELSE 'edited' END AS what
+          FROM (SELECT u.id, se.id AS seal_id,
+                       substring(se.journal_hashes FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS h
+                  FROM wallet.audit_seal se, unnest(se.journal_ids) WITH ORDINALITY AS u(id, ord)) sd
+          FULL JOIN (SELECT t.id, wallet.journal_hash(t) AS h FROM wallet.txn t WHERE t.id <= j_max) cur
+            ON cur.id = sd.id
+         WHERE sd.h IS DISTINCT FROM cur.h) x
+     ORDER BY x.id LIMIT 1;
+    check_name := 'journal_records'; ok := r IS NULL;
+    detail := CASE WHEN ok THEN format('sealed journal intact through transaction %s', j_max)
+                   ELSE format('journal transaction %s was %s%s', r.id, r.what,
+                               coalesce(format(' (sealed in seal %s)', r.seal_id), '')) END;
+    RETURN NEXT;
+
+    -- 3. sealed audit records against the audit log
+    r := NULL;
+    SELECT x.id, x.what, x.seal_id INTO r FROM (
+        SELECT coalesce(sd.id, cur.id) AS id, sd.seal_id,
+               CASE WHEN cur.id IS NULL THEN 'deleted'
+                    WHEN sd.id IS NULL THEN 'inserted after sealing'
+                    ELSE 'edited' END AS what
+          FROM (SELECT u.id, se.id AS seal_id,
+                       substring(se.audit_hashes FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS h
+                  FROM wallet.audit_seal se, unnest(se.audit_ids) WITH ORDINALITY AS u(id, ord)) sd
+          FULL JOIN (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a WHERE a.id <= a_max) cur
+            ON cur.id = sd.id
+         WHERE sd.h IS DISTINCT FROM cur.h) x
+     ORDER BY x.id LIMIT 1;
+    check_name := 'audit_records'; ok := r IS NULL;
+    detail := CASE WHEN ok THEN format('sealed audit log intact through record %s', a_max)
+                   ELSE format('audit record %s was %s%s', r.id, r.what,
+                               coalesce(format(' (sealed in seal %s)', r.seal_id), '')) END;
+    RETURN NEXT;
+
+    -- 4. the head kept outside, if given
+    IF known_head IS NOT NULL THEN
+        check_name := 'known_head';
+        ok := EXISTS (SELECT 1 FROM wallet.audit_seal se WHERE se.head = decode(known_head, 'hex'))
+              OR decode(known_head, 'hex') = wallet.genesis_head();
+        detail := CASE WHEN ok THEN 'the given head is in the chain'
+                       ELSE 'the given head is not in the chain: sealed history was rewritten' END;
+        RETURN NEXT;
+    END IF;
+
+    -- 5. what is not sealed yet (information)
+    check_name := 'unsealed'; ok := true;
+    detail := format('%s journal transactions and %s audit records not sealed yet',
+                     (SELECT count(*) FROM wallet.txn t WHERE t.id > j_max),
+                     (SELECT count(*) FROM wallet.audit_log a WHERE a.id > a_max));
+    RETURN NEXT;
+END
+$$;
+
+-- ---- housekeeping ----
+
+-- What the background worker runs every wallet.housekeeping_naptime when
+-- the library is preloaded; call it from cron otherwise.  Expires holds,
+-- folds hot accounts, seals the chain.  Returns a summary.
+CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    expired int;
+    folded bigint;
+    sealed bigint;
+BEGIN
+    expired := wallet.expire_holds();
+    folded := wallet.fold_hot();
+    sealed := wallet.seal();
+    RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed);
+END
+$$;

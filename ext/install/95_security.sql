@@ -1,0 +1,127 @@
+-- ============================================================================
+-- Privileges.
+--
+-- Every table is written only through the API: SECURITY DEFINER functions
+-- owned by the extension owner, each with a pinned search_path
+-- (pg_catalog, pg_temp) and only schema-qualified references, so objects
+-- a caller creates in public or pg_temp cannot hijack them.  Applications
+-- get EXECUTE on the API and SELECT on the read views; readers (finance,
+-- auditors) get the read functions and views.  Nobody but the owner has any
+-- privilege on the tables, so no application role can UPDATE a balance,
+-- DELETE an entry, TRUNCATE or disable a trigger.
+--
+-- The money type and its pure functions stay usable by every role.
+-- ============================================================================
+
+GRANT USAGE ON SCHEMA wallet TO PUBLIC;
+
+-- The API an application calls.
+CREATE FUNCTION wallet.app_functions() RETURNS SETOF regprocedure
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.oid::regprocedure
+      FROM pg_proc p
+     WHERE p.pronamespace = 'wallet'::regnamespace
+       AND p.proname = ANY (ARRAY[
+           'add_currency', 'open_account', 'freeze_account', 'unfreeze_account', 'close_account',
+           'set_hot', 'fold_hot', 'transfer', 'post', 'transfer_batch', 'reverse',
+           'hold', 'capture', 'void', 'expire_holds',
+           'balance', 'available', 'balance_at', 'statement', 'verify', 'audit_verify',
+           'seal', 'digest', 'housekeeping',
+           'live_setup', 'recharge', 'gift', 'request_withdrawal', 'complete_withdrawal',
+           'cancel_withdrawal', 'refund_recharge', 'live_report'])
+$$;
+
+-- What a reader (finance, auditor) calls.
+CREATE FUNCTION wallet.reader_functions() RETURNS SETOF regprocedure
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.oid::regprocedure
+      FROM pg_proc p
+     WHERE p.pronamespace = 'wallet'::regnamespace
+       AND p.proname = ANY (ARRAY['balance', 'available', 'balance_at', 'statement', 'verify',
+                                  'audit_verify', 'live_report'])
+$$;
+
+-- Read views.
+CREATE FUNCTION wallet.read_views() RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass FROM pg_class c
+     WHERE c.relnamespace = 'wallet'::regnamespace AND c.relkind = 'v'
+$$;
+
+-- At install: the API and every internal function are not PUBLIC.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+         WHERE p.pronamespace = 'wallet'::regnamespace
+           AND p.prokind = 'f'
+           AND NOT (p.proname LIKE 'amount%'
+                    OR p.proname = ANY (ARRAY['units', 'currency', 'minor_units', 'to_numeric', 'abs', 'sign',
+                                              'allocate', 'split', 'mul', 'convert', 'normalize_currency',
+                                              'is_iso_currency', 'iso_currencies', 'audit']))
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
+-- Gives `role` what an application needs: EXECUTE on the API, SELECT on
+-- the read views.  Nothing on the tables.  Idempotent.
+CREATE FUNCTION wallet.grant_app(role regrole) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+    v regclass;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
+    FOR f IN SELECT * FROM wallet.app_functions() LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
+    END LOOP;
+    FOR v IN SELECT * FROM wallet.read_views() LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
+    END LOOP;
+END
+$$;
+
+-- Gives `role` read access: the read functions and the read views.
+CREATE FUNCTION wallet.grant_reader(role regrole) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+    v regclass;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
+    FOR f IN SELECT * FROM wallet.reader_functions() LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
+    END LOOP;
+    FOR v IN SELECT * FROM wallet.read_views() LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.grant_app(regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION wallet.grant_reader(regrole) FROM PUBLIC;
+
+CREATE VIEW wallet.audit_trail AS
+SELECT id, relation, operation, old_row, new_row, changed_columns, txid, at, db_user,
+       application_name, client_addr, actor
+  FROM wallet.audit_log;
+COMMENT ON VIEW wallet.audit_trail IS 'Read-only view of wallet.audit_log for readers.';
