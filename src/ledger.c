@@ -40,25 +40,6 @@
 /* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
 #define WALLET_LOCKTAG_HOT	0x5741
 
-typedef struct AccountState
-{
-	int64		id;
-	bool		found;
-	bool		locked;			/* row lock held by us */
-	MoneyCode	currency;
-	char		status;			/* 'a'ctive, 'f'rozen, 'c'losed */
-	bool		allow_negative;
-	bool		hot;
-	bool		forced_negative;
-	int64		balance;
-	int64		held;
-	int64		debt_account;	/* 0 if none */
-	/* what this posting does to it */
-	int64		delta;
-	int64		held_delta;
-	bool		debited;		/* some leg takes money out */
-	MoneyCode	leg_currency;
-} AccountState;
 
 
 /* ------------------------------------------------------------ plans */
@@ -346,8 +327,8 @@ load_account_row(AccountState *st, HeapTuple tup, TupleDesc desc, bool locked)
 	st->locked = locked;
 }
 
-static AccountState *
-find_state(AccountState *states, int n, int64 id)
+AccountState *
+ledger_find_state(AccountState *states, int n, int64 id)
 {
 	int			lo = 0,
 				hi = n - 1;
@@ -426,6 +407,70 @@ ledger_raise_status(int64 id, char status)
 	raise_status(&tmp);
 }
 
+static int64 *
+states_ids(AccountState *states, int n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		ids[i] = states[i].id;
+	return ids;
+}
+
+/*
+ * Steps 4 and 5 of a posting: lock the rows of the accounts that need it
+ * (all but hot accounts this posting cannot overdraw) in ascending id order
+ * with one statement, then take the shared hot lock of the others in
+ * ascending order and read them.  states[] is sorted by id; debit_ids are
+ * the accounts debited or whose reservations change.  Unknown ids stay
+ * !found.
+ */
+void
+ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit)
+{
+	Datum		values[2];
+	int			ret;
+
+	prepare_plans();
+	values[0] = ledger_int8_array(states_ids(states, nstates), nstates);
+	values[1] = ledger_int8_array(debit_ids, ndebit);
+	ret = SPI_execute_plan(plan_lock_accounts, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "wallet: account lock failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		AccountState *st = ledger_find_state(states, nstates, id);
+
+		load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, true);
+	}
+	if (SPI_processed < (uint64) nstates)
+	{
+		int64	   *rest = palloc(sizeof(int64) * nstates);
+		int			nrest = 0;
+
+		for (int i = 0; i < nstates; i++)
+			if (!states[i].found)
+			{
+				rest[nrest++] = states[i].id;
+				ledger_lock_hot_shared(states[i].id);
+			}
+		values[0] = ledger_int8_array(rest, nrest);
+		ret = SPI_execute_plan(plan_read_accounts, values, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "wallet: account read failed");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			AccountState *st = ledger_find_state(states, nstates, id);
+
+			load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, false);
+		}
+	}
+}
+
 /* ------------------------------------------------------------ posting */
 
 PostResult
@@ -481,7 +526,7 @@ ledger_post(PostRequest *req)
 		states[i].id = ids[i];
 	for (int i = 0; i < req->nlegs; i++)
 	{
-		AccountState *st = find_state(states, nstates, req->legs[i].account);
+		AccountState *st = ledger_find_state(states, nstates, req->legs[i].account);
 
 		if (__builtin_add_overflow(st->delta, req->legs[i].units, &st->delta))
 			ereport(ERROR,
@@ -494,7 +539,7 @@ ledger_post(PostRequest *req)
 	}
 	if (req->release_units > 0)
 	{
-		AccountState *st = find_state(states, nstates, req->release_account);
+		AccountState *st = ledger_find_state(states, nstates, req->release_account);
 
 		st->held_delta = -req->release_units;
 	}
@@ -566,46 +611,8 @@ ledger_post(PostRequest *req)
 		result.txn_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
-	/* 4. row locks, ascending id, one statement */
-	values[0] = ledger_int8_array(ids, nstates);
-	values[1] = ledger_int8_array(debit_ids, ndebit);
-	ret = SPI_execute_plan(plan_lock_accounts, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "wallet: account lock failed");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-		AccountState *st = find_state(states, nstates, id);
-
-		load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, true);
-	}
-
-	/* 5. hot accounts posted without the row lock (or unknown ids) */
-	if (SPI_processed < (uint64) nstates)
-	{
-		int64	   *rest = palloc(sizeof(int64) * nstates);
-		int			nrest = 0;
-
-		for (int i = 0; i < nstates; i++)
-			if (!states[i].found)
-			{
-				rest[nrest++] = states[i].id;
-				ledger_lock_hot_shared(states[i].id);
-			}
-		values[0] = ledger_int8_array(rest, nrest);
-		ret = SPI_execute_plan(plan_read_accounts, values, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "wallet: account read failed");
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			AccountState *st = find_state(states, nstates, id);
-
-			load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, false);
-		}
-	}
+	/* 4.-5. row locks in ascending id order; hot accounts unlocked */
+	ledger_load_accounts(states, nstates, debit_ids, ndebit);
 
 	/* 6. validate */
 	for (int i = 0; i < nstates; i++)

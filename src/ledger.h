@@ -21,6 +21,26 @@ typedef struct LedgerLeg
 	MoneyCode	currency;
 } LedgerLeg;
 
+typedef struct AccountState
+{
+	int64		id;
+	bool		found;
+	bool		locked;			/* row lock held by us */
+	MoneyCode	currency;
+	char		status;			/* 'a'ctive, 'f'rozen, 'c'losed */
+	bool		allow_negative;
+	bool		hot;
+	bool		forced_negative;
+	int64		balance;
+	int64		held;
+	int64		debt_account;	/* 0 if none */
+	/* what this posting does to it */
+	int64		delta;
+	int64		held_delta;
+	bool		debited;		/* some leg takes money out */
+	MoneyCode	leg_currency;
+} AccountState;
+
 typedef struct PostRequest
 {
 	text	   *key;			/* idempotency key (validated) */
@@ -59,6 +79,10 @@ extern SPIPlanPtr ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 /* Lock helpers shared with holds.c (SPI connected). */
 extern void ledger_lock_hot_shared(int64 account_id);
 extern int64 ledger_pending(int64 account_id);
+
+/* sorted-by-id account states: lock/read them (see ledger.c) */
+extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit);
+extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
 
 /* fingerprint of a request: 32 bytes SHA-256 as bytea */
 extern bytea *ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs,

@@ -1,0 +1,696 @@
+/*
+ * batch.c — wallet.transfer_batch: many independent transfers in one call,
+ * each with its own outcome, written with a handful of set-based
+ * statements instead of one round of statements per transfer.
+ *
+ * Order of work, the same as a single posting (keys, then accounts in
+ * ascending id order), so batches and single postings cannot deadlock:
+ *   1. validate each row; compute its request fingerprint (identical to
+ *      wallet.transfer's, so a retried single transfer and a batch row with
+ *      the same key are the same request);
+ *   2. set aside repeats of a key inside the batch (they take the outcome
+ *      of its first occurrence);
+ *   3. inside an internal subtransaction: claim the remaining keys in key
+ *      order (INSERT ... ON CONFLICT DO NOTHING), lock the accounts once
+ *      each in id order, and replay the rows in batch order against the
+ *      running balances.  If a key was taken meanwhile or a row fails
+ *      (funds, status, currency, unknown account), the subtransaction is
+ *      rolled back, those rows get their final status (a key found in the
+ *      journal: exists or idempotency_conflict), and the rest is tried
+ *      again (each round removes at least one row);
+ *   4. write all entries, balance updates and hot pending rows in bulk.
+ */
+#include "ledger.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+
+#define BATCH_MAX_ROWS 10000
+
+typedef enum BatchStatus
+{
+	BS_PENDING = 0,
+	BS_OK,
+	BS_EXISTS,
+	BS_CONFLICT,
+	BS_INSUFFICIENT,
+	BS_UNKNOWN_ACCOUNT,
+	BS_CURRENCY,
+	BS_FROZEN,
+	BS_CLOSED,
+	BS_INVALID_AMOUNT,
+	BS_SAME_ACCOUNT,
+	BS_INVALID_KEY,
+	BS_NULL
+} BatchStatus;
+
+static const char *const status_names[] = {
+	"pending", "ok", "exists", "idempotency_conflict", "insufficient_funds",
+	"unknown_account", "currency_mismatch", "account_frozen", "account_closed",
+	"invalid_amount", "same_account", "invalid_key", "null_argument"
+};
+
+typedef struct BatchRow
+{
+	int64		from;
+	int64		to;
+	int64		units;
+	MoneyCode	currency;
+	text	   *key;
+	bytea	   *hash;
+	BatchStatus status;
+	int64		txn_id;
+	int			dup_of;			/* index of the first row with this key, or -1 */
+} BatchRow;
+
+static SPIPlanPtr plan_lookup_keys = NULL;
+static SPIPlanPtr plan_claim_keys = NULL;
+static SPIPlanPtr plan_entries = NULL;
+static SPIPlanPtr plan_balances = NULL;
+static SPIPlanPtr plan_pending = NULL;
+static SPIPlanPtr plan_pending_sum = NULL;
+static SPIPlanPtr plan_debt = NULL;
+
+static void
+prepare_batch_plans(void)
+{
+	if (plan_lookup_keys != NULL)
+		return;
+	{
+		Oid			t[1] = {TEXTARRAYOID};
+
+		plan_lookup_keys = ledger_prepare_kept(
+											   "SELECT idempotency_key, id, request_hash FROM wallet.txn "
+											   "WHERE idempotency_key = ANY($1)", 1, t);
+	}
+	{
+		Oid			t[2] = {TEXTARRAYOID, BYTEAARRAYOID};
+
+		/* keys arrive sorted; rows are inserted in that order */
+		plan_claim_keys = ledger_prepare_kept(
+											  "INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash) "
+											  "SELECT nextval('wallet.txn_id_seq'), k.key, 'transfer', k.hash "
+											  "FROM unnest($1, $2) WITH ORDINALITY AS k(key, hash, ord) ORDER BY k.ord "
+											  "ON CONFLICT DO NOTHING RETURNING idempotency_key, id", 2, t);
+	}
+	{
+		Oid			t[4] = {INT8ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_entries = ledger_prepare_kept(
+										   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
+										   "SELECT * FROM unnest($1, $2, $3, $4)", 4, t);
+	}
+	{
+		Oid			t[2] = {INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_balances = ledger_prepare_kept(
+											"UPDATE wallet.account a SET balance = a.balance + d.delta, version = a.version + 1 "
+											"FROM unnest($1, $2) AS d(id, delta) WHERE a.id = d.id", 2, t);
+	}
+	{
+		Oid			t[3] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_pending = ledger_prepare_kept(
+										   "INSERT INTO wallet.hot_pending (account_id, txn_id, amount) "
+										   "SELECT * FROM unnest($1, $2, $3)", 3, t);
+	}
+	{
+		Oid			t[1] = {INT8OID};
+
+		plan_pending_sum = ledger_prepare_kept(
+											   "SELECT coalesce(sum(amount), 0)::bigint FROM wallet.hot_pending WHERE account_id = $1", 1, t);
+		plan_debt = ledger_prepare_kept("SELECT balance FROM wallet.account WHERE id = $1", 1, t);
+	}
+}
+
+static BatchRow *sort_rows;		/* for qsort comparators */
+
+static int
+cmp_key_idx(const void *a, const void *b)
+{
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	text	   *ka = sort_rows[ia].key;
+	text	   *kb = sort_rows[ib].key;
+	int			la = VARSIZE_ANY_EXHDR(ka),
+				lb = VARSIZE_ANY_EXHDR(kb);
+	int			c = memcmp(VARDATA_ANY(ka), VARDATA_ANY(kb), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return (ia > ib) - (ia < ib);
+}
+
+static int
+cmp_int64_batch(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x > y) - (x < y);
+}
+
+static bool
+same_key(text *a, text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+static bool
+same_hash(bytea *a, bytea *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/* Look keys up in the journal; rows found get exists / conflict. */
+static void
+resolve_existing(BatchRow *rows, int *idx, int nidx)
+{
+	Datum	   *keys;
+	Datum		arg;
+
+	if (nidx == 0)
+		return;
+	keys = palloc(sizeof(Datum) * nidx);
+	for (int i = 0; i < nidx; i++)
+		keys[i] = PointerGetDatum(rows[idx[i]].key);
+	arg = PointerGetDatum(construct_array(keys, nidx, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(plan_lookup_keys, &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: batch key lookup failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		text	   *k = DatumGetTextPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		bytea	   *h = DatumGetByteaPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+
+		for (int i = 0; i < nidx; i++)
+		{
+			BatchRow   *row = &rows[idx[i]];
+
+			if (row->status != BS_PENDING || !same_key(row->key, k))
+				continue;
+			row->txn_id = id;
+			row->status = same_hash(row->hash, h) ? BS_EXISTS : BS_CONFLICT;
+			if (row->status == BS_CONFLICT)
+				row->txn_id = 0;
+		}
+	}
+}
+
+/*
+ * One round of step 3.  Returns true when every candidate was posted;
+ * false when some rows got a final failure status or lost their key (the
+ * caller rolls back and retries the rest).  cand[] is sorted by key.
+ */
+static bool
+post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
+{
+	Datum		values[4];
+	Datum	   *keys = palloc(sizeof(Datum) * ncand);
+	Datum	   *hashes = palloc(sizeof(Datum) * ncand);
+	int64	   *ids;
+	int			nids = 0;
+	int64	   *debits;
+	int			ndebits = 0;
+	AccountState *states;
+	bool		failed = false;
+	bool	   *claimed = palloc0(sizeof(bool) * ncand);
+
+	*nlost = 0;
+
+	/* claim keys, in key order */
+	for (int i = 0; i < ncand; i++)
+	{
+		keys[i] = PointerGetDatum(rows[cand[i]].key);
+		hashes[i] = PointerGetDatum(rows[cand[i]].hash);
+	}
+	values[0] = PointerGetDatum(construct_array(keys, ncand, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(hashes, ncand, BYTEAOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(plan_claim_keys, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "wallet: batch key claim failed");
+	{
+		/* RETURNING comes in insertion order, i.e. cand order minus losers */
+		uint64		r = 0;
+
+		for (int i = 0; i < ncand && r < SPI_processed; i++)
+		{
+			bool		isnull;
+			text	   *k = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (same_key(k, rows[cand[i]].key))
+			{
+				rows[cand[i]].txn_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+				claimed[i] = true;
+				r++;
+			}
+		}
+	}
+	for (int i = 0; i < ncand; i++)
+		if (!claimed[i])
+			lost[(*nlost)++] = cand[i];
+	if (*nlost > 0)
+		return false;
+
+	/* lock every account once, ascending id */
+	ids = palloc(sizeof(int64) * ncand * 2);
+	debits = palloc(sizeof(int64) * ncand);
+	for (int i = 0; i < ncand; i++)
+	{
+		ids[nids++] = rows[cand[i]].from;
+		ids[nids++] = rows[cand[i]].to;
+		debits[ndebits++] = rows[cand[i]].from;
+	}
+	qsort(ids, nids, sizeof(int64), cmp_int64_batch);
+	qsort(debits, ndebits, sizeof(int64), cmp_int64_batch);
+	{
+		int			u = 0;
+
+		for (int i = 0; i < nids; i++)
+			if (u == 0 || ids[u - 1] != ids[i])
+				ids[u++] = ids[i];
+		nids = u;
+		u = 0;
+		for (int i = 0; i < ndebits; i++)
+			if (u == 0 || debits[u - 1] != debits[i])
+				debits[u++] = debits[i];
+		ndebits = u;
+	}
+	states = palloc0(sizeof(AccountState) * nids);
+	for (int i = 0; i < nids; i++)
+		states[i].id = ids[i];
+	ledger_load_accounts(states, nids, debits, ndebits);
+
+	/*
+	 * Replay in batch order.  The first debit of an account folds its hot
+	 * pending rows into the working balance and notes outstanding debt
+	 * (AccountState.debited marks "done", forced_negative "has debt").
+	 */
+	{
+		/* cand is in key order; replay must follow batch (idx) order */
+		int		   *by_idx = palloc(sizeof(int) * ncand);
+		int			n = ncand;
+
+		for (int i = 0; i < n; i++)
+			by_idx[i] = cand[i];
+		qsort(by_idx, n, sizeof(int), cmp_int);
+		for (int i = 0; i < n; i++)
+		{
+			BatchRow   *row = &rows[by_idx[i]];
+			AccountState *f = ledger_find_state(states, nids, row->from);
+			AccountState *t = ledger_find_state(states, nids, row->to);
+
+			CHECK_FOR_INTERRUPTS();
+			if (!f->found || !t->found)
+				row->status = BS_UNKNOWN_ACCOUNT;
+			else if (f->status == 'f' || t->status == 'f')
+				row->status = BS_FROZEN;
+			else if (f->status == 'c' || t->status == 'c')
+				row->status = BS_CLOSED;
+			else if (!money_code_eq(&f->currency, &row->currency) ||
+					 !money_code_eq(&t->currency, &row->currency))
+				row->status = BS_CURRENCY;
+			else if (!f->allow_negative)
+			{
+				int64		avail;
+
+				if (!f->debited)
+				{
+					/* first debit of this account: fold in its pending rows and debt */
+					f->debited = true;
+					if (f->hot)
+					{
+						Datum		arg = Int64GetDatum(f->id);
+						bool		isnull;
+
+						if (SPI_execute_plan(plan_pending_sum, &arg, NULL, false, 1) != SPI_OK_SELECT)
+							elog(ERROR, "wallet: pending sum failed");
+						f->balance += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+					}
+					if (f->debt_account != 0)
+					{
+						Datum		arg = Int64GetDatum(f->debt_account);
+						bool		isnull;
+
+						if (SPI_execute_plan(plan_debt, &arg, NULL, false, 1) != SPI_OK_SELECT)
+							elog(ERROR, "wallet: debt lookup failed");
+						if (SPI_processed == 1 &&
+							DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) < 0)
+							f->forced_negative = true;	/* reused: "has debt" */
+					}
+				}
+				avail = f->balance - f->held + f->delta;
+				if (f->forced_negative && f->debt_account != 0)
+					row->status = BS_INSUFFICIENT;
+				else if (avail < row->units)
+					row->status = BS_INSUFFICIENT;
+			}
+			if (row->status != BS_PENDING)
+			{
+				failed = true;
+				continue;
+			}
+			if (__builtin_sub_overflow(f->delta, row->units, &f->delta) ||
+				__builtin_add_overflow(t->delta, row->units, &t->delta))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, f->id)));
+			row->status = BS_OK;
+		}
+		if (failed)
+		{
+			/* losers keep their status; winners go back to pending */
+			for (int i = 0; i < n; i++)
+				if (rows[by_idx[i]].status == BS_OK)
+				{
+					rows[by_idx[i]].status = BS_PENDING;
+					rows[by_idx[i]].txn_id = 0;
+				}
+				else
+					rows[by_idx[i]].txn_id = 0;
+			return false;
+		}
+	}
+
+	/* write: entries, balances of locked accounts, hot pending rows */
+	{
+		int64	   *e_txn = palloc(sizeof(int64) * ncand * 2);
+		Datum	   *e_leg = palloc(sizeof(Datum) * ncand * 2);
+		int64	   *e_acc = palloc(sizeof(int64) * ncand * 2);
+		int64	   *e_amt = palloc(sizeof(int64) * ncand * 2);
+		int			ne = 0;
+		int64	   *b_id = palloc(sizeof(int64) * nids);
+		int64	   *b_delta = palloc(sizeof(int64) * nids);
+		int			nb = 0;
+		int64	   *p_id = palloc(sizeof(int64) * nids);
+		int64	   *p_txn = palloc(sizeof(int64) * nids);
+		int64	   *p_amt = palloc(sizeof(int64) * nids);
+		int			np = 0;
+
+		for (int i = 0; i < ncand; i++)
+		{
+			BatchRow   *row = &rows[cand[i]];
+
+			e_txn[ne] = row->txn_id;
+			e_leg[ne] = Int16GetDatum(1);
+			e_acc[ne] = row->from;
+			e_amt[ne] = -row->units;
+			ne++;
+			e_txn[ne] = row->txn_id;
+			e_leg[ne] = Int16GetDatum(2);
+			e_acc[ne] = row->to;
+			e_amt[ne] = row->units;
+			ne++;
+		}
+		for (int i = 0; i < nids; i++)
+		{
+			AccountState *st = &states[i];
+
+			if (st->delta == 0)
+				continue;
+			if (st->locked)
+			{
+				b_id[nb] = st->id;
+				b_delta[nb] = st->delta;
+				nb++;
+			}
+			else
+			{
+				/* one pending row per hot account per batch (the last txn) */
+				int64		last_txn = 0;
+
+				for (int c = 0; c < ncand; c++)
+					if ((rows[cand[c]].to == st->id || rows[cand[c]].from == st->id) &&
+						rows[cand[c]].txn_id > last_txn)
+						last_txn = rows[cand[c]].txn_id;
+				p_id[np] = st->id;
+				p_txn[np] = last_txn;
+				p_amt[np] = st->delta;
+				np++;
+			}
+		}
+		values[0] = ledger_int8_array(e_txn, ne);
+		values[1] = PointerGetDatum(construct_array(e_leg, ne, INT2OID, 2, true, TYPALIGN_SHORT));
+		values[2] = ledger_int8_array(e_acc, ne);
+		values[3] = ledger_int8_array(e_amt, ne);
+		if (SPI_execute_plan(plan_entries, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "wallet: batch entry insert failed");
+		if (nb > 0)
+		{
+			values[0] = ledger_int8_array(b_id, nb);
+			values[1] = ledger_int8_array(b_delta, nb);
+			if (SPI_execute_plan(plan_balances, values, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "wallet: batch balance update failed");
+		}
+		if (np > 0)
+		{
+			values[0] = ledger_int8_array(p_id, np);
+			values[1] = ledger_int8_array(p_txn, np);
+			values[2] = ledger_int8_array(p_amt, np);
+			if (SPI_execute_plan(plan_pending, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "wallet: batch pending insert failed");
+		}
+	}
+	return true;
+}
+
+static ArrayType *
+arg_array(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	ArrayType  *a;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	a = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	return a;
+}
+
+/*
+ * wallet.transfer_batch(from_accounts, to_accounts, amounts, keys)
+ *   → table(idx int, tx_id bigint, status text)
+ */
+PG_FUNCTION_INFO_V1(wallet_transfer_batch);
+Datum
+wallet_transfer_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *a_from = arg_array(fcinfo, 0, "from_accounts");
+	ArrayType  *a_to = arg_array(fcinfo, 1, "to_accounts");
+	ArrayType  *a_amt = arg_array(fcinfo, 2, "amounts");
+	ArrayType  *a_key = arg_array(fcinfo, 3, "idempotency_keys");
+	Datum	   *d_from,
+			   *d_to,
+			   *d_amt,
+			   *d_key;
+	bool	   *n_from,
+			   *n_to,
+			   *n_amt,
+			   *n_key;
+	int			c_from,
+				c_to,
+				c_amt,
+				c_key;
+	int16		amt_len;
+	bool		amt_byval;
+	char		amt_align;
+	BatchRow   *rows;
+	int			n;
+	int		   *cand,
+			   *lost,
+			   *byk;
+	int			ncand,
+				nlost,
+				nfirst;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	deconstruct_array(a_from, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d_from, &n_from, &c_from);
+	deconstruct_array(a_to, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d_to, &n_to, &c_to);
+	get_typlenbyvalalign(ARR_ELEMTYPE(a_amt), &amt_len, &amt_byval, &amt_align);
+	deconstruct_array(a_amt, ARR_ELEMTYPE(a_amt), amt_len, amt_byval, amt_align, &d_amt, &n_amt, &c_amt);
+	deconstruct_array(a_key, TEXTOID, -1, false, TYPALIGN_INT, &d_key, &n_key, &c_key);
+	if (c_from != c_to || c_from != c_amt || c_from != c_key)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transfer_batch arrays must have the same length"),
+				 errdetail("from_accounts %d, to_accounts %d, amounts %d, idempotency_keys %d.",
+						   c_from, c_to, c_amt, c_key)));
+	n = c_from;
+	if (n > BATCH_MAX_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transfer_batch takes at most %d transfers per call, got %d", BATCH_MAX_ROWS, n),
+				 errhint("Split the batch.")));
+	if (n == 0)
+		return (Datum) 0;
+
+	/* 1. validate rows, fingerprints */
+	rows = palloc0(sizeof(BatchRow) * n);
+	for (int i = 0; i < n; i++)
+	{
+		BatchRow   *row = &rows[i];
+
+		row->dup_of = -1;
+		if (n_from[i] || n_to[i] || n_amt[i] || n_key[i])
+		{
+			row->status = BS_NULL;
+			continue;
+		}
+		row->from = DatumGetInt64(d_from[i]);
+		row->to = DatumGetInt64(d_to[i]);
+		row->units = DatumGetAmountP(d_amt[i])->units;
+		row->currency = DatumGetAmountP(d_amt[i])->currency;
+		row->key = DatumGetTextPP(d_key[i]);
+		if (VARSIZE_ANY_EXHDR(row->key) < 1 || VARSIZE_ANY_EXHDR(row->key) > LEDGER_MAX_KEY_LEN)
+			row->status = BS_INVALID_KEY;
+		else if (row->units <= 0)
+			row->status = BS_INVALID_AMOUNT;
+		else if (row->from == row->to)
+			row->status = BS_SAME_ACCOUNT;
+		else
+		{
+			LedgerLeg	legs[2];
+
+			legs[0].account = row->from;
+			legs[0].units = -row->units;
+			legs[0].currency = row->currency;
+			legs[1].account = row->to;
+			legs[1].units = row->units;
+			legs[1].currency = row->currency;
+			row->hash = ledger_fingerprint("transfer", 8, legs, 2, NULL, NULL);
+		}
+	}
+
+	/* 2. repeats of a key inside the batch: the first occurrence decides */
+	byk = palloc(sizeof(int) * n);
+	ncand = 0;
+	for (int i = 0; i < n; i++)
+		if (rows[i].status == BS_PENDING)
+			byk[ncand++] = i;
+	sort_rows = rows;
+	qsort(byk, ncand, sizeof(int), cmp_key_idx);
+	{
+		int			u = 0;
+
+		for (int i = 0; i < ncand; i++)
+		{
+			if (i > 0 && same_key(rows[byk[i]].key, rows[byk[i - 1]].key))
+			{
+				int			first = rows[byk[i - 1]].dup_of >= 0 ? rows[byk[i - 1]].dup_of : byk[i - 1];
+
+				rows[byk[i]].dup_of = first;
+				continue;
+			}
+			byk[u++] = byk[i];
+		}
+		nfirst = u;
+	}
+
+	SPI_connect();
+	prepare_batch_plans();
+	/* keys already posted are found by the claim itself (and resolved below) */
+	wallet_writer_lock();
+
+	/* 3. rounds until every remaining row is posted or has failed */
+	cand = palloc(sizeof(int) * n);
+	lost = palloc(sizeof(int) * n);
+	for (;;)
+	{
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		bool		done;
+
+		CHECK_FOR_INTERRUPTS();
+		/* candidates: first occurrences still pending, in key order */
+		ncand = 0;
+		for (int j = 0; j < nfirst; j++)
+			if (rows[byk[j]].status == BS_PENDING)
+				cand[ncand++] = byk[j];
+		if (ncand == 0)
+			break;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		done = post_round(rows, cand, ncand, lost, &nlost);
+		if (done)
+		{
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			break;
+		}
+		/* undo this round: claims, row locks, nothing written */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		/* keys taken by a concurrent posting that has committed since */
+		resolve_existing(rows, lost, nlost);
+		for (int j = 0; j < nlost; j++)
+			if (rows[lost[j]].status == BS_PENDING)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access to idempotency key \"%s\"",
+								text_to_cstring(rows[lost[j]].key)),
+						 errhint("Retry the batch; postings are meant to run in READ COMMITTED.")));
+	}
+
+	/* repeats of a key take the outcome of its first occurrence */
+	for (int i = 0; i < n; i++)
+	{
+		BatchRow   *row = &rows[i];
+		BatchRow   *first;
+
+		if (row->dup_of < 0)
+			continue;
+		first = &rows[row->dup_of];
+		if (!same_hash(row->hash, first->hash))
+			row->status = BS_CONFLICT;
+		else if (first->status == BS_OK || first->status == BS_EXISTS)
+		{
+			row->status = BS_EXISTS;
+			row->txn_id = first->txn_id;
+		}
+		else
+			row->status = first->status;
+	}
+	SPI_finish();
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = Int64GetDatum(rows[i].txn_id);
+		nulls[1] = rows[i].txn_id == 0;
+		values[2] = CStringGetTextDatum(status_names[rows[i].status]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
