@@ -121,6 +121,9 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_WALLET_APPEND_ONLY),
 			 errmsg("%s of %s is not allowed: posted history is append-only",
 					op, RelationGetRelationName(trigdata->tg_relation)),
+			 errdetail("Table %s.%s refuses %s for every role, its owner included.",
+					   get_namespace_name(RelationGetNamespace(trigdata->tg_relation)),
+					   RelationGetRelationName(trigdata->tg_relation), op),
 			 errhint("Correct a transaction by posting its reversal with wallet.reverse().")));
 	PG_RETURN_NULL();
 }

@@ -299,7 +299,7 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 	states = palloc0(sizeof(AccountState) * nids);
 	for (int i = 0; i < nids; i++)
 		states[i].id = ids[i];
-	ledger_load_accounts(states, nids, debits, ndebits);
+	ledger_load_accounts(states, nids, debits, ndebits, NULL, 0);
 
 	/*
 	 * Replay in batch order.  The first debit of an account folds its hot
@@ -567,7 +567,9 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		row->units = DatumGetAmountP(d_amt[i])->units;
 		row->currency = DatumGetAmountP(d_amt[i])->currency;
 		row->key = DatumGetTextPP(d_key[i]);
-		if (VARSIZE_ANY_EXHDR(row->key) < 1 || VARSIZE_ANY_EXHDR(row->key) > LEDGER_MAX_KEY_LEN)
+		if (VARSIZE_ANY_EXHDR(row->key) < 1 || VARSIZE_ANY_EXHDR(row->key) > LEDGER_MAX_KEY_LEN ||
+			(VARSIZE_ANY_EXHDR(row->key) >= (int) strlen(LEDGER_RESERVED_PREFIX) &&
+			 memcmp(VARDATA_ANY(row->key), LEDGER_RESERVED_PREFIX, strlen(LEDGER_RESERVED_PREFIX)) == 0))
 			row->status = BS_INVALID_KEY;
 		else if (row->units <= 0)
 			row->status = BS_INVALID_AMOUNT;

@@ -3,14 +3,20 @@
  *
  * ISO 4217 currencies are compiled in (currency_iso.c, generated); units an
  * operator adds with wallet.add_currency() (COIN, DIAMOND, ...) live in the
- * table wallet.custom_currencies.  Lookups of custom codes are cached per
+ * table wallet.custom_currencies, read by index scan without SPI (so without
+ * the caller's table privileges).  Lookups of custom codes are cached per
  * backend; the cache is flushed by a relcache invalidation that the table's
  * statement trigger (wallet.currency_registry_changed) sends on every
  * change, so every backend sees a new or rolled-back currency at once.
  */
 #include "wallet.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -19,7 +25,9 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 typedef struct CurrencyCacheEntry
 {
@@ -28,7 +36,6 @@ typedef struct CurrencyCacheEntry
 } CurrencyCacheEntry;
 
 static HTAB *currency_cache = NULL;
-static SPIPlanPtr currency_plan = NULL;
 static bool callback_registered = false;
 static Oid	custom_currencies_relid = InvalidOid;
 
@@ -64,51 +71,48 @@ currency_cache_init(void)
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* Reads wallet.custom_currencies; -1 if absent (or the table isn't there). */
+/*
+ * Reads wallet.custom_currencies through its primary key, as catalog
+ * lookups do (systable scan, no SPI): the type's input and output work for
+ * every role, whatever its privileges on the table.  -1 if the code is not
+ * there (or the table is not: during CREATE EXTENSION).
+ */
 static int
 currency_fetch_custom(const MoneyCode *code)
 {
 	Oid			nsp;
+	Oid			indexid;
 	char		buf[MONEY_CODE_MAX + 1];
-	Datum		arg;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
 	int			result = -1;
 
 	nsp = get_namespace_oid("wallet", true);
 	if (!OidIsValid(nsp))
 		return -1;
 	custom_currencies_relid = get_relname_relid("custom_currencies", nsp);
-	if (!OidIsValid(custom_currencies_relid))
+	indexid = get_relname_relid("custom_currencies_pkey", nsp);
+	if (!OidIsValid(custom_currencies_relid) || !OidIsValid(indexid))
 		return -1;
 
 	money_code_to_cstring(code, buf);
-	arg = CStringGetTextDatum(buf);
-
-	SPI_connect();
-	if (currency_plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare("SELECT minor_units FROM wallet.custom_currencies "
-						   "WHERE code = $1", 1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "wallet: SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		currency_plan = plan;
-	}
-	if (SPI_execute_plan(currency_plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "wallet: currency lookup failed");
-	if (SPI_processed == 1)
+	rel = table_open(custom_currencies_relid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(buf));
+	key.sk_collation = DEFAULT_COLLATION_OID;
+	scan = systable_beginscan(rel, indexid, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		d = heap_getattr(tup, 2, RelationGetDescr(rel), &isnull);
 
 		if (!isnull)
 			result = DatumGetInt32(d);
 	}
-	SPI_finish();
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return result;
 }
 

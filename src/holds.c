@@ -125,7 +125,9 @@ check_currency(int64 id, const AccountRow *row, const Amount *amount)
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_CURRENCY_MISMATCH),
 				 errmsg("currency mismatch: account " INT64_FORMAT " holds %s, the amount is %s",
-						id, ledger_code_str(&row->currency), amount_to_cstring(amount))));
+						id, ledger_code_str(&row->currency), amount_to_cstring(amount)),
+				 errdetail("Account " INT64_FORMAT " is in %s; the amount is %s.",
+						   id, ledger_code_str(&row->currency), amount_to_cstring(amount))));
 }
 
 /* wallet.hold(from, to, amount, key, expires_at, kind, metadata) → hold id */
@@ -297,7 +299,8 @@ lock_pending_hold(int64 id, HoldRow *h, bool allow_expired)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_UNKNOWN_HOLD),
-				 errmsg("unknown hold " INT64_FORMAT, id)));
+				 errmsg("unknown hold " INT64_FORMAT, id),
+				 errdetail("No hold has id " INT64_FORMAT ".", id)));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	h->id = id;
@@ -321,7 +324,7 @@ lock_pending_hold(int64 id, HoldRow *h, bool allow_expired)
 				(errcode(ERRCODE_WALLET_HOLD_NOT_PENDING),
 				 errmsg("hold " INT64_FORMAT " has expired", id),
 				 errdetail("It expired at %s; wallet.expire_holds() releases it.",
-						   TextDatumGetCString(DirectFunctionCall1(timestamptz_out,
+						   DatumGetCString(DirectFunctionCall1(timestamptz_out,
 																   SPI_getbinval(tup, desc, 6, &isnull))))));
 }
 
@@ -374,7 +377,9 @@ wallet_capture(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_CURRENCY_MISMATCH),
 					 errmsg("currency mismatch: hold " INT64_FORMAT " is in %s, the amount is %s",
-							hold_id, ledger_code_str(&h.currency), amount_to_cstring(a))));
+							hold_id, ledger_code_str(&h.currency), amount_to_cstring(a)),
+					 errdetail("Hold " INT64_FORMAT " holds %s.", hold_id,
+							   units_to_cstring(h.amount, &h.currency))));
 		if (a->units <= 0 || a->units > h.amount)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -91,12 +91,16 @@ prepare_plans(void)
 									 "SELECT id, request_hash FROM wallet.txn WHERE idempotency_key = $1", 1, t);
 	}
 	{
-		Oid			t[2] = {INT8ARRAYOID, INT8ARRAYOID};
+		Oid			t[3] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
+		/*
+		 * Locked: every account that is not hot, hot accounts debited that may
+		 * not go negative, and accounts whose reservations change.
+		 */
 		plan_lock_accounts = ledger_prepare_kept(
 										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account "
-										  "WHERE id = ANY($1) AND (NOT hot OR id = ANY($2) OR (balance < 0 AND NOT allow_negative)) "
-										  "ORDER BY id FOR NO KEY UPDATE", 2, t);
+										  "WHERE id = ANY($1) AND (NOT hot OR (id = ANY($2) AND NOT allow_negative) OR id = ANY($3)) "
+										  "ORDER BY id FOR NO KEY UPDATE", 3, t);
 	}
 	{
 		Oid			t[1] = {INT8ARRAYOID};
@@ -175,8 +179,19 @@ ledger_code_str(const MoneyCode *c)
 	return buf;
 }
 
+/*
+ * Keys starting with LEDGER_RESERVED_PREFIX are the engine's own (hold
+ * captures, the live layer's store orders and refunds): a client cannot
+ * take one first and block the operation that needs it.
+ */
 text *
 ledger_check_key(text *key)
+{
+	return ledger_check_key_ext(key, false);
+}
+
+text *
+ledger_check_key_ext(text *key, bool allow_reserved)
 {
 	int			len;
 
@@ -190,6 +205,13 @@ ledger_check_key(text *key)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("idempotency_key must be 1 to %d bytes, got %d", LEDGER_MAX_KEY_LEN, len)));
+	if (!allow_reserved && len >= (int) strlen(LEDGER_RESERVED_PREFIX) &&
+		memcmp(VARDATA_ANY(key), LEDGER_RESERVED_PREFIX, strlen(LEDGER_RESERVED_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idempotency keys starting with \"%s\" are reserved", LEDGER_RESERVED_PREFIX),
+				 errdetail("Key: \"%s\".", text_to_cstring(key)),
+				 errhint("The wallet uses them for its own postings (hold captures, store orders, refunds).")));
 	return key;
 }
 
@@ -422,18 +444,20 @@ states_ids(AccountState *states, int n)
  * (all but hot accounts this posting cannot overdraw) in ascending id order
  * with one statement, then take the shared hot lock of the others in
  * ascending order and read them.  states[] is sorted by id; debit_ids are
- * the accounts debited or whose reservations change.  Unknown ids stay
- * !found.
+ * the accounts debited, held_ids those whose reservations change.  Unknown
+ * ids stay !found.
  */
 void
-ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit)
+ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
+					 int64 *held_ids, int nheld)
 {
-	Datum		values[2];
+	Datum		values[3];
 	int			ret;
 
 	prepare_plans();
 	values[0] = ledger_int8_array(states_ids(states, nstates), nstates);
 	values[1] = ledger_int8_array(debit_ids, ndebit);
+	values[2] = ledger_int8_array(held_ids, nheld);
 	ret = SPI_execute_plan(plan_lock_accounts, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "wallet: account lock failed");
@@ -482,6 +506,8 @@ ledger_post(PostRequest *req)
 	int64	   *ids;
 	int64	   *debit_ids;
 	int			ndebit = 0;
+	int64	   *held_ids;
+	int			nheld = 0;
 	bytea	   *fingerprint;
 	Datum		values[6];
 	char		nulls[6];
@@ -543,9 +569,14 @@ ledger_post(PostRequest *req)
 
 		st->held_delta = -req->release_units;
 	}
+	held_ids = palloc(sizeof(int64) * nstates);
 	for (int i = 0; i < nstates; i++)
-		if (states[i].debited || states[i].held_delta != 0)
+	{
+		if (states[i].debited)
 			debit_ids[ndebit++] = states[i].id;
+		if (states[i].held_delta != 0)
+			held_ids[nheld++] = states[i].id;
+	}
 
 	/* 2. writer lock before drawing the journal id (see audit.c: the seal horizon) */
 	wallet_writer_lock();
@@ -612,7 +643,7 @@ ledger_post(PostRequest *req)
 	}
 
 	/* 4.-5. row locks in ascending id order; hot accounts unlocked */
-	ledger_load_accounts(states, nstates, debit_ids, ndebit);
+	ledger_load_accounts(states, nstates, debit_ids, ndebit, held_ids, nheld);
 
 	/* 6. validate */
 	for (int i = 0; i < nstates; i++)
@@ -644,6 +675,9 @@ ledger_post(PostRequest *req)
 						 errmsg("currency mismatch: account " INT64_FORMAT " holds %s, the leg is %s",
 								st->id, ledger_code_str(&st->currency),
 								units_to_cstring(req->legs[l].units, &req->legs[l].currency)),
+						 errdetail("Account " INT64_FORMAT " is in %s; leg %d is %s.",
+								   st->id, ledger_code_str(&st->currency), l + 1,
+								   units_to_cstring(req->legs[l].units, &req->legs[l].currency)),
 						 errhint("Convert the amount first with wallet.convert().")));
 			}
 		}
@@ -842,10 +876,26 @@ wallet_transfer(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(res.txn_id);
 }
 
+static Datum post_common(FunctionCallInfo fcinfo, bool allow_reserved);
+
 /* wallet.post(key, legs wallet.leg[], kind, metadata) → txn id */
 PG_FUNCTION_INFO_V1(wallet_post);
 Datum
 wallet_post(PG_FUNCTION_ARGS)
+{
+	return post_common(fcinfo, false);
+}
+
+/* wallet.post_system: the same, for the extension's own reserved keys */
+PG_FUNCTION_INFO_V1(wallet_post_system);
+Datum
+wallet_post_system(PG_FUNCTION_ARGS)
+{
+	return post_common(fcinfo, true);
+}
+
+static Datum
+post_common(FunctionCallInfo fcinfo, bool allow_reserved)
 {
 	PostRequest req;
 	ArrayType  *arr;
@@ -859,7 +909,7 @@ wallet_post(PG_FUNCTION_ARGS)
 	PostResult	res;
 
 	memset(&req, 0, sizeof(req));
-	req.key = ledger_check_key(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	req.key = ledger_check_key_ext(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), allow_reserved);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1060,7 +1110,8 @@ wallet_reverse(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_UNKNOWN_TRANSACTION),
-				 errmsg("unknown transaction " INT64_FORMAT, tx_id)));
+				 errmsg("unknown transaction " INT64_FORMAT, tx_id),
+				 errdetail("No transaction has id " INT64_FORMAT ".", tx_id)));
 	if (SPI_execute_plan(plan_legs, &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: transaction legs lookup failed");
 	req.nlegs = (int) SPI_processed;

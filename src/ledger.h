@@ -63,8 +63,12 @@ typedef struct PostResult
 	bool		existed;		/* same key, same request: nothing posted */
 } PostResult;
 
+/* keys with this prefix are the engine's own */
+#define LEDGER_RESERVED_PREFIX "wallet:"
+
 /* Validates the shared arguments; raise 22004/22023 errors. */
 extern text *ledger_check_key(text *key);
+extern text *ledger_check_key_ext(text *key, bool allow_reserved);
 extern text *ledger_check_kind(text *kind);
 extern Jsonb *ledger_check_metadata(Jsonb *metadata);
 
@@ -81,7 +85,8 @@ extern void ledger_lock_hot_shared(int64 account_id);
 extern int64 ledger_pending(int64 account_id);
 
 /* sorted-by-id account states: lock/read them (see ledger.c) */
-extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit);
+extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
+								 int64 *held_ids, int nheld);
 extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
 
 /* fingerprint of a request: 32 bytes SHA-256 as bytea */

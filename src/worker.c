@@ -4,12 +4,15 @@
  * shared_preload_libraries.
  *
  * A launcher worker (connected to no database) lists the databases every
- * wallet.housekeeping_naptime seconds and starts one housekeeping worker
- * per database that allows connections and has none running.  A
- * housekeeping worker calls wallet.housekeeping() (expire holds, fold hot
- * accounts, seal the audit chain) every naptime while the extension is
- * installed there, and exits when it is not, to be tried again later.
- * Without preloading, call SELECT wallet.housekeeping() from cron.
+ * wallet.housekeeping_naptime seconds and starts a short-lived
+ * housekeeping worker for each database that allows connections: it calls
+ * wallet.housekeeping() (expire holds, fold hot accounts, seal the audit
+ * chain) once if the extension is installed there, records in shared
+ * memory whether it is, and exits.  Workers never stay connected, so DROP
+ * DATABASE is not blocked (it waits for a running pass to finish);
+ * databases without the extension are looked at again only every
+ * WALLET_RECHECK_SECS.  Without preloading, call SELECT
+ * wallet.housekeeping() from cron.
  */
 #include "wallet.h"
 
@@ -24,6 +27,8 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -39,6 +44,96 @@ static int	housekeeping_naptime = 1;	/* seconds */
 static bool housekeeping_enabled = true;
 
 #define MAX_TRACKED_DBS 256
+#define WALLET_RECHECK_SECS 30
+
+/* what housekeeping workers learnt about each database */
+typedef struct WalletDbState
+{
+	Oid			dboid;
+	bool		installed;
+	TimestampTz checked;
+} WalletDbState;
+
+typedef struct WalletShared
+{
+	slock_t		mutex;
+	int			ndbs;
+	WalletDbState dbs[MAX_TRACKED_DBS];
+} WalletShared;
+
+static WalletShared *wallet_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+wallet_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WalletShared)));
+}
+
+static void
+wallet_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	wallet_shared = ShmemInitStruct("wallet", sizeof(WalletShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&wallet_shared->mutex);
+		wallet_shared->ndbs = 0;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* record whether the extension is installed in a database */
+static void
+note_db(Oid dboid, bool installed)
+{
+	int			i;
+
+	if (wallet_shared == NULL)
+		return;
+	SpinLockAcquire(&wallet_shared->mutex);
+	for (i = 0; i < wallet_shared->ndbs; i++)
+		if (wallet_shared->dbs[i].dboid == dboid)
+			break;
+	if (i == wallet_shared->ndbs && i < MAX_TRACKED_DBS)
+		wallet_shared->ndbs++;
+	if (i < MAX_TRACKED_DBS)
+	{
+		wallet_shared->dbs[i].dboid = dboid;
+		wallet_shared->dbs[i].installed = installed;
+		wallet_shared->dbs[i].checked = GetCurrentTimestamp();
+	}
+	SpinLockRelease(&wallet_shared->mutex);
+}
+
+/* should the launcher start a pass for this database now? */
+static bool
+db_due(Oid dboid)
+{
+	bool		due = true;
+
+	if (wallet_shared == NULL)
+		return true;
+	SpinLockAcquire(&wallet_shared->mutex);
+	for (int i = 0; i < wallet_shared->ndbs; i++)
+		if (wallet_shared->dbs[i].dboid == dboid)
+		{
+			due = wallet_shared->dbs[i].installed ||
+				TimestampDifferenceExceeds(wallet_shared->dbs[i].checked,
+										   GetCurrentTimestamp(),
+										   WALLET_RECHECK_SECS * 1000);
+			break;
+		}
+	SpinLockRelease(&wallet_shared->mutex);
+	return due;
+}
 
 void		_PG_init(void);
 
@@ -59,6 +154,11 @@ _PG_init(void)
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = wallet_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = wallet_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -81,6 +181,7 @@ static void
 start_housekeeper(TrackedDb *db)
 {
 	BackgroundWorker worker;
+	MemoryContext oldcxt;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -92,8 +193,13 @@ start_housekeeper(TrackedDb *db)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "wallet housekeeper");
 	worker.bgw_main_arg = ObjectIdGetDatum(db->dboid);
 	worker.bgw_notify_pid = MyProcPid;
+	/* the handle outlives the launcher's transaction */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	if (db->handle != NULL)
+		pfree(db->handle);
 	if (!RegisterDynamicBackgroundWorker(&worker, &db->handle))
 		db->handle = NULL;		/* no slot now; try again next round */
+	MemoryContextSwitchTo(oldcxt);
 }
 
 void
@@ -146,8 +252,9 @@ wallet_launcher_main(Datum main_arg)
 				{
 					pid_t		pid;
 
-					if (dbs[i].handle == NULL ||
-						GetBackgroundWorkerPid(dbs[i].handle, &pid) == BGWH_STOPPED)
+					if ((dbs[i].handle == NULL ||
+						 GetBackgroundWorkerPid(dbs[i].handle, &pid) == BGWH_STOPPED) &&
+						db_due(db->oid))
 						start_housekeeper(&dbs[i]);
 				}
 			}
@@ -157,7 +264,7 @@ wallet_launcher_main(Datum main_arg)
 			CommitTransactionCommand();
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(housekeeping_naptime, 1) * 10000L, PG_WAIT_EXTENSION);
+						 Max(housekeeping_naptime, 1) * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -172,20 +279,41 @@ housekeeping_pass(void)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "wallet housekeeping");
+	pgstat_report_activity(STATE_RUNNING, "SELECT wallet.housekeeping()");
 	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'wallet'", true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
-	{
 		installed = true;
-		PopActiveSnapshot();
-		/* housekeeping needs fresh snapshots per statement (READ COMMITTED) */
-		if (SPI_execute("SELECT wallet.housekeeping()", false, 0) != SPI_OK_SELECT)
-			elog(WARNING, "wallet: housekeeping failed");
-	}
-	else
-		PopActiveSnapshot();
+	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+
+	/*
+	 * Each step in a transaction of its own: fold_hot's row locks must be
+	 * released before seal() waits for writers, who may be waiting for them.
+	 */
+	if (installed)
+	{
+		static const char *const steps[] = {
+			"SELECT wallet.expire_holds()",
+			"SELECT wallet.fold_hot()",
+			"SELECT wallet.seal()"
+		};
+
+		for (int i = 0; i < lengthof(steps); i++)
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgstat_report_activity(STATE_RUNNING, steps[i]);
+			/* not read-only: each statement inside takes a fresh snapshot */
+			if (SPI_execute(steps[i], false, 0) != SPI_OK_SELECT)
+				elog(WARNING, "wallet: housekeeping step failed: %s", steps[i]);
+			PopActiveSnapshot();
+			SPI_finish();
+			CommitTransactionCommand();
+		}
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return installed;
 }
@@ -194,45 +322,15 @@ void
 wallet_housekeeper_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
+	bool		installed;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-
-	for (;;)
-	{
-		volatile bool installed = true;
-		MemoryContext oldcxt = CurrentMemoryContext;
-
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		if (!housekeeping_enabled)
-			proc_exit(0);
-
-		PG_TRY();
-		{
-			installed = housekeeping_pass();
-		}
-		PG_CATCH();
-		{
-			/* report, clean up, and try again next round */
-			MemoryContextSwitchTo(oldcxt);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
-		}
-		PG_END_TRY();
-
-		/* not installed here: leave; the launcher looks again later */
-		if (!installed)
-			proc_exit(0);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 housekeeping_naptime * 1000L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	if (!housekeeping_enabled)
+		proc_exit(0);
+	/* an error ends this pass (and is logged); the launcher starts the next */
+	installed = housekeeping_pass();
+	note_db(dboid, installed);
+	proc_exit(0);
 }

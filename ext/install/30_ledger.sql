@@ -166,6 +166,9 @@ AS $$
 DECLARE
     r wallet.account;
 BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004';
+    END IF;
     SELECT * INTO r FROM wallet.account a WHERE a.id = account_row.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown account %', id
@@ -261,6 +264,15 @@ CREATE FUNCTION wallet.post(idempotency_key text, legs wallet.leg[], kind text D
                             metadata jsonb DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'wallet_post'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- wallet.post for the extension's own flows (live layer): accepts keys in
+-- the reserved "wallet:" prefix.  Not granted to anyone.
+CREATE FUNCTION wallet.post_system(idempotency_key text, legs wallet.leg[], kind text DEFAULT 'journal',
+                                   metadata jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'wallet_post_system'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 

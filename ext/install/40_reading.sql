@@ -82,13 +82,19 @@ BEGIN
     bal := r.balance + wallet.pending_credits(id);
     IF bal <> 0 THEN
         RAISE EXCEPTION 'account % cannot be closed: balance is %', id, wallet.amount(bal, r.currency)
-            USING ERRCODE = 'WL012', HINT = 'Transfer the balance out first.';
+            USING ERRCODE = 'WL012',
+                  DETAIL = format('Account %s holds %s; only an account at zero can close.', id, wallet.amount(bal, r.currency)),
+                  HINT = 'Transfer the balance out first.';
     END IF;
     IF r.held <> 0 OR EXISTS (SELECT 1 FROM wallet.hold h
                                WHERE h.status = 'pending'
                                  AND (h.from_account = close_account.id OR h.to_account = close_account.id)) THEN
         RAISE EXCEPTION 'account % cannot be closed: it has pending holds', id
-            USING ERRCODE = 'WL012', HINT = 'Capture or void the holds first.';
+            USING ERRCODE = 'WL012',
+                  DETAIL = format('Held %s; %s pending holds from or to it.', wallet.amount(r.held, r.currency),
+                                  (SELECT count(*) FROM wallet.hold h WHERE h.status = 'pending'
+                                      AND (h.from_account = close_account.id OR h.to_account = close_account.id))),
+                  HINT = 'Capture or void the holds first.';
     END IF;
     UPDATE wallet.account a SET status = 'closed', version = a.version + 1
      WHERE a.id = close_account.id;
@@ -154,7 +160,7 @@ BEGIN
      WHERE e.account_id = r.id AND t.created_at < since;
     RETURN QUERY
     SELECT s.txn_id, s.created_at, s.kind, wallet.amount(s.amount, r.currency),
-           wallet.amount(opening + sum(s.amount) OVER (ORDER BY s.created_at, s.txn_id), r.currency),
+           wallet.amount((opening + sum(s.amount) OVER (ORDER BY s.created_at, s.txn_id))::bigint, r.currency),
            s.metadata, s.reverses
       FROM (SELECT e.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(e.amount)::bigint AS amount
               FROM wallet.entry e JOIN wallet.txn t ON t.id = e.txn_id

@@ -49,7 +49,9 @@ BEGIN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION '% of wallet.hold is not allowed: a hold only ends once, from pending', TG_OP
-        USING ERRCODE = 'WL013';
+        USING ERRCODE = 'WL013',
+              DETAIL = format('Hold %s is %s.', OLD.id, OLD.status),
+              HINT = 'Use wallet.capture(), wallet.void() or wallet.expire_holds().';
 END
 $$;
 CREATE TRIGGER hold_append_only BEFORE UPDATE OR DELETE ON wallet.hold

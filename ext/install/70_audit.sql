@@ -86,6 +86,8 @@ CREATE TRIGGER hold_audit AFTER UPDATE ON wallet.hold
     FOR EACH ROW EXECUTE FUNCTION wallet.audit();
 CREATE TRIGGER custom_currencies_audit AFTER UPDATE OR DELETE ON wallet.custom_currencies
     FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+CREATE TRIGGER live_config_audit AFTER UPDATE OR DELETE ON wallet.live_config
+    FOR EACH ROW EXECUTE FUNCTION wallet.audit();
 
 -- ---- sealing ----
 
@@ -290,8 +292,11 @@ BEGIN
     detail := coalesce(bad, format('%s seals chain to head %s', n_seals, encode(prev, 'hex')));
     RETURN NEXT;
 
-    j_max := prev_j;
-    a_max := prev_a;
+    -- records are compared up to the furthest horizon any seal claims (a
+    -- broken chain is reported above; it must not make intact records look
+    -- deleted)
+    SELECT coalesce(max(se.journal_through), 0), coalesce(max(se.audit_through), 0)
+      INTO j_max, a_max FROM wallet.audit_seal se;
 
     -- 2. sealed journal records against the journal
     SELECT x.id, x.what, x.seal_id INTO r FROM (
@@ -353,9 +358,10 @@ $$;
 
 -- ---- housekeeping ----
 
--- What the background worker runs every wallet.housekeeping_naptime when
--- the library is preloaded; call it from cron otherwise.  Expires holds,
--- folds hot accounts, seals the chain.  Returns a summary.
+-- Housekeeping for cron when the library is not preloaded: expires holds,
+-- folds hot accounts, seals the chain.  Returns a summary.  Call it in a
+-- transaction of its own (autocommit): seal() waits for writers in flight.
+-- (The background worker runs the three steps in separate transactions.)
 CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
