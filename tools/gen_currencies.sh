@@ -27,6 +27,12 @@ json=${ISO_4217_JSON:-/usr/share/iso-codes/json/iso_4217.json}
 # ISO 4217 list one (https://www.six-group.com/.../list-one.xml).
 FALLBACK_MINOR_UNITS="UYW:4 VED:2 SLE:2 ZWG:2"
 
+# ISO 4217 amendments newer than Debian 12's iso-codes 4.15 (list one):
+# withdrawn codes it still lists, and codes added since ("CODE:mu:name").
+# Drop these when iso-codes catches up.
+AMEND_WITHDRAWN="HRK"                                 # Croatia adopted the euro on 2023-01-01
+AMEND_ADDED="ZWG:2:Zimbabwe Gold XCG:2:Caribbean Guilder"   # 2024, 2025
+
 # Well-known values; the generated table must agree.
 EXPECT="USD:2 JPY:0 BHD:3 KWD:3 CLF:4 UYW:4 EUR:2 ISK:0 KRW:0 VND:0"
 
@@ -68,6 +74,18 @@ while IFS=$'\t' read -r code digits name; do
 	printf '%s\t%s\t%s\t%s\n' "$code" "$mu" "$note" "$name" >> "$tmp/table.tsv"
 done < "$tmp/raw.tsv"
 
+# Apply the amendments.
+for code in $AMEND_WITHDRAWN; do
+	grep -v "^$code"$'\t' "$tmp/table.tsv" > "$tmp/t2" || true
+	mv "$tmp/t2" "$tmp/table.tsv"
+done
+echo "$AMEND_ADDED" | sed 's/ \([A-Z][A-Z][A-Z]:\)/\n\1/g' | while IFS=: read -r code mu name; do
+	[ -n "$code" ] || continue
+	grep -q "^$code"$'\t' "$tmp/table.tsv" && continue
+	printf '%s\t%s\t%s\t%s\n' "$code" "$mu" "amended" "$name" >> "$tmp/table.tsv"
+done
+LC_ALL=C sort -t $'\t' -k1,1 -o "$tmp/table.tsv" "$tmp/table.tsv"
+
 count=$(wc -l < "$tmp/table.tsv")
 [ "$count" -gt 150 ] || die "only $count currencies read from $json"
 
@@ -91,7 +109,8 @@ cat <<HDR
  * $count active currencies, sorted by code (binary search below).  Minor
  * units are the JDK's; "N.A." marks codes ISO gives no minor units (funds,
  * metals, XXX ...), stored as 0; "ISO list one" marks codes this JDK does
- * not know, taken from the generator's FALLBACK_MINOR_UNITS.
+ * not know, taken from the generator's FALLBACK_MINOR_UNITS; amendments
+ * newer than iso-codes (AMEND_ADDED / AMEND_WITHDRAWN) are applied.
  */
 #include "money.h"
 
@@ -110,6 +129,8 @@ function cstr(s) {
 		line = line "\t/* ISO minor units N.A. */"
 	else if ($3 == "fallback")
 		line = line "\t/* ISO list one; unknown to the JDK */"
+	else if ($3 == "amended")
+		line = line "\t/* ISO amendment newer than iso-codes (AMEND_ADDED) */"
 	print line
 }' "$tmp/table.tsv"
 cat <<'FTR'
