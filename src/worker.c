@@ -35,6 +35,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "tcop/utility.h"
 
 PGDLLEXPORT void wallet_launcher_main(Datum main_arg);
@@ -238,6 +239,11 @@ wallet_launcher_main(Datum main_arg)
 
 				if (!db->datallowconn || db->datistemplate)
 					continue;
+#ifdef DATCONNLIMIT_INVALID_DB
+				/* a DROP DATABASE interrupted half-way leaves it invalid */
+				if (database_is_invalid_form(db))
+					continue;
+#endif
 				for (i = 0; i < ndbs; i++)
 					if (dbs[i].dboid == db->oid)
 						break;
@@ -260,6 +266,24 @@ wallet_launcher_main(Datum main_arg)
 			}
 			table_endscan(scan);
 			table_close(rel, AccessShareLock);
+			/* forget databases that are gone (their workers have exited) */
+			{
+				int			kept = 0;
+
+				for (int i = 0; i < ndbs; i++)
+				{
+					if (!OidIsValid(dbs[i].dboid))
+						continue;
+					if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[i].dboid)))
+					{
+						if (dbs[i].handle != NULL)
+							pfree(dbs[i].handle);
+						continue;
+					}
+					dbs[kept++] = dbs[i];
+				}
+				ndbs = kept;
+			}
 			PopActiveSnapshot();
 			CommitTransactionCommand();
 		}
