@@ -320,7 +320,8 @@ housekeeping_pass(void)
 		static const char *const steps[] = {
 			"SELECT wallet.expire_holds()",
 			"SELECT wallet.fold_hot()",
-			"SELECT wallet.seal()"
+			/* never wait long on a writer that sits in an open transaction */
+			"SELECT pg_catalog.set_config('lock_timeout', '5s', true), wallet.seal()"
 		};
 
 		for (int i = 0; i < lengthof(steps); i++)
@@ -357,4 +358,17 @@ wallet_housekeeper_main(Datum main_arg)
 	installed = housekeeping_pass();
 	note_db(dboid, installed);
 	proc_exit(0);
+}
+
+/*
+ * wallet.housekeeping_wake(): called at the end of the install script, so
+ * a database that just got the extension is housekept from the next round
+ * instead of after WALLET_RECHECK_SECS.  No-op without preloading.
+ */
+PG_FUNCTION_INFO_V1(wallet_housekeeping_wake);
+Datum
+wallet_housekeeping_wake(PG_FUNCTION_ARGS)
+{
+	note_db(MyDatabaseId, true);
+	PG_RETURN_VOID();
 }

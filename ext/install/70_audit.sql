@@ -165,7 +165,9 @@ AS $$
 $$;
 
 CREATE FUNCTION wallet.genesis_head() RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$ SELECT sha256(convert_to('wallet genesis', 'UTF8')) $$;
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT sha256(convert_to('wallet genesis', 'UTF8')) $$;
 
 -- Seals every journal transaction and audit record that can no longer be
 -- preceded by a running transaction; returns how many it sealed.  Waits
@@ -196,20 +198,29 @@ BEGIN
         RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
             USING ERRCODE = '25000';
     END IF;
+    -- 1. the horizon: ids drawn so far ...
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
+    SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
+    IF j_to <= coalesce(last.journal_through, 0) AND a_to <= coalesce(last.audit_through, 0) THEN
+        RETURN 0;
+    END IF;
+    -- 2. ... whose writers have all ended.  Wait before taking the seal
+    --    lock: a sealer waiting for writers while holding it would deadlock
+    --    with a writer that seals in its own transaction.
+    PERFORM wallet.wait_for_writers();
+    -- 3. one sealer at a time; another may have sealed meanwhile
     LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
     SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
     prev := coalesce(last.head, wallet.genesis_head());
     j_from := coalesce(last.journal_through, 0);
     a_from := coalesce(last.audit_through, 0);
-    -- 1. the horizon: ids drawn so far ...
-    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
-    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
     IF j_to <= j_from AND a_to <= a_from THEN
         RETURN 0;
     END IF;
-    -- 2. ... whose writers have all ended
-    PERFORM wallet.wait_for_writers();
-    -- 3. seal what exists up to the horizon, in chunks
+    j_to := greatest(j_to, j_from);
+    a_to := greatest(a_to, a_from);
+    -- 4. seal what exists up to the horizon, in chunks
     LOOP
         SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
           INTO j_ids, j_hashes

@@ -125,3 +125,10 @@ SELECT id, relation, operation, old_row, new_row, changed_columns, txid, at, db_
        application_name, client_addr, actor
   FROM wallet.audit_log;
 COMMENT ON VIEW wallet.audit_trail IS 'Read-only view of wallet.audit_log for readers.';
+
+-- Tell the background launcher (when preloaded) that this database now has
+-- the extension, so housekeeping starts at once.
+CREATE FUNCTION wallet.housekeeping_wake() RETURNS void
+    AS 'MODULE_PATHNAME', 'wallet_housekeeping_wake' LANGUAGE C;
+REVOKE ALL ON FUNCTION wallet.housekeeping_wake() FROM PUBLIC;
+SELECT wallet.housekeeping_wake();
