@@ -24,6 +24,9 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/lmgr.h"
@@ -35,6 +38,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -150,12 +154,12 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 		TEXTOID, TEXTOID};
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("INSERT INTO wallet.audit_log (id, relation, operation, old_row, new_row, "
+		plan = SPI_prepare_cursor("INSERT INTO wallet.audit_log (id, relation, operation, old_row, new_row, "
 						   "changed_columns, txid, at, db_user, application_name, client_addr, actor) "
 						   "VALUES (nextval('wallet.audit_log_id_seq'), $1, $2, $3, $4, $5, $6, now(), $7, "
 						   "nullif(pg_catalog.current_setting('application_name', true), ''), "
 						   "pg_catalog.inet_client_addr(), $8)",
-						   8, t);
+						   8, t, CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "wallet: could not prepare the audit insert");
 		plan_audit_insert = plan;
@@ -302,4 +306,170 @@ wallet_audit_row(PG_FUNCTION_ARGS)
 				 (Datum) 0);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------- journal hashes */
+
+static void
+append_counted(StringInfo buf, const char *label, const char *data, int len)
+{
+	appendStringInfo(buf, "%s=%d:", label, len);
+	appendBinaryStringInfo(buf, data, len);
+	appendStringInfoChar(buf, '\n');
+}
+
+/*
+ * wallet.journal_hashes(after bigint, upto bigint)
+ *   → table(id bigint, hash bytea)
+ *
+ * SHA-256 of every journal transaction with after < id <= upto, in id
+ * order, over a canonical byte string: a version tag; the id; key, kind and
+ * metadata (jsonb's normalised text) as length-counted strings; the request
+ * hash in hex; reverses; forced; created_at as integer microseconds; then
+ * each entry "leg:account:amount" in leg order.  Independent of every
+ * session setting.  Two ordered cursors (transactions, entries) are merged,
+ * so memory stays flat for any range.  seal() and audit_verify() both use
+ * it, so what is sealed and what is checked are computed the same way.
+ */
+PG_FUNCTION_INFO_V1(wallet_journal_hashes);
+Datum
+wallet_journal_hashes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		after = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
+	int64		upto = PG_ARGISNULL(1) ? PG_INT64_MAX : PG_GETARG_INT64(1);
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	Portal		tcur,
+				ecur;
+	SPITupleTable *etab = NULL;
+	uint64		epos = 0;
+	bool		edone = false;
+	StringInfoData buf;
+	MemoryContext per_row;
+
+	InitMaterializedSRF(fcinfo, 0);
+	args[0] = Int64GetDatum(after);
+	args[1] = Int64GetDatum(upto);
+	initStringInfo(&buf);
+	per_row = AllocSetContextCreate(CurrentMemoryContext, "wallet journal hash",
+									ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+	tcur = SPI_cursor_open_with_args(NULL,
+									 "SELECT id, idempotency_key, kind, request_hash, metadata, reverses, forced, created_at "
+									 "FROM wallet.txn WHERE id > $1 AND id <= $2 ORDER BY id",
+									 2, argtypes, args, NULL, true, 0);
+	ecur = SPI_cursor_open_with_args(NULL,
+									 "SELECT txn_id, leg, account_id, amount "
+									 "FROM wallet.entry WHERE txn_id > $1 AND txn_id <= $2 ORDER BY txn_id, leg",
+									 2, argtypes, args, NULL, true, 0);
+	for (;;)
+	{
+		SPITupleTable *ttab;
+
+		SPI_cursor_fetch(tcur, true, 1000);
+		ttab = SPI_tuptable;
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < ttab->numvals; r++)
+		{
+			HeapTuple	tup = ttab->vals[r];
+			TupleDesc	desc = ttab->tupdesc;
+			bool		isnull;
+			int64		id;
+			text	   *t;
+			bytea	   *b;
+			Datum		d;
+			uint8		digest[PG_SHA256_DIGEST_LENGTH];
+			pg_cryptohash_ctx *ctx;
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+			MemoryContext old;
+
+			CHECK_FOR_INTERRUPTS();
+			old = MemoryContextSwitchTo(per_row);
+			resetStringInfo(&buf);
+			id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			appendStringInfo(&buf, "wallet-journal-v1\nid=" INT64_FORMAT "\n", id);
+			t = DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull));
+			append_counted(&buf, "key", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			t = DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull));
+			append_counted(&buf, "kind", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			b = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
+			appendStringInfoString(&buf, "request=");
+			for (int i = 0; i < VARSIZE_ANY_EXHDR(b); i++)
+				appendStringInfo(&buf, "%02x", (unsigned char) VARDATA_ANY(b)[i]);
+			appendStringInfoChar(&buf, '\n');
+			d = SPI_getbinval(tup, desc, 5, &isnull);
+			if (isnull)
+				appendStringInfoString(&buf, "metadata=null\n");
+			else
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+				char	   *js = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+				append_counted(&buf, "metadata", js, strlen(js));
+			}
+			d = SPI_getbinval(tup, desc, 6, &isnull);
+			if (isnull)
+				appendStringInfoString(&buf, "reverses=null\n");
+			else
+				appendStringInfo(&buf, "reverses=" INT64_FORMAT "\n", DatumGetInt64(d));
+			appendStringInfo(&buf, "forced=%c\n",
+							 DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull)) ? 't' : 'f');
+			appendStringInfo(&buf, "created_at=" INT64_FORMAT "\n",
+							 (int64) DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull)));
+
+			/* its entries: the entry cursor is ordered the same way */
+			for (;;)
+			{
+				int64		etxn;
+
+				if (!edone && (etab == NULL || epos >= etab->numvals))
+				{
+					if (etab != NULL)
+						SPI_freetuptable(etab);
+					SPI_cursor_fetch(ecur, true, 4000);
+					etab = SPI_tuptable;
+					epos = 0;
+					if (SPI_processed == 0)
+						edone = true;
+				}
+				if (edone)
+					break;
+				etxn = DatumGetInt64(SPI_getbinval(etab->vals[epos], etab->tupdesc, 1, &isnull));
+				if (etxn < id)
+				{
+					epos++;		/* entry of a transaction that is not there */
+					continue;
+				}
+				if (etxn > id)
+					break;
+				appendStringInfo(&buf, "leg=%d:" INT64_FORMAT ":" INT64_FORMAT "\n",
+								 (int) DatumGetInt16(SPI_getbinval(etab->vals[epos], etab->tupdesc, 2, &isnull)),
+								 DatumGetInt64(SPI_getbinval(etab->vals[epos], etab->tupdesc, 3, &isnull)),
+								 DatumGetInt64(SPI_getbinval(etab->vals[epos], etab->tupdesc, 4, &isnull)));
+				epos++;
+			}
+
+			ctx = pg_cryptohash_create(PG_SHA256);
+			if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+				pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
+				pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+				elog(ERROR, "wallet: could not compute SHA-256");
+			pg_cryptohash_free(ctx);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(per_row);
+
+			values[0] = Int64GetDatum(id);
+			values[1] = PointerGetDatum(cstring_to_text_with_len((char *) digest, sizeof(digest)));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		SPI_freetuptable(ttab);
+	}
+	SPI_cursor_close(tcur);
+	SPI_cursor_close(ecur);
+	SPI_finish();
+	return (Datum) 0;
 }

@@ -57,7 +57,12 @@ static SPIPlanPtr plan_debt_balance = NULL;
 SPIPlanPtr
 ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Generic plans: these statements take arrays and run thousands of
+	 * times a second; replanning each call (what the plan cache does when a
+	 * custom plan looks cheaper) would cost more than the statement.
+	 */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "wallet: SPI_prepare failed (%s): %s",

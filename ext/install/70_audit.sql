@@ -120,23 +120,18 @@ CREATE FUNCTION wallet.wait_for_writers() RETURNS void
     AS 'MODULE_PATHNAME', 'wallet_wait_for_writers' LANGUAGE C;
 REVOKE ALL ON FUNCTION wallet.wait_for_writers() FROM PUBLIC;
 
--- SHA-256 of a journal transaction with its entries, over a canonical text
--- (every field quoted or NULL, times in UTC microseconds, jsonb's own
--- normalised text), independent of the session's settings.
-CREATE FUNCTION wallet.journal_hash(t wallet.txn) RETURNS bytea
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT sha256(convert_to(concat_ws('|',
-        'txn', quote_nullable(t.id), quote_nullable(t.idempotency_key), quote_nullable(t.kind),
-        quote_nullable(encode(t.request_hash, 'hex')), quote_nullable(t.metadata::text),
-        quote_nullable(t.reverses), quote_nullable(t.forced),
-        quote_nullable(to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
-        quote_nullable((SELECT string_agg(e.leg || ':' || e.account_id || ':' || e.amount, ',' ORDER BY e.leg)
-                          FROM wallet.entry e WHERE e.txn_id = t.id))), 'UTF8'))
-$$;
+-- SHA-256 of every journal transaction (with its entries) in an id range,
+-- computed in C over a canonical byte string independent of session
+-- settings (see src/audit.c).  Used by seal() and audit_verify() alike.
+CREATE FUNCTION wallet.journal_hashes(after bigint, upto bigint)
+RETURNS TABLE (id bigint, hash bytea)
+    AS 'MODULE_PATHNAME', 'wallet_journal_hashes'
+    LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.journal_hashes(bigint, bigint) FROM PUBLIC;
 
--- SHA-256 of an audit record, same rules.
+-- SHA-256 of an audit record over a canonical text (every field quoted or
+-- NULL, times in UTC microseconds, jsonb's normalised text).
 CREATE FUNCTION wallet.audit_hash(a wallet.audit_log) RETURNS bytea
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -193,6 +188,8 @@ DECLARE
     a_through bigint;
     total bigint := 0;
     chunk constant int := 10000;
+    n_chunk bigint;
+    j_upto bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
@@ -222,15 +219,21 @@ BEGIN
     a_to := greatest(a_to, a_from);
     -- 4. seal what exists up to the horizon, in chunks
     LOOP
-        SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
+        -- the next chunk of the journal: at most `chunk` transactions
+        SELECT count(*), max(c.id) INTO n_chunk, j_upto
+          FROM (SELECT t.id FROM wallet.txn t
+                 WHERE t.id > j_from AND t.id <= j_to ORDER BY t.id LIMIT chunk) c;
+        IF n_chunk < chunk THEN
+            j_upto := j_to;
+        END IF;
+        SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'), coalesce(string_agg(h.hash, ''::bytea ORDER BY h.id), '')
           INTO j_ids, j_hashes
-          FROM (SELECT t.id, wallet.journal_hash(t) AS h FROM wallet.txn t
-                 WHERE t.id > j_from AND t.id <= j_to ORDER BY t.id LIMIT chunk) s;
+          FROM wallet.journal_hashes(j_from, j_upto) h;
         SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
           INTO a_ids, a_hashes
           FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
                  WHERE a.id > a_from AND a.id <= a_to ORDER BY a.id LIMIT chunk) s;
-        j_through := CASE WHEN cardinality(j_ids) = chunk THEN j_ids[chunk] ELSE greatest(j_to, j_from) END;
+        j_through := greatest(j_upto, j_from);
         a_through := CASE WHEN cardinality(a_ids) = chunk THEN a_ids[chunk] ELSE greatest(a_to, a_from) END;
         INSERT INTO wallet.audit_seal (journal_through, audit_through, journal_ids, journal_hashes,
                                        audit_ids, audit_hashes, prev_head, head)
@@ -318,7 +321,7 @@ BEGIN
           FROM (SELECT u.id, se.id AS seal_id,
                        substring(se.journal_hashes FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS h
                   FROM wallet.audit_seal se, unnest(se.journal_ids) WITH ORDINALITY AS u(id, ord)) sd
-          FULL JOIN (SELECT t.id, wallet.journal_hash(t) AS h FROM wallet.txn t WHERE t.id <= j_max) cur
+          FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(0, j_max) jh) cur
             ON cur.id = sd.id
          WHERE sd.h IS DISTINCT FROM cur.h) x
      ORDER BY x.id LIMIT 1;

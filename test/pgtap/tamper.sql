@@ -287,8 +287,9 @@ DECLARE
     ah bytea;
 BEGIN
     FOR s IN SELECT * FROM wallet.audit_seal ORDER BY id LOOP
-        SELECT coalesce(string_agg(wallet.journal_hash(t), ''::bytea ORDER BY u.ord), '') INTO jh
-          FROM unnest(s.journal_ids) WITH ORDINALITY u(id, ord) JOIN wallet.txn t ON t.id = u.id;
+        SELECT coalesce(string_agg(h.hash, ''::bytea ORDER BY u.ord), '') INTO jh
+          FROM unnest(s.journal_ids) WITH ORDINALITY u(id, ord)
+          JOIN wallet.journal_hashes(0, s.journal_through) h ON h.id = u.id;
         SELECT coalesce(string_agg(wallet.audit_hash(a), ''::bytea ORDER BY u.ord), '') INTO ah
           FROM unnest(s.audit_ids) WITH ORDINALITY u(id, ord) JOIN wallet.audit_log a ON a.id = u.id;
         UPDATE wallet.audit_seal
