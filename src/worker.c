@@ -176,6 +176,7 @@ typedef struct TrackedDb
 {
 	Oid			dboid;
 	BackgroundWorkerHandle *handle;
+	TimestampTz last_start;		/* passes start at most once per naptime */
 } TrackedDb;
 
 static void
@@ -253,15 +254,25 @@ wallet_launcher_main(Datum main_arg)
 						continue;
 					dbs[ndbs].dboid = db->oid;
 					dbs[ndbs].handle = NULL;
+					dbs[ndbs].last_start = 0;
 					ndbs++;
 				}
 				{
 					pid_t		pid;
 
+					/*
+					 * A worker's exit wakes us (bgw_notify_pid): start the
+					 * next pass only once a naptime has passed since the last.
+					 */
 					if ((dbs[i].handle == NULL ||
 						 GetBackgroundWorkerPid(dbs[i].handle, &pid) == BGWH_STOPPED) &&
+						TimestampDifferenceExceeds(dbs[i].last_start, GetCurrentTimestamp(),
+												   Max(housekeeping_naptime, 1) * 1000 - 50) &&
 						db_due(db->oid))
+					{
 						start_housekeeper(&dbs[i]);
+						dbs[i].last_start = GetCurrentTimestamp();
+					}
 				}
 			}
 			table_endscan(scan);
