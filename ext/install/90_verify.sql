@@ -35,6 +35,15 @@ BEGIN
      WHERE t.id IS NULL OR a.id IS NULL
      LIMIT 1;
     IF bad IS NULL THEN
+        SELECT 'transaction ' || e.txn_id || ' has leg ' || e.leg || ' twice' AS what INTO bad
+          FROM wallet.entry e GROUP BY e.txn_id, e.leg HAVING count(*) > 1
+         ORDER BY e.txn_id LIMIT 1;
+    END IF;
+    IF bad IS NULL THEN
+        SELECT 'transaction ' || e.txn_id || ' has a zero leg' AS what INTO bad
+          FROM wallet.entry e WHERE e.amount = 0 ORDER BY e.txn_id LIMIT 1;
+    END IF;
+    IF bad IS NULL THEN
         SELECT 'transaction ' || t.id || ' has no entries' AS what INTO bad
           FROM wallet.txn t WHERE NOT EXISTS (SELECT 1 FROM wallet.entry e WHERE e.txn_id = t.id)
          ORDER BY t.id LIMIT 1;

@@ -250,7 +250,7 @@ wl_hot() {
 wl_batch() {
   local before
   before=$(count_key bt)
-  run_pgbench batch batch.pgbench "$BATCH_CLIENTS" "${WD[@]}" -D size="$BATCH_SIZE" -D tag=bt
+  run_pgbench batch batch.pgbench "$BATCH_CLIENTS" "${WD[@]}" -D size="$BATCH_SIZE" -D tag=bt -D parts="$BATCH_CLIENTS"
   BATCH_POSTED=$(( BATCH_POSTED + $(count_key bt) - before ))
 }
 wl_audit_off() {
