@@ -7,7 +7,8 @@
  *   1. validate the arguments (no database access);
  *   2. take the shared writer lock before drawing the journal id (see
  *      audit.c: the sealer's horizon relies on it);
- *   3. claim the idempotency key: INSERT ... ON CONFLICT DO NOTHING.  A
+ *   3. claim the idempotency key: INSERT ... ON CONFLICT DO NOTHING, with
+ *      the entries in the same statement.  A
  *      concurrent insert of the same key makes us wait for its outcome; if
  *      it committed we return its id (same request) or raise WL006;
  *   4. lock the accounts whose row must change, in ascending id order, in
@@ -19,7 +20,8 @@
  *      ascending order (freeze/close take it exclusively), and the amount
  *      goes to wallet.hot_pending instead of the balance;
  *   6. check status, currency, and funds (balance + pending - held);
- *   7. update balances, insert the entries and the pending rows.
+ *   7. update balances and insert the pending rows (the entries were
+ *      written with the key claim, step 3).
  *
  * All statements are prepared once per backend and kept (SPI_keepplan).
  */
@@ -49,7 +51,6 @@ static SPIPlanPtr plan_find_key = NULL;
 static SPIPlanPtr plan_lock_accounts = NULL;
 static SPIPlanPtr plan_read_accounts = NULL;
 static SPIPlanPtr plan_update_balances = NULL;
-static SPIPlanPtr plan_insert_entries = NULL;
 static SPIPlanPtr plan_insert_pending = NULL;
 static SPIPlanPtr plan_pending_sum = NULL;
 static SPIPlanPtr plan_debt_balance = NULL;
@@ -82,12 +83,23 @@ prepare_plans(void)
 	if (plan_insert_txn != NULL)
 		return;
 	{
-		Oid			t[6] = {TEXTOID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, BOOLOID};
+		Oid			t[8] = {TEXTOID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, BOOLOID,
+		INT8ARRAYOID, INT8ARRAYOID};
 
+		/*
+		 * Claim the key and write the legs in one statement: if the key
+		 * exists, no transaction row comes back and no entry is written.
+		 * Entries written before the checks below are harmless: any failure
+		 * aborts the whole transaction.
+		 */
 		plan_insert_txn = ledger_prepare_kept(
-									   "INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash, metadata, reverses, forced) "
+									   "WITH t AS (INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash, metadata, reverses, forced) "
 									   "VALUES (nextval('wallet.txn_id_seq'), $1, $2, $3, $4, $5, $6) "
-									   "ON CONFLICT DO NOTHING RETURNING id", 6, t);
+									   "ON CONFLICT DO NOTHING RETURNING id) "
+									   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
+									   "SELECT t.id, e.leg, e.account_id, e.amount "
+									   "FROM t, unnest($7, $8) WITH ORDINALITY AS e(account_id, amount, leg) "
+									   "RETURNING txn_id", 8, t);
 	}
 	{
 		Oid			t[1] = {TEXTOID};
@@ -126,10 +138,6 @@ prepare_plans(void)
 	{
 		Oid			t[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
 
-		plan_insert_entries = ledger_prepare_kept(
-										   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
-										   "SELECT $1, e.leg, e.account_id, e.amount "
-										   "FROM unnest($2, $3) WITH ORDINALITY AS e(account_id, amount, leg)", 3, t);
 		plan_insert_pending = ledger_prepare_kept(
 										   "INSERT INTO wallet.hot_pending (account_id, txn_id, amount) "
 										   "SELECT p.account_id, $1, p.amount FROM unnest($2, $3) AS p(account_id, amount)", 3, t);
@@ -514,8 +522,8 @@ ledger_post(PostRequest *req)
 	int64	   *held_ids;
 	int			nheld = 0;
 	bytea	   *fingerprint;
-	Datum		values[6];
-	char		nulls[6];
+	Datum		values[8];
+	char		nulls[8];
 	int			ret;
 
 	prepare_plans();
@@ -596,6 +604,18 @@ ledger_post(PostRequest *req)
 	values[3] = PointerGetDatum(req->metadata);
 	values[4] = Int64GetDatum(req->reverses);
 	values[5] = BoolGetDatum(req->force);
+	{
+		int64	   *e_acc = palloc(sizeof(int64) * req->nlegs);
+		int64	   *e_amt = palloc(sizeof(int64) * req->nlegs);
+
+		for (int i = 0; i < req->nlegs; i++)
+		{
+			e_acc[i] = req->legs[i].account;
+			e_amt[i] = req->legs[i].units;
+		}
+		values[6] = ledger_int8_array(e_acc, req->nlegs);
+		values[7] = ledger_int8_array(e_amt, req->nlegs);
+	}
 	memset(nulls, ' ', sizeof(nulls));
 	if (req->metadata == NULL)
 		nulls[3] = 'n';
@@ -789,22 +809,6 @@ ledger_post(PostRequest *req)
 			if (ret != SPI_OK_UPDATE || SPI_processed != (uint64) nu)
 				elog(ERROR, "wallet: balance update touched " UINT64_FORMAT " of %d accounts",
 					 SPI_processed, nu);
-		}
-		{
-			int64	   *e_acc = palloc(sizeof(int64) * req->nlegs);
-			int64	   *e_amt = palloc(sizeof(int64) * req->nlegs);
-
-			for (int i = 0; i < req->nlegs; i++)
-			{
-				e_acc[i] = req->legs[i].account;
-				e_amt[i] = req->legs[i].units;
-			}
-			values[0] = Int64GetDatum(result.txn_id);
-			values[1] = ledger_int8_array(e_acc, req->nlegs);
-			values[2] = ledger_int8_array(e_amt, req->nlegs);
-			ret = SPI_execute_plan(plan_insert_entries, values, NULL, false, 0);
-			if (ret != SPI_OK_INSERT)
-				elog(ERROR, "wallet: entry insert failed");
 		}
 		if (np > 0)
 		{
