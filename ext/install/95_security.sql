@@ -73,9 +73,9 @@ BEGIN
 END
 $$;
 
--- Gives `role` what an application needs: EXECUTE on the API, SELECT on
--- the read views.  Nothing on the tables.  Idempotent.
-CREATE FUNCTION wallet.grant_app(role regrole) RETURNS void
+-- Grants USAGE on the schema, EXECUTE on `functions` and SELECT on the read
+-- views to `role` (internal; behind grant_app and grant_reader).
+CREATE FUNCTION wallet.grant_rights(role regrole, functions regprocedure[]) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -87,7 +87,7 @@ BEGIN
         RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
-    FOR f IN SELECT * FROM wallet.app_functions() LOOP
+    FOREACH f IN ARRAY functions LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
     END LOOP;
     FOR v IN SELECT * FROM wallet.read_views() LOOP
@@ -95,28 +95,20 @@ BEGIN
     END LOOP;
 END
 $$;
+REVOKE ALL ON FUNCTION wallet.grant_rights(regrole, regprocedure[]) FROM PUBLIC;
+
+-- Gives `role` what an application needs: EXECUTE on the API, SELECT on the
+-- read views.  Nothing on the tables.  Idempotent.
+CREATE FUNCTION wallet.grant_app(role regrole) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet.grant_rights(role, ARRAY(SELECT wallet.app_functions())) $$;
 
 -- Gives `role` read access: the read functions and the read views.
 CREATE FUNCTION wallet.grant_reader(role regrole) RETURNS void
-LANGUAGE plpgsql
+LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f regprocedure;
-    v regclass;
-BEGIN
-    IF role IS NULL THEN
-        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
-    END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
-    FOR f IN SELECT * FROM wallet.reader_functions() LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
-    END LOOP;
-    FOR v IN SELECT * FROM wallet.read_views() LOOP
-        EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
-    END LOOP;
-END
-$$;
+AS $$ SELECT wallet.grant_rights(role, ARRAY(SELECT wallet.reader_functions())) $$;
 REVOKE ALL ON FUNCTION wallet.grant_app(regrole) FROM PUBLIC;
 REVOKE ALL ON FUNCTION wallet.grant_reader(regrole) FROM PUBLIC;
 
