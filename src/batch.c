@@ -303,8 +303,7 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 
 	/*
 	 * Replay in batch order.  The first debit of an account folds its hot
-	 * pending rows into the working balance and notes outstanding debt
-	 * (AccountState.debited marks "done", forced_negative "has debt").
+	 * pending rows into the working balance and notes outstanding debt.
 	 */
 	{
 		/* cand is in key order; replay must follow batch (idx) order */
@@ -334,10 +333,10 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 			{
 				int64		avail;
 
-				if (!f->debited)
+				if (!f->funds_loaded)
 				{
 					/* first debit of this account: fold in its pending rows and debt */
-					f->debited = true;
+					f->funds_loaded = true;
 					if (f->hot)
 					{
 						Datum		arg = Int64GetDatum(f->id);
@@ -356,11 +355,11 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 							elog(ERROR, "wallet: debt lookup failed");
 						if (SPI_processed == 1 &&
 							DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) < 0)
-							f->forced_negative = true;	/* reused: "has debt" */
+							f->has_debt = true;
 					}
 				}
 				avail = f->balance - f->held + f->delta;
-				if (f->forced_negative && f->debt_account != 0)
+				if (f->has_debt)
 					row->status = BS_INSUFFICIENT;
 				else if (avail < row->units)
 					row->status = BS_INSUFFICIENT;

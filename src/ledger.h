@@ -39,6 +39,9 @@ typedef struct AccountState
 	int64		held_delta;
 	bool		debited;		/* some leg takes money out */
 	MoneyCode	leg_currency;
+	/* batch replay (batch.c) */
+	bool		funds_loaded;	/* hot pending rows and debt looked up */
+	bool		has_debt;		/* its debt account is negative */
 } AccountState;
 
 typedef struct PostRequest
