@@ -485,8 +485,9 @@ arg_array(FunctionCallInfo fcinfo, int n, const char *name)
 	a = PG_GETARG_ARRAYTYPE_P(n);
 	if (ARR_NDIM(a) > 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", name)));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", name),
+				 errdetail("It has %d dimensions.", ARR_NDIM(a))));
 	return a;
 }
 

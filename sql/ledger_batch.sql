@@ -1,0 +1,47 @@
+-- wallet.transfer_batch: every per-row outcome, the call-level errors, and
+-- the ledger afterwards.  Ids are captured with \gset and never printed.
+SELECT wallet.open_account('bt-bank', 'USD', 'system', true) AS bank \gset
+SELECT wallet.open_account('bt-a', 'USD') AS a \gset
+SELECT wallet.open_account('bt-b', 'USD') AS b \gset
+SELECT wallet.open_account('bt-eur', 'EUR') AS eur \gset
+SELECT wallet.open_account('bt-frozen', 'USD') AS frozen \gset
+SELECT wallet.open_account('bt-closed', 'USD') AS closed \gset
+SELECT wallet.open_account('bt-star', 'USD') AS star \gset
+SELECT wallet.set_hot(:star);
+SELECT wallet.freeze_account(:frozen);
+SELECT wallet.close_account(:closed);
+SELECT wallet.transfer(:bank, :a, '100 USD', 'bt-fund-a') IS NOT NULL AS funded;
+SELECT wallet.transfer(:a, :b, '1 USD', 'bt-single') AS single \gset
+
+-- one call, one row per transfer, in array order
+SELECT r.idx, r.status, r.tx_id IS NOT NULL AS has_tx
+  FROM wallet.transfer_batch(
+         ARRAY[:a, :a, :a, :a, :a, :eur, :a, :frozen, :a, :a, :a, :a, :a, :a, NULL, :a, :a, :a]::bigint[],
+         ARRAY[:b, :b, :star, :b, -1, :b, :closed, :b, :b, :a, :b, :b, :b, :b, :b, :b, :b, :b]::bigint[],
+         ARRAY['10 USD', '1 USD', '5 USD', '1000 USD', '1 USD', '1 EUR', '1 USD', '1 USD', '0 USD',
+               '1 USD', '1 USD', '1 USD', '1 USD', '1 EUR', '1 USD', '10 USD', '11 USD', '1 USD']::wallet.amount[],
+         ARRAY['bt-1', 'bt-single', 'bt-2', 'bt-3', 'bt-4', 'bt-5', 'bt-6', 'bt-7', 'bt-8',
+               'bt-9', '', repeat('k', 201), 'wallet:bt', 'bt-10', 'bt-11', 'bt-1', 'bt-1', 'bt-12']) r
+ ORDER BY r.idx;
+
+-- the repeated key of a batch row and of a single transfer give the same id
+SELECT (SELECT tx_id FROM wallet.transfer_batch(ARRAY[:a]::bigint[], ARRAY[:b]::bigint[],
+                                                ARRAY['1 USD']::wallet.amount[], ARRAY['bt-single'])) = :single
+       AS same_id_as_single;
+-- and a batch row is the same request as wallet.transfer with that key
+SELECT wallet.transfer(:a, :b, '10 USD', 'bt-1') = (SELECT id FROM wallet.transactions WHERE idempotency_key = 'bt-1')
+       AS transfer_replays_batch_row;
+
+-- balances: a paid 10 + 1 (single) + 5 (hot) + 1 (bt-12) and received nothing
+SELECT wallet.balance(:a) AS a, wallet.balance(:b) AS b, wallet.balance(:star) AS star;
+SELECT count(*) AS pending_rows FROM wallet.hot_pending WHERE account_id = :star;
+SELECT wallet.fold_hot(:star) > 0 AS folded, wallet.balance(:star) AS star_after_fold;
+
+-- call-level errors
+SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(ARRAY[1,2]::bigint[], ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS lengths_differ;
+SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(NULL, ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS null_array;
+SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(ARRAY[[1,2]]::bigint[], ARRAY[[3,4]]::bigint[], ARRAY[['1 USD','1 USD']]::wallet.amount[], ARRAY[['x','y']])$$) AS two_dimensional;
+SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch((SELECT array_agg(1::bigint) FROM generate_series(1, 10001)), (SELECT array_agg(2::bigint) FROM generate_series(1, 10001)), (SELECT array_agg('1 USD'::wallet.amount) FROM generate_series(1, 10001)), (SELECT array_agg('k' || g) FROM generate_series(1, 10001) g))$$) AS too_many;
+SELECT count(*) AS empty_batch_rows FROM wallet.transfer_batch('{}'::bigint[], '{}'::bigint[], '{}'::wallet.amount[], '{}'::text[]);
+
+SELECT check_name, ok FROM wallet.verify() ORDER BY check_name;
