@@ -91,6 +91,19 @@ BEGIN
                                wallet.amount(bad.posted, bad.currency), wallet.amount(bad.held, bad.currency)) END;
     RETURN NEXT;
 
+    -- 4b. every account has a known status, a registered currency and a
+    --     non-negative held amount
+    bad := NULL;
+    SELECT a.id, format('account %s has status %s, currency %s, held %s', a.id, quote_literal(a.status),
+                        quote_literal(a.currency), a.held) AS what INTO bad
+      FROM wallet.account a
+     WHERE a.status NOT IN ('active', 'frozen', 'closed') OR a.held < 0
+        OR NOT EXISTS (SELECT 1 FROM wallet.currencies c WHERE c.code = a.currency)
+     ORDER BY a.id LIMIT 1;
+    check_name := 'accounts_well_formed'; ok := bad IS NULL;
+    detail := CASE WHEN ok THEN 'every account has a valid status, currency and held amount' ELSE bad.what END;
+    RETURN NEXT;
+
     -- 5. holds: each account's held amount is the sum of its pending holds;
     --    ended holds are consistent with their capture
     bad := NULL;
