@@ -78,14 +78,11 @@ CREATE TABLE wallet.entry (
     txn_id      bigint NOT NULL,
     leg         smallint NOT NULL,
     account_id  bigint NOT NULL,
-    amount      bigint NOT NULL         -- never 0 (the engine refuses zero legs)
+    amount      bigint NOT NULL,        -- never 0 (the engine refuses zero legs)
+    -- appended in transaction order: inserts hit the rightmost leaf page
+    PRIMARY KEY (txn_id, leg)
 );
--- Entries arrive in transaction order, so a BRIN index on txn_id serves
--- every lookup by transaction (reversal legs, sealing ranges) at a fraction
--- of a btree's cost per insert; (txn_id, leg) is unique by construction
--- (the engine numbers the legs) and wallet.verify() checks it.  The btree
--- by account serves statements and balances.
-CREATE INDEX entry_txn_idx ON wallet.entry USING brin (txn_id) WITH (pages_per_range = 16);
+-- statements and balances, per account
 CREATE INDEX entry_account_idx ON wallet.entry (account_id, txn_id);
 SELECT pg_catalog.pg_extension_config_dump('wallet.entry', '');
 

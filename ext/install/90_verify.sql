@@ -35,11 +35,6 @@ BEGIN
      WHERE t.id IS NULL OR a.id IS NULL
      LIMIT 1;
     IF bad IS NULL THEN
-        SELECT 'transaction ' || e.txn_id || ' has leg ' || e.leg || ' twice' AS what INTO bad
-          FROM wallet.entry e GROUP BY e.txn_id, e.leg HAVING count(*) > 1
-         ORDER BY e.txn_id LIMIT 1;
-    END IF;
-    IF bad IS NULL THEN
         SELECT 'transaction ' || e.txn_id || ' has a zero leg' AS what INTO bad
           FROM wallet.entry e WHERE e.amount = 0 ORDER BY e.txn_id LIMIT 1;
     END IF;
@@ -98,7 +93,8 @@ BEGIN
                         quote_literal(a.currency), a.held) AS what INTO bad
       FROM wallet.account a
      WHERE a.status NOT IN ('active', 'frozen', 'closed') OR a.held < 0
-        OR NOT EXISTS (SELECT 1 FROM wallet.currencies c WHERE c.code = a.currency)
+        OR NOT (wallet.is_iso_currency(a.currency)
+                OR EXISTS (SELECT 1 FROM wallet.custom_currencies c WHERE c.code = a.currency))
      ORDER BY a.id LIMIT 1;
     check_name := 'accounts_well_formed'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN 'every account has a valid status, currency and held amount' ELSE bad.what END;

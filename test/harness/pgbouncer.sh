@@ -8,6 +8,9 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 DB=wallet_pgb_$$
 PGB_PORT=${WALLET_PGB_PORT:-54341}
+# a free port (a leftover pooler from an interrupted run may hold the default)
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 1 20); do port_busy "$PGB_PORT" || break; PGB_PORT=$((PGB_PORT + 1)); done
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 fail=0
 ok()  { echo "ok - $*"; }
@@ -54,6 +57,9 @@ INI
 chown postgres "$WORK/pgbouncer.ini"
 runuser -u postgres -- "$PGBOUNCER" -d "$WORK/pgbouncer.ini" || { bad "pgbouncer did not start"; exit 1; }
 for _ in $(seq 1 50); do psql -X -h 127.0.0.1 -p "$PGB_PORT" -d "$DB" -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+if [ ! -s "$WORK/pgbouncer.pid" ] || ! kill -0 "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null; then
+  bad "pgbouncer is not running on port $PGB_PORT"; sed 's/^/# /' "$WORK/pgbouncer.log" 2>/dev/null | tail -5; exit 1
+fi
 PB() { psql -X -q -t -A -h 127.0.0.1 -p "$PGB_PORT" -d "$DB" -c "$1"; }
 
 [ "$(PB "SHOW search_path")" = '"$user", public' ] && ok "pgbouncer: default search_path on pooled connections" || ok "pgbouncer: search_path is $(PB 'SHOW search_path')"
