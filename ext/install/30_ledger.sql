@@ -196,12 +196,12 @@ $$;
 
 -- Posted balance: every committed posting, hot credits included, exact
 -- right after each commit.  Unknown account: WL003.
-CREATE FUNCTION wallet.balance(account_id bigint) RETURNS wallet.amount
+CREATE FUNCTION wallet.balance(account bigint) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r wallet.account := wallet.account_row(account_id);
+    r wallet.account := wallet.account_row(account);
 BEGIN
     RETURN wallet.amount(r.balance + CASE WHEN r.hot OR EXISTS (SELECT 1 FROM wallet.hot_pending h WHERE h.account_id = r.id)
                                           THEN wallet.pending_credits(r.id) ELSE 0 END,
@@ -211,12 +211,12 @@ $$;
 
 -- Available balance: posted minus pending holds, minus outstanding debt
 -- (a refund clawback that the coins on hand could not cover).
-CREATE FUNCTION wallet.available(account_id bigint) RETURNS wallet.amount
+CREATE FUNCTION wallet.available(account bigint) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r wallet.account := wallet.account_row(account_id);
+    r wallet.account := wallet.account_row(account);
     debt bigint := 0;
 BEGIN
     IF r.debt_account IS NOT NULL THEN

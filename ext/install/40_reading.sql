@@ -122,12 +122,12 @@ SET search_path = pg_catalog, pg_temp;
 -- Posted balance at a point in time: the sum of the account's entries of
 -- transactions created at or before `at`.  (Transactions are stamped with
 -- their start time, now().)
-CREATE FUNCTION wallet.balance_at(account_id bigint, at timestamptz) RETURNS wallet.amount
+CREATE FUNCTION wallet.balance_at(account bigint, at timestamptz) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r wallet.account := wallet.account_row(account_id);
+    r wallet.account := wallet.account_row(account);
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
@@ -142,7 +142,7 @@ $$;
 -- The account's entries between since (inclusive) and until (exclusive; NULL
 -- = open), oldest first, each with the balance after it.  The running
 -- balance starts from the balance before `since`.
-CREATE FUNCTION wallet.statement(account_id bigint, since timestamptz DEFAULT '-infinity',
+CREATE FUNCTION wallet.statement(account bigint, since timestamptz DEFAULT '-infinity',
                                  until timestamptz DEFAULT 'infinity')
 RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount wallet.amount,
                balance wallet.amount, metadata jsonb, reverses bigint)
@@ -150,7 +150,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r wallet.account := wallet.account_row(account_id);
+    r wallet.account := wallet.account_row(account);
     opening bigint;
 BEGIN
     since := coalesce(since, '-infinity');
