@@ -579,12 +579,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		{
 			LedgerLeg	legs[2];
 
-			legs[0].account = row->from;
-			legs[0].units = -row->units;
-			legs[0].currency = row->currency;
-			legs[1].account = row->to;
-			legs[1].units = row->units;
-			legs[1].currency = row->currency;
+			ledger_transfer_legs(legs, row->from, row->to, row->units, &row->currency);
 			row->hash = ledger_fingerprint("transfer", 8, legs, 2, NULL, NULL);
 		}
 	}

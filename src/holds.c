@@ -161,21 +161,7 @@ wallet_hold(PG_FUNCTION_ARGS)
 	key = ledger_check_key(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
 	kind = ledger_check_kind(PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_PP(5));
 	metadata = ledger_check_metadata(PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6));
-	if (amount->units <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hold amount must be positive, got %s", amount_to_cstring(amount))));
-	if (from == to)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot hold from account " INT64_FORMAT " for itself", from)));
-
-	legs[0].account = from;
-	legs[0].units = -amount->units;
-	legs[0].currency = amount->currency;
-	legs[1].account = to;
-	legs[1].units = amount->units;
-	legs[1].currency = amount->currency;
+	ledger_checked_transfer_legs(legs, from, to, amount, "hold", NULL);
 	extra = psprintf("hold|expires=%s",
 					 PG_ARGISNULL(4) ? "none" : timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4)));
 	fingerprint = ledger_fingerprint(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), legs, 2,
@@ -391,12 +377,7 @@ wallet_capture(PG_FUNCTION_ARGS)
 	req.key = cstring_to_text(psprintf("wallet:hold:" INT64_FORMAT ":capture", hold_id));
 	req.kind = h.kind;
 	req.metadata = h.metadata;
-	legs[0].account = h.from_account;
-	legs[0].units = -units;
-	legs[0].currency = h.currency;
-	legs[1].account = h.to_account;
-	legs[1].units = units;
-	legs[1].currency = h.currency;
+	ledger_transfer_legs(legs, h.from_account, h.to_account, units, &h.currency);
 	req.legs = legs;
 	req.nlegs = 2;
 	req.release_account = h.from_account;

@@ -256,6 +256,34 @@ ledger_check_metadata(Jsonb *metadata)
 	return metadata;
 }
 
+void
+ledger_transfer_legs(LedgerLeg legs[2], int64 from, int64 to, int64 units,
+					 const MoneyCode *currency)
+{
+	legs[0].account = from;
+	legs[0].units = -units;
+	legs[0].currency = *currency;
+	legs[1].account = to;
+	legs[1].units = units;
+	legs[1].currency = *currency;
+}
+
+void
+ledger_checked_transfer_legs(LedgerLeg legs[2], int64 from, int64 to,
+							 const Amount *amount, const char *what, const char *hint)
+{
+	if (amount->units <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s amount must be positive, got %s", what, amount_to_cstring(amount)),
+				 hint ? errhint("%s", hint) : 0));
+	if (from == to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot %s from account " INT64_FORMAT " to itself", what, from)));
+	ledger_transfer_legs(legs, from, to, amount->units, &amount->currency);
+}
+
 /*
  * SHA-256 of the canonical request: kind, legs in order, metadata's jsonb
  * text (jsonb normalises key order and spacing), and any extra text.
@@ -861,21 +889,8 @@ wallet_transfer(PG_FUNCTION_ARGS)
 	req.key = ledger_check_key(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
 	req.kind = ledger_check_kind(PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4));
 	req.metadata = ledger_check_metadata(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
-	if (amount->units <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("transfer amount must be positive, got %s", amount_to_cstring(amount)),
-				 errhint("To move money the other way, swap from_account and to_account.")));
-	if (from == to)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot transfer from account " INT64_FORMAT " to itself", from)));
-	legs[0].account = from;
-	legs[0].units = -amount->units;
-	legs[0].currency = amount->currency;
-	legs[1].account = to;
-	legs[1].units = amount->units;
-	legs[1].currency = amount->currency;
+	ledger_checked_transfer_legs(legs, from, to, amount, "transfer",
+								 "To move money the other way, swap from_account and to_account.");
 	req.legs = legs;
 	req.nlegs = 2;
 

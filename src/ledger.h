@@ -92,6 +92,17 @@ extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit
 								 int64 *held_ids, int nheld);
 extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
 
+/* legs of a transfer of `units` from one account to another */
+extern void ledger_transfer_legs(LedgerLeg legs[2], int64 from, int64 to, int64 units,
+								 const MoneyCode *currency);
+/*
+ * The same, after checking the amount is positive and the accounts differ
+ * (22023; `what` names the operation in the message, `hint` may be NULL).
+ */
+extern void ledger_checked_transfer_legs(LedgerLeg legs[2], int64 from, int64 to,
+										 const Amount *amount, const char *what,
+										 const char *hint);
+
 /* fingerprint of a request: 32 bytes SHA-256 as bytea */
 extern bytea *ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs,
 								 int nlegs, Jsonb *metadata, const char *extra);
