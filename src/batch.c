@@ -74,8 +74,6 @@ static SPIPlanPtr plan_claim_keys = NULL;
 static SPIPlanPtr plan_entries = NULL;
 static SPIPlanPtr plan_balances = NULL;
 static SPIPlanPtr plan_pending = NULL;
-static SPIPlanPtr plan_pending_sum = NULL;
-static SPIPlanPtr plan_debt = NULL;
 
 static void
 prepare_batch_plans(void)
@@ -119,13 +117,6 @@ prepare_batch_plans(void)
 		plan_pending = ledger_prepare_kept(
 										   "INSERT INTO wallet.hot_pending (account_id, txn_id, amount) "
 										   "SELECT * FROM unnest($1, $2, $3)", 3, t);
-	}
-	{
-		Oid			t[1] = {INT8OID};
-
-		plan_pending_sum = ledger_prepare_kept(
-											   "SELECT coalesce(sum(amount), 0)::bigint FROM wallet.hot_pending WHERE account_id = $1", 1, t);
-		plan_debt = ledger_prepare_kept("SELECT balance FROM wallet.account WHERE id = $1", 1, t);
 	}
 }
 
@@ -338,25 +329,9 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 					/* first debit of this account: fold in its pending rows and debt */
 					f->funds_loaded = true;
 					if (f->hot)
-					{
-						Datum		arg = Int64GetDatum(f->id);
-						bool		isnull;
-
-						if (SPI_execute_plan(plan_pending_sum, &arg, NULL, false, 1) != SPI_OK_SELECT)
-							elog(ERROR, "wallet: pending sum failed");
-						f->balance += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-					}
+						f->balance += ledger_pending(f->id);
 					if (f->debt_account != 0)
-					{
-						Datum		arg = Int64GetDatum(f->debt_account);
-						bool		isnull;
-
-						if (SPI_execute_plan(plan_debt, &arg, NULL, false, 1) != SPI_OK_SELECT)
-							elog(ERROR, "wallet: debt lookup failed");
-						if (SPI_processed == 1 &&
-							DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) < 0)
-							f->has_debt = true;
-					}
+						f->has_debt = ledger_stored_balance(f->debt_account) < 0;
 				}
 				avail = f->balance - f->held + f->delta;
 				if (f->has_debt)

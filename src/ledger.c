@@ -368,6 +368,21 @@ ledger_pending(int64 account_id)
 	return isnull ? 0 : v;
 }
 
+/* Stored balance column of an account (0 if it does not exist). */
+int64
+ledger_stored_balance(int64 account_id)
+{
+	Datum		arg = Int64GetDatum(account_id);
+	bool		isnull;
+
+	prepare_plans();
+	if (SPI_execute_plan(plan_debt_balance, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: balance lookup failed");
+	if (SPI_processed != 1)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 static void
 load_account_row(AccountState *st, HeapTuple tup, TupleDesc desc, bool locked)
 {
@@ -767,23 +782,15 @@ ledger_post(PostRequest *req)
 		}
 		if (st->delta < 0 && !req->force && st->debt_account != 0)
 		{
-			Datum		arg = Int64GetDatum(st->debt_account);
-			bool		isnull;
+			int64		debt = ledger_stored_balance(st->debt_account);
 
-			if (SPI_execute_plan(plan_debt_balance, &arg, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "wallet: debt lookup failed");
-			if (SPI_processed == 1)
-			{
-				int64		debt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-				if (debt < 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
-							 errmsg("account " INT64_FORMAT " has an outstanding debt of %s", st->id,
-									units_to_cstring(-debt, &st->currency)),
-							 errdetail("Spending is blocked until the debt from a refund is repaid."),
-							 errhint("The next recharge repays it first.")));
-			}
+			if (debt < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
+						 errmsg("account " INT64_FORMAT " has an outstanding debt of %s", st->id,
+								units_to_cstring(-debt, &st->currency)),
+						 errdetail("Spending is blocked until the debt from a refund is repaid."),
+						 errhint("The next recharge repays it first.")));
 		}
 		if (after < 0)
 			st->forced_negative = true;

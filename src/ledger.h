@@ -86,6 +86,7 @@ extern SPIPlanPtr ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 /* Lock helpers shared with holds.c (SPI connected). */
 extern void ledger_lock_hot_shared(int64 account_id);
 extern int64 ledger_pending(int64 account_id);
+extern int64 ledger_stored_balance(int64 account_id);
 
 /* sorted-by-id account states: lock/read them (see ledger.c) */
 extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
