@@ -20,6 +20,7 @@ OBJS = \
 	src/amount.o \
 	src/amount_ops.o \
 	src/ledger.o \
+	src/rows.o \
 	src/batch.o \
 	src/holds.o \
 	src/audit.o \

@@ -72,7 +72,6 @@ typedef struct BatchRow
 static SPIPlanPtr plan_lookup_keys = NULL;
 static SPIPlanPtr plan_claim_keys = NULL;
 static SPIPlanPtr plan_entries = NULL;
-static SPIPlanPtr plan_balances = NULL;
 static SPIPlanPtr plan_pending = NULL;
 
 static void
@@ -103,13 +102,6 @@ prepare_batch_plans(void)
 		plan_entries = ledger_prepare_kept(
 										   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
 										   "SELECT * FROM unnest($1, $2, $3, $4)", 4, t);
-	}
-	{
-		Oid			t[2] = {INT8ARRAYOID, INT8ARRAYOID};
-
-		plan_balances = ledger_prepare_kept(
-											"UPDATE wallet.account a SET balance = a.balance + d.delta, version = a.version + 1 "
-											"FROM unnest($1, $2) AS d(id, delta) WHERE a.id = d.id", 2, t);
 	}
 	{
 		Oid			t[3] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
@@ -214,23 +206,66 @@ resolve_existing(BatchRow *rows, int *idx, int nidx)
  * false when some rows got a final failure status or lost their key (the
  * caller rolls back and retries the rest).  cand[] is sorted by key.
  */
-static bool
-post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
+typedef struct BatchEntry
 {
-	Datum		values[4];
+	int64		account;
+	int64		txn;
+	int64		amount;
+	int16		leg;
+} BatchEntry;
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const BatchEntry *x = a;
+	const BatchEntry *y = b;
+
+	if (x->account != y->account)
+		return x->account < y->account ? -1 : 1;
+	if (x->txn != y->txn)
+		return x->txn < y->txn ? -1 : 1;
+	return x->leg - y->leg;
+}
+
+/* entries appended directly (rows.c), or with the SQL statement */
+static void
+write_entries(BatchEntry *e, int ne)
+{
+	int64	   *txn = palloc(sizeof(int64) * ne);
+	int16	   *leg = palloc(sizeof(int16) * ne);
+	int64	   *acc = palloc(sizeof(int64) * ne);
+	int64	   *amt = palloc(sizeof(int64) * ne);
+
+	for (int i = 0; i < ne; i++)
+	{
+		txn[i] = e[i].txn;
+		leg[i] = e[i].leg;
+		acc[i] = e[i].account;
+		amt[i] = e[i].amount;
+	}
+	if (!ledger_append_entries(ne, txn, leg, acc, amt))
+	{
+		Datum		values[4];
+		Datum	   *legs = palloc(sizeof(Datum) * ne);
+
+		for (int i = 0; i < ne; i++)
+			legs[i] = Int16GetDatum(leg[i]);
+		values[0] = ledger_int8_array(txn, ne);
+		values[1] = PointerGetDatum(construct_array(legs, ne, INT2OID, 2, true, TYPALIGN_SHORT));
+		values[2] = ledger_int8_array(acc, ne);
+		values[3] = ledger_int8_array(amt, ne);
+		if (SPI_execute_plan(plan_entries, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "wallet: batch entry insert failed");
+	}
+}
+
+static void
+claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
+{
+	Datum		values[2];
 	Datum	   *keys = palloc(sizeof(Datum) * ncand);
 	Datum	   *hashes = palloc(sizeof(Datum) * ncand);
-	int64	   *ids;
-	int			nids = 0;
-	int64	   *debits;
-	int			ndebits = 0;
-	AccountState *states;
-	bool		failed = false;
-	bool	   *claimed = palloc0(sizeof(bool) * ncand);
 
-	*nlost = 0;
-
-	/* claim keys, in key order */
 	for (int i = 0; i < ncand; i++)
 	{
 		keys[i] = PointerGetDatum(rows[cand[i]].key);
@@ -256,6 +291,49 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 				r++;
 			}
 		}
+	}
+}
+
+static bool
+post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
+{
+	Datum		values[4];
+	int64	   *ids;
+	int			nids = 0;
+	int64	   *debits;
+	int			ndebits = 0;
+	AccountState *states;
+	bool		failed = false;
+	bool	   *claimed = palloc0(sizeof(bool) * ncand);
+
+	*nlost = 0;
+
+	/*
+	 * Claim keys, in key order: journal rows appended directly (rows.c); a
+	 * key another transaction posted meanwhile raises 23505, which the
+	 * caller turns into a lookup and another round.  With a trigger on
+	 * wallet.txn, the SQL statement instead (ON CONFLICT DO NOTHING).
+	 */
+	{
+		text	  **k = palloc(sizeof(text *) * ncand);
+		bytea	  **h = palloc(sizeof(bytea *) * ncand);
+		int64	   *newids = palloc(sizeof(int64) * ncand);
+
+		for (int i = 0; i < ncand; i++)
+		{
+			k[i] = rows[cand[i]].key;
+			h[i] = rows[cand[i]].hash;
+		}
+		if (ledger_append_transfers(ncand, k, h, newids))
+		{
+			for (int i = 0; i < ncand; i++)
+			{
+				rows[cand[i]].txn_id = newids[i];
+				claimed[i] = true;
+			}
+		}
+		else
+			claim_keys_sql(rows, cand, ncand, claimed);
 	}
 	for (int i = 0; i < ncand; i++)
 		if (!claimed[i])
@@ -366,16 +444,13 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 		}
 	}
 
-	/* write: entries, balances of locked accounts, hot pending rows */
+	/*
+	 * Write: entries (sorted by account, so the per-account index is
+	 * filled in order), balances of locked accounts, hot pending rows.
+	 */
 	{
-		int64	   *e_txn = palloc(sizeof(int64) * ncand * 2);
-		Datum	   *e_leg = palloc(sizeof(Datum) * ncand * 2);
-		int64	   *e_acc = palloc(sizeof(int64) * ncand * 2);
-		int64	   *e_amt = palloc(sizeof(int64) * ncand * 2);
+		BatchEntry *e = palloc(sizeof(BatchEntry) * ncand * 2);
 		int			ne = 0;
-		int64	   *b_id = palloc(sizeof(int64) * nids);
-		int64	   *b_delta = palloc(sizeof(int64) * nids);
-		int			nb = 0;
 		int64	   *p_id = palloc(sizeof(int64) * nids);
 		int64	   *p_txn = palloc(sizeof(int64) * nids);
 		int64	   *p_amt = palloc(sizeof(int64) * nids);
@@ -385,30 +460,26 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 		{
 			BatchRow   *row = &rows[cand[i]];
 
-			e_txn[ne] = row->txn_id;
-			e_leg[ne] = Int16GetDatum(1);
-			e_acc[ne] = row->from;
-			e_amt[ne] = -row->units;
+			e[ne].txn = row->txn_id;
+			e[ne].leg = 1;
+			e[ne].account = row->from;
+			e[ne].amount = -row->units;
 			ne++;
-			e_txn[ne] = row->txn_id;
-			e_leg[ne] = Int16GetDatum(2);
-			e_acc[ne] = row->to;
-			e_amt[ne] = row->units;
+			e[ne].txn = row->txn_id;
+			e[ne].leg = 2;
+			e[ne].account = row->to;
+			e[ne].amount = row->units;
 			ne++;
 		}
+		qsort(e, ne, sizeof(BatchEntry), cmp_entry);
+		write_entries(e, ne);
+
 		for (int i = 0; i < nids; i++)
 		{
 			AccountState *st = &states[i];
 
-			if (st->delta == 0)
+			if (st->delta == 0 || st->locked)
 				continue;
-			if (st->locked)
-			{
-				b_id[nb] = st->id;
-				b_delta[nb] = st->delta;
-				nb++;
-			}
-			else
 			{
 				/* one pending row per hot account per batch (the last txn) */
 				int64		last_txn = 0;
@@ -423,19 +494,7 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 				np++;
 			}
 		}
-		values[0] = ledger_int8_array(e_txn, ne);
-		values[1] = PointerGetDatum(construct_array(e_leg, ne, INT2OID, 2, true, TYPALIGN_SHORT));
-		values[2] = ledger_int8_array(e_acc, ne);
-		values[3] = ledger_int8_array(e_amt, ne);
-		if (SPI_execute_plan(plan_entries, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "wallet: batch entry insert failed");
-		if (nb > 0)
-		{
-			values[0] = ledger_int8_array(b_id, nb);
-			values[1] = ledger_int8_array(b_delta, nb);
-			if (SPI_execute_plan(plan_balances, values, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "wallet: batch balance update failed");
-		}
+		ledger_write_accounts(states, nids);
 		if (np > 0)
 		{
 			values[0] = ledger_int8_array(p_id, np);
@@ -502,6 +561,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	int			ncand,
 				nlost,
 				nfirst;
+	int		   *nlost_box;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -592,11 +652,13 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	/* 3. rounds until every remaining row is posted or has failed */
 	cand = palloc(sizeof(int) * n);
 	lost = palloc(sizeof(int) * n);
+	nlost_box = palloc0(sizeof(int));	/* set inside PG_TRY: not a local */
 	for (;;)
 	{
 		MemoryContext oldcontext = CurrentMemoryContext;
 		ResourceOwner oldowner = CurrentResourceOwner;
-		bool		done;
+		volatile bool done;
+		volatile bool key_taken;
 
 		CHECK_FOR_INTERRUPTS();
 		/* candidates: first occurrences still pending, in key order */
@@ -609,7 +671,27 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcontext);
-		done = post_round(rows, cand, ncand, lost, &nlost);
+		key_taken = false;
+		PG_TRY();
+		{
+			done = post_round(rows, cand, ncand, lost, nlost_box);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			/* only "a key in this round exists": anything else aborts the call */
+			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
+				edata->table_name == NULL || strcmp(edata->table_name, "txn") != 0)
+				PG_RE_THROW();
+			FlushErrorState();
+			FreeErrorData(edata);
+			key_taken = true;
+			done = false;
+		}
+		PG_END_TRY();
 		if (done)
 		{
 			ReleaseCurrentSubTransaction();
@@ -621,15 +703,38 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		nlost = *nlost_box;
+		if (key_taken)
+		{
+			/*
+			 * The unique index refused a key that a committed transaction
+			 * holds (it waited for it to end); which one is not said, so
+			 * every candidate of the round is looked up.
+			 */
+			memcpy(lost, cand, sizeof(int) * ncand);
+			nlost = ncand;
+		}
 		/* keys taken by a concurrent posting that has committed since */
-		resolve_existing(rows, lost, nlost);
-		for (int j = 0; j < nlost; j++)
-			if (rows[lost[j]].status == BS_PENDING)
+		{
+			int			resolved = 0;
+			int			first_pending = -1;
+
+			resolve_existing(rows, lost, nlost);
+			for (int j = 0; j < nlost; j++)
+			{
+				if (rows[lost[j]].status != BS_PENDING)
+					resolved++;
+				else if (first_pending < 0)
+					first_pending = lost[j];
+			}
+			/* a key taken but not visible to us: our snapshot is too old */
+			if (first_pending >= 0 && (!key_taken || resolved == 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 						 errmsg("could not serialize access to idempotency key \"%s\"",
-								text_to_cstring(rows[lost[j]].key)),
+								text_to_cstring(rows[first_pending].key)),
 						 errhint("Retry the batch; postings are meant to run in READ COMMITTED.")));
+		}
 	}
 
 	/* repeats of a key take the outcome of its first occurrence */

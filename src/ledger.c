@@ -48,9 +48,6 @@
 
 static SPIPlanPtr plan_insert_txn = NULL;
 static SPIPlanPtr plan_find_key = NULL;
-static SPIPlanPtr plan_lock_accounts = NULL;
-static SPIPlanPtr plan_read_accounts = NULL;
-static SPIPlanPtr plan_update_balances = NULL;
 static SPIPlanPtr plan_insert_pending = NULL;
 static SPIPlanPtr plan_pending_sum = NULL;
 static SPIPlanPtr plan_debt_balance = NULL;
@@ -72,10 +69,6 @@ ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "wallet: SPI_keepplan failed");
 	return plan;
 }
-
-#define ACCOUNT_COLUMNS \
-	"id, currency, status, allow_negative, hot, balance, held, " \
-	"coalesce(debt_account, 0), forced_negative"
 
 static void
 prepare_plans(void)
@@ -108,34 +101,6 @@ prepare_plans(void)
 									 "SELECT id, request_hash FROM wallet.txn WHERE idempotency_key = $1", 1, t);
 	}
 	{
-		Oid			t[3] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-
-		/*
-		 * Locked: every account that is not hot, hot accounts debited that may
-		 * not go negative, and accounts whose reservations change.
-		 */
-		plan_lock_accounts = ledger_prepare_kept(
-										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account "
-										  "WHERE id = ANY($1) AND (NOT hot OR (id = ANY($2) AND NOT allow_negative) OR id = ANY($3)) "
-										  "ORDER BY id FOR NO KEY UPDATE", 3, t);
-	}
-	{
-		Oid			t[1] = {INT8ARRAYOID};
-
-		plan_read_accounts = ledger_prepare_kept(
-										  "SELECT " ACCOUNT_COLUMNS " FROM wallet.account WHERE id = ANY($1)", 1, t);
-	}
-	{
-		Oid			t[4] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID};
-
-		plan_update_balances = ledger_prepare_kept(
-											"UPDATE wallet.account a SET balance = a.balance + d.delta, "
-											"held = a.held + d.held_delta, version = a.version + 1, "
-											"forced_negative = d.forced_negative "
-											"FROM unnest($1, $2, $3, $4) AS d(id, delta, held_delta, forced_negative) "
-											"WHERE a.id = d.id", 4, t);
-	}
-	{
 		Oid			t[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
 
 		plan_insert_pending = ledger_prepare_kept(
@@ -162,16 +127,6 @@ ledger_int8_array(const int64 *values, int n)
 	for (int i = 0; i < n; i++)
 		d[i] = Int64GetDatum(values[i]);
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-static Datum
-bool_array(const bool *values, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		d[i] = BoolGetDatum(values[i]);
-	return PointerGetDatum(construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 }
 
 static int
@@ -383,28 +338,6 @@ ledger_stored_balance(int64 account_id)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-static void
-load_account_row(AccountState *st, HeapTuple tup, TupleDesc desc, bool locked)
-{
-	bool		isnull;
-	text	   *cur;
-	text	   *status;
-
-	cur = DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull));
-	if (money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &st->currency) != MONEY_OK)
-		elog(ERROR, "wallet: account " INT64_FORMAT " has a malformed currency", st->id);
-	status = DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull));
-	st->status = *VARDATA_ANY(status);
-	st->allow_negative = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-	st->hot = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-	st->balance = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-	st->held = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	st->debt_account = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
-	st->forced_negative = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
-	st->found = true;
-	st->locked = locked;
-}
-
 AccountState *
 ledger_find_state(AccountState *states, int n, int64 id)
 {
@@ -483,72 +416,6 @@ ledger_raise_status(int64 id, char status)
 	tmp.id = id;
 	tmp.status = status;
 	raise_status(&tmp);
-}
-
-static int64 *
-states_ids(AccountState *states, int n)
-{
-	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		ids[i] = states[i].id;
-	return ids;
-}
-
-/*
- * Steps 4 and 5 of a posting: lock the rows of the accounts that need it
- * (all but hot accounts this posting cannot overdraw) in ascending id order
- * with one statement, then take the shared hot lock of the others in
- * ascending order and read them.  states[] is sorted by id; debit_ids are
- * the accounts debited, held_ids those whose reservations change.  Unknown
- * ids stay !found.
- */
-void
-ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
-					 int64 *held_ids, int nheld)
-{
-	Datum		values[3];
-	int			ret;
-
-	prepare_plans();
-	values[0] = ledger_int8_array(states_ids(states, nstates), nstates);
-	values[1] = ledger_int8_array(debit_ids, ndebit);
-	values[2] = ledger_int8_array(held_ids, nheld);
-	ret = SPI_execute_plan(plan_lock_accounts, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "wallet: account lock failed");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-		AccountState *st = ledger_find_state(states, nstates, id);
-
-		load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, true);
-	}
-	if (SPI_processed < (uint64) nstates)
-	{
-		int64	   *rest = palloc(sizeof(int64) * nstates);
-		int			nrest = 0;
-
-		for (int i = 0; i < nstates; i++)
-			if (!states[i].found)
-			{
-				rest[nrest++] = states[i].id;
-				ledger_lock_hot_shared(states[i].id);
-			}
-		values[0] = ledger_int8_array(rest, nrest);
-		ret = SPI_execute_plan(plan_read_accounts, values, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "wallet: account read failed");
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			AccountState *st = ledger_find_state(states, nstates, id);
-
-			load_account_row(st, SPI_tuptable->vals[r], SPI_tuptable->tupdesc, false);
-		}
-	}
 }
 
 /* ------------------------------------------------------------ posting */
@@ -796,13 +663,8 @@ ledger_post(PostRequest *req)
 			st->forced_negative = true;
 	}
 
-	/* 7. write: balances of locked accounts, entries, hot pending rows */
+	/* 7. write: balances of locked accounts (rows.c), hot pending rows */
 	{
-		int64	   *u_ids = palloc(sizeof(int64) * nstates);
-		int64	   *u_delta = palloc(sizeof(int64) * nstates);
-		int64	   *u_held = palloc(sizeof(int64) * nstates);
-		bool	   *u_forced = palloc(sizeof(bool) * nstates);
-		int			nu = 0;
 		int64	   *p_ids = palloc(sizeof(int64) * nstates);
 		int64	   *p_amt = palloc(sizeof(int64) * nstates);
 		int			np = 0;
@@ -821,11 +683,7 @@ ledger_post(PostRequest *req)
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 							 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
-				u_ids[nu] = st->id;
-				u_delta[nu] = st->delta;
-				u_held[nu] = st->held_delta;
-				u_forced[nu] = !st->allow_negative && newbal < 0 && (st->forced_negative || req->force);
-				nu++;
+				st->forced_after = !st->allow_negative && newbal < 0 && (st->forced_negative || req->force);
 			}
 			else if (st->delta != 0)
 			{
@@ -834,17 +692,7 @@ ledger_post(PostRequest *req)
 				np++;
 			}
 		}
-		if (nu > 0)
-		{
-			values[0] = ledger_int8_array(u_ids, nu);
-			values[1] = ledger_int8_array(u_delta, nu);
-			values[2] = ledger_int8_array(u_held, nu);
-			values[3] = bool_array(u_forced, nu);
-			ret = SPI_execute_plan(plan_update_balances, values, NULL, false, 0);
-			if (ret != SPI_OK_UPDATE || SPI_processed != (uint64) nu)
-				elog(ERROR, "wallet: balance update touched " UINT64_FORMAT " of %d accounts",
-					 SPI_processed, nu);
-		}
+		ledger_write_accounts(states, nstates);
 		if (np > 0)
 		{
 			values[0] = Int64GetDatum(result.txn_id);

@@ -6,6 +6,8 @@
 #define WALLET_LEDGER_H
 
 #include "wallet.h"
+#include "access/htup.h"
+#include "storage/itemptr.h"
 #include "utils/jsonb.h"
 
 /* Limits on what callers pass in (documented in the README). */
@@ -39,6 +41,10 @@ typedef struct AccountState
 	int64		held_delta;
 	bool		debited;		/* some leg takes money out */
 	MoneyCode	leg_currency;
+	/* the row (rows.c): the version read, and a copy of it when locked */
+	ItemPointerData tid;
+	HeapTuple	tuple;
+	bool		forced_after;	/* forced_negative to write */
 	/* batch replay (batch.c) */
 	bool		funds_loaded;	/* hot pending rows and debt looked up */
 	bool		has_debt;		/* its debt account is negative */
@@ -88,9 +94,17 @@ extern void ledger_lock_hot_shared(int64 account_id);
 extern int64 ledger_pending(int64 account_id);
 extern int64 ledger_stored_balance(int64 account_id);
 
-/* sorted-by-id account states: lock/read them (see ledger.c) */
+/* ---- rows.c: direct row access ---- */
+/* sorted-by-id account states: lock/read them */
 extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 								 int64 *held_ids, int nheld);
+/* apply delta/held_delta/forced_after to the locked ones */
+extern void ledger_write_accounts(AccountState *states, int nstates);
+/* bulk journal rows; false = use the SQL path instead (nothing written) */
+extern bool ledger_append_transfers(int n, text **keys, bytea **hashes, int64 *ids);
+extern bool ledger_append_entries(int n, const int64 *txn, const int16 *leg,
+								  const int64 *account, const int64 *amount);
+
 extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
 
 /* legs of a transfer of `units` from one account to another */

@@ -56,7 +56,7 @@ CREATE TABLE wallet.txn (
     kind            text NOT NULL,
     request_hash    bytea NOT NULL,
     metadata        jsonb,
-    reverses        bigint UNIQUE,
+    reverses        bigint,
     forced          boolean NOT NULL DEFAULT false,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
@@ -64,6 +64,9 @@ ALTER SEQUENCE wallet.txn_id_seq OWNED BY wallet.txn.id;
 -- created_at follows id closely: a BRIN index serves time ranges at almost
 -- no cost per insert.
 CREATE INDEX txn_created_at_idx ON wallet.txn USING brin (created_at);
+-- A transaction is reversed at most once.  Partial: the few reversals get
+-- an index entry, ordinary postings none.
+CREATE UNIQUE INDEX txn_reverses_key ON wallet.txn (reverses) WHERE reverses IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('wallet.txn', '');
 
 -- The legs of each transaction: signed minor units per account.  Sum per
