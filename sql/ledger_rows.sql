@@ -36,7 +36,7 @@ CREATE TRIGGER rw_balance AFTER UPDATE OF balance ON wallet.account
     FOR EACH ROW EXECUTE FUNCTION public.rw_count();
 SELECT wallet.transfer(:a, :b, '2 USD', 'rw-trig-1') IS NOT NULL AS posted;
 SELECT status FROM wallet.transfer_batch(ARRAY[:a, :b]::bigint[], ARRAY[:b, :a]::bigint[],
-                                         ARRAY['1 USD', '1 USD']::wallet.amount[],
+                                         ARRAY['1 USD', '3 USD']::wallet.amount[],
                                          ARRAY['rw-trig-2', 'rw-trig-3']);
 SELECT rel, op, sum(n) AS fired FROM public.rw_seen GROUP BY rel, op ORDER BY rel, op;
 DROP TRIGGER rw_balance ON wallet.account;
