@@ -257,11 +257,17 @@ ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs, int nlegs,
 	appendStringInfoChar(&buf, '|');
 	for (int i = 0; i < nlegs; i++)
 	{
+		/* "account:units:CODE;" (no printf: a batch fingerprints every row) */
+		char		num[MAXINT8LEN + 1];
 		char		c[MONEY_CODE_MAX + 1];
 
+		appendBinaryStringInfo(&buf, num, pg_lltoa(legs[i].account, num));
+		appendStringInfoChar(&buf, ':');
+		appendBinaryStringInfo(&buf, num, pg_lltoa(legs[i].units, num));
+		appendStringInfoChar(&buf, ':');
 		money_code_to_cstring(&legs[i].currency, c);
-		appendStringInfo(&buf, INT64_FORMAT ":" INT64_FORMAT ":%s;",
-						 legs[i].account, legs[i].units, c);
+		appendStringInfoString(&buf, c);
+		appendStringInfoChar(&buf, ';');
 	}
 	appendStringInfoChar(&buf, '|');
 	if (metadata != NULL)
