@@ -214,19 +214,6 @@ typedef struct BatchEntry
 	int16		leg;
 } BatchEntry;
 
-static int
-cmp_entry(const void *a, const void *b)
-{
-	const BatchEntry *x = a;
-	const BatchEntry *y = b;
-
-	if (x->account != y->account)
-		return x->account < y->account ? -1 : 1;
-	if (x->txn != y->txn)
-		return x->txn < y->txn ? -1 : 1;
-	return x->leg - y->leg;
-}
-
 /* entries appended directly (rows.c), or with the SQL statement */
 static void
 write_entries(BatchEntry *e, int ne)
@@ -445,8 +432,10 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 	}
 
 	/*
-	 * Write: entries (sorted by account, so the per-account index is
-	 * filled in order), balances of locked accounts, hot pending rows.
+	 * Write: entries, balances of locked accounts, hot pending rows.
+	 * Entries go in transaction order (ids were drawn in key order): the
+	 * primary key then takes them on its rightmost page without a descent,
+	 * which measured faster than feeding the per-account index in order.
 	 */
 	{
 		BatchEntry *e = palloc(sizeof(BatchEntry) * ncand * 2);
@@ -471,7 +460,6 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 			e[ne].amount = row->units;
 			ne++;
 		}
-		qsort(e, ne, sizeof(BatchEntry), cmp_entry);
 		write_entries(e, ne);
 
 		for (int i = 0; i < nids; i++)
