@@ -282,7 +282,8 @@ claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
 }
 
 static bool
-post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
+post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
+		   bool lock_rows, bool *changed)
 {
 	Datum		values[4];
 	int64	   *ids;
@@ -355,7 +356,10 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 	states = palloc0(sizeof(AccountState) * nids);
 	for (int i = 0; i < nids; i++)
 		states[i].id = ids[i];
-	ledger_load_accounts(states, nids, debits, ndebits, NULL, 0);
+	if (lock_rows)
+		ledger_load_accounts(states, nids, debits, ndebits, NULL, 0);
+	else
+		ledger_read_accounts_for_update(states, nids, debits, ndebits);
 
 	/*
 	 * Replay in batch order.  The first debit of an account folds its hot
@@ -438,13 +442,25 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 	 * which measured faster than feeding the per-account index in order.
 	 */
 	{
-		BatchEntry *e = palloc(sizeof(BatchEntry) * ncand * 2);
+		BatchEntry *e;
 		int			ne = 0;
 		int64	   *p_id = palloc(sizeof(int64) * nids);
 		int64	   *p_txn = palloc(sizeof(int64) * nids);
 		int64	   *p_amt = palloc(sizeof(int64) * nids);
 		int			np = 0;
 
+		if (!ledger_write_accounts(states, nids))
+		{
+			/* an account read without its lock changed: redo with locks */
+			*changed = true;
+			for (int i = 0; i < ncand; i++)
+			{
+				rows[cand[i]].status = BS_PENDING;
+				rows[cand[i]].txn_id = 0;
+			}
+			return false;
+		}
+		e = palloc(sizeof(BatchEntry) * ncand * 2);
 		for (int i = 0; i < ncand; i++)
 		{
 			BatchRow   *row = &rows[cand[i]];
@@ -482,7 +498,6 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost)
 				np++;
 			}
 		}
-		ledger_write_accounts(states, nids);
 		if (np > 0)
 		{
 			values[0] = ledger_int8_array(p_id, np);
@@ -550,6 +565,8 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 				nlost,
 				nfirst;
 	int		   *nlost_box;
+	bool	   *changed_box;
+	bool		lock_rows = false;	/* first round: read, update if unchanged */
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -640,7 +657,8 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	/* 3. rounds until every remaining row is posted or has failed */
 	cand = palloc(sizeof(int) * n);
 	lost = palloc(sizeof(int) * n);
-	nlost_box = palloc0(sizeof(int));	/* set inside PG_TRY: not a local */
+	nlost_box = palloc0(sizeof(int));	/* set inside PG_TRY: not locals */
+	changed_box = palloc0(sizeof(bool));
 	for (;;)
 	{
 		MemoryContext oldcontext = CurrentMemoryContext;
@@ -662,7 +680,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		key_taken = false;
 		PG_TRY();
 		{
-			done = post_round(rows, cand, ncand, lost, nlost_box);
+			done = post_round(rows, cand, ncand, lost, nlost_box, lock_rows, changed_box);
 		}
 		PG_CATCH();
 		{
@@ -692,6 +710,13 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 		nlost = *nlost_box;
+		if (*changed_box)
+		{
+			/* an account changed between read and update: lock this time */
+			lock_rows = true;
+			*changed_box = false;
+			nlost = 0;
+		}
 		if (key_taken)
 		{
 			/*

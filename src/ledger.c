@@ -698,7 +698,8 @@ ledger_post(PostRequest *req)
 				np++;
 			}
 		}
-		ledger_write_accounts(states, nstates);
+		if (!ledger_write_accounts(states, nstates))
+			elog(ERROR, "wallet: a locked account changed");	/* cannot happen */
 		if (np > 0)
 		{
 			values[0] = Int64GetDatum(result.txn_id);

@@ -45,6 +45,7 @@ typedef struct AccountState
 	ItemPointerData tid;
 	HeapTuple	tuple;
 	bool		forced_after;	/* forced_negative to write */
+	bool		unlocked_write; /* read without lock: write only if unchanged */
 	/* batch replay (batch.c) */
 	bool		funds_loaded;	/* hot pending rows and debt looked up */
 	bool		has_debt;		/* its debt account is negative */
@@ -98,8 +99,11 @@ extern int64 ledger_stored_balance(int64 account_id);
 /* sorted-by-id account states: lock/read them */
 extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 								 int64 *held_ids, int nheld);
-/* apply delta/held_delta/forced_after to the locked ones */
-extern void ledger_write_accounts(AccountState *states, int nstates);
+/* the same without row locks (batch; see rows.c) */
+extern void ledger_read_accounts_for_update(AccountState *states, int nstates,
+											int64 *debit_ids, int ndebit);
+/* apply delta/held_delta/forced_after to the locked ones; false: one changed */
+extern bool ledger_write_accounts(AccountState *states, int nstates);
 /* bulk journal rows; false = use the SQL path instead (nothing written) */
 extern bool ledger_append_transfers(int n, text **keys, bytea **hashes, int64 *ids);
 extern bool ledger_append_entries(int n, const int64 *txn, const int16 *leg,

@@ -320,9 +320,9 @@ fetch_account(IndexScanDesc scan, ScanKey key, int64 id, TupleTableSlot *slot)
  * read them.  states[] is sorted by id; debit_ids are the accounts debited,
  * held_ids those whose reservations change.  Unknown ids stay !found.
  */
-void
-ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
-					 int64 *held_ids, int nheld)
+static void
+load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
+			  int64 *held_ids, int nheld, bool lock_rows)
 {
 	Relation	rel;
 	Relation	idx;
@@ -360,6 +360,14 @@ ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int nd
 		{
 			st->found = false;	/* read again under the hot lock below */
 			deferred[i] = any_deferred = true;
+			continue;
+		}
+		if (!lock_rows)
+		{
+			/* written later only if still this version (ledger_write_accounts) */
+			st->locked = true;
+			st->unlocked_write = true;
+			st->tuple = ExecCopySlotHeapTuple(slot);
 			continue;
 		}
 		tid = slot->tts_tid;
@@ -419,11 +427,34 @@ ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int nd
 	table_close(rel, NoLock);
 }
 
+void
+ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
+					 int64 *held_ids, int nheld)
+{
+	load_accounts(states, nstates, debit_ids, ndebit, held_ids, nheld, true);
+}
+
+/*
+ * The same without row locks, for the batch: each account that would be
+ * locked is read as of a fresh snapshot and marked unlocked_write;
+ * ledger_write_accounts() then updates exactly that version or reports
+ * that it changed (the batch then redoes its round with
+ * ledger_load_accounts).  One heap operation per account instead of two
+ * (lock, then update) when nothing changed in between, which is the rule.
+ */
+void
+ledger_read_accounts_for_update(AccountState *states, int nstates, int64 *debit_ids, int ndebit)
+{
+	load_accounts(states, nstates, debit_ids, ndebit, NULL, 0, false);
+}
+
 /*
  * Step 7 for the locked accounts: balance += delta, held += held_delta,
  * version + 1 and forced_negative = forced_after, on the version this
- * transaction locked in ledger_load_accounts().  Accounts not locked, or
- * with nothing to change, are skipped.
+ * transaction locked in ledger_load_accounts() (or read in
+ * ledger_read_accounts_for_update(): false if one of those changed since,
+ * and the caller must roll back what this call wrote).  Accounts not
+ * locked, or with nothing to change, are skipped.
  */
 static SPIPlanPtr plan_update_balances = NULL;
 
@@ -472,7 +503,7 @@ write_accounts_sql(AccountState *states, int nstates)
 			 SPI_processed, n);
 }
 
-void
+bool
 ledger_write_accounts(AccountState *states, int nstates)
 {
 	Relation	rel;
@@ -480,14 +511,18 @@ ledger_write_accounts(AccountState *states, int nstates)
 	TupleTableSlot *slot = NULL;
 	EState	   *estate = NULL;
 	ResultRelInfo *rri = NULL;
+	bool		changed = false;
 
 	wrels_load();
 	rel = table_open(wrels.account, RowExclusiveLock);
 	if (account_update_needs_sql(rel))
 	{
 		table_close(rel, NoLock);
+		for (int i = 0; i < nstates; i++)
+			if (states[i].unlocked_write)
+				return false;	/* the SQL path needs the rows locked first */
 		write_accounts_sql(states, nstates);
-		return;
+		return true;
 	}
 	desc = RelationGetDescr(rel);
 	for (int i = 0; i < nstates; i++)
@@ -524,8 +559,31 @@ ledger_write_accounts(AccountState *states, int nstates)
 		if (slot == NULL)
 			slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 		ExecStoreHeapTuple(newtup, slot, true);
-		/* we hold the row lock: nobody else can have changed it */
-		simple_table_tuple_update(rel, &st->tid, slot, InvalidSnapshot, &update_indexes);
+		if (!st->unlocked_write)
+		{
+			/* we hold the row lock: nobody else can have changed it */
+			simple_table_tuple_update(rel, &st->tid, slot, InvalidSnapshot, &update_indexes);
+		}
+		else
+		{
+			TM_FailureData tmfd;
+			LockTupleMode lockmode;
+			TM_Result	res;
+
+			/* waits for a concurrent writer of the row, then tells */
+			res = table_tuple_update(rel, &st->tid, slot, GetCurrentCommandId(true),
+									 InvalidSnapshot, InvalidSnapshot, true,
+									 &tmfd, &lockmode, &update_indexes);
+			if (res == TM_Updated || res == TM_Deleted)
+			{
+				changed = true;
+				break;
+			}
+			if (res != TM_Ok)
+				elog(ERROR, "wallet: unexpected result %d updating account " INT64_FORMAT,
+					 (int) res, st->id);
+			st->unlocked_write = false;
+		}
 		if (update_indexes)
 		{
 			/* not HOT (no room on the page): new index entries */
@@ -559,6 +617,7 @@ ledger_write_accounts(AccountState *states, int nstates)
 	if (slot != NULL)
 		ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
+	return !changed;
 }
 
 /* ------------------------------------------------------------ journal */
