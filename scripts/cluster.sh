@@ -12,6 +12,7 @@
 #   cluster.sh dir NAME          create/resolve the cluster dir, print its path
 #   cluster.sh destroy NAME      stop and remove the cluster entirely
 #
+# shared_buffers is WALLET_SHARED_BUFFERS if set (make bench's long mode), else 512MB.
 # shared_preload_libraries comes from WALLET_PRELOAD when it is set (even to
 # empty); when unset, an existing cluster keeps its setting (new: empty).
 set -euo pipefail
@@ -159,7 +160,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '${sock//\'/\'\'}'
 max_connections = 200
-shared_buffers = 512MB
+shared_buffers = ${WALLET_SHARED_BUFFERS:-512MB}
 fsync = on
 max_prepared_transactions = 10
 log_min_messages = warning
