@@ -538,8 +538,37 @@ ledger_write_accounts(AccountState *states, int nstates)
 		HeapTuple	newtup;
 		bool		update_indexes;
 
-		if (!st->locked || (st->delta == 0 && st->held_delta == 0))
+		if (!st->locked)
 			continue;
+		if (st->delta == 0 && st->held_delta == 0)
+		{
+			/*
+			 * Nothing to write, but a batch replayed its rows against this
+			 * version (a debit and a credit may net out): lock it without
+			 * following the chain, which fails if it changed since.
+			 */
+			if (st->unlocked_write)
+			{
+				TM_FailureData tmfd;
+				TM_Result	res;
+				TupleTableSlot *lockslot = table_slot_create(rel, NULL);
+
+				res = table_tuple_lock(rel, &st->tid, GetLatestSnapshot(), lockslot,
+									   GetCurrentCommandId(true), LockTupleNoKeyExclusive,
+									   LockWaitBlock, 0, &tmfd);
+				ExecDropSingleTupleTableSlot(lockslot);
+				if (res == TM_Updated || res == TM_Deleted)
+				{
+					changed = true;
+					break;
+				}
+				if (res != TM_Ok)
+					elog(ERROR, "wallet: unexpected result %d locking account " INT64_FORMAT,
+						 (int) res, st->id);
+				st->unlocked_write = false;
+			}
+			continue;
+		}
 		Assert(st->tuple != NULL);
 		if (__builtin_add_overflow(st->balance, st->delta, &newbal) ||
 			__builtin_add_overflow(st->held, st->held_delta, &newheld))
