@@ -83,6 +83,35 @@ SELECT wallet.transfer(:bank, :a, '2000 USD', 'rw-cap') IS NOT NULL AS over_cap;
 \set VERBOSITY default
 ALTER TABLE wallet.account DROP CONSTRAINT rw_cap;
 
+-- 6. An error inside a batch round (here 22003: two credits overflow an
+-- account) ends the batch's own subtransaction before it reaches the
+-- caller, so a PL/pgSQL exception block catches it and goes on.
+SELECT set_config('rw.bank', :'bank', false) IS NOT NULL AS set1,
+       set_config('rw.a', :'a', false) IS NOT NULL AS set2;
+DO $$
+DECLARE
+    bank bigint := current_setting('rw.bank')::bigint;
+    a bigint := current_setting('rw.a')::bigint;
+BEGIN
+    BEGIN
+        PERFORM * FROM wallet.transfer_batch(ARRAY[bank, bank], ARRAY[a, a],
+                        ARRAY['50000000000000000 USD', '50000000000000000 USD']::wallet.amount[],
+                        ARRAY['rw-ovf-1', 'rw-ovf-2']);
+        RAISE NOTICE 'no error';
+    EXCEPTION WHEN numeric_value_out_of_range THEN
+        RAISE NOTICE 'caught %', SQLSTATE;
+    END;
+    -- the caller's settings, not the ones pinned inside wallet's functions
+    RAISE NOTICE 'search_path after the caught error: %', current_setting('search_path');
+    -- the block's own state is intact: another posting in the same block
+    PERFORM wallet.transfer(bank, a, '1 USD', 'rw-after-ovf');
+    RAISE NOTICE 'posted after the caught error';
+END $$;
+SELECT count(*) AS ovf_rows FROM wallet.txn WHERE idempotency_key LIKE 'rw-ovf-%';
+SHOW search_path;
+SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_left_open;
+SELECT wallet.transfer(:a, :bank, '1 USD', 'rw-after-ovf-back') IS NOT NULL AS posted;
+
 DROP FUNCTION public.rw_count() CASCADE;
 DROP TABLE public.rw_seen;
 SELECT wallet.units(wallet.balance(:a)) + wallet.units(wallet.balance(:b)) AS a_plus_b_units;

@@ -686,13 +686,22 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		{
 			ErrorData  *edata;
 
+			/*
+			 * Always end our subtransaction here, even for an error we pass
+			 * on: a caller's exception block (PL/pgSQL, a driver's
+			 * savepoint) rolls back only the innermost subtransaction and
+			 * must find its own there.
+			 */
 			MemoryContextSwitchTo(oldcontext);
 			edata = CopyErrorData();
-			/* only "a key in this round exists": anything else aborts the call */
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			/* only "a key in this round exists" is ours to handle */
 			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
 				edata->table_name == NULL || strcmp(edata->table_name, "txn") != 0)
-				PG_RE_THROW();
-			FlushErrorState();
+				ReThrowError(edata);
 			FreeErrorData(edata);
 			key_taken = true;
 			done = false;
@@ -705,10 +714,13 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 			CurrentResourceOwner = oldowner;
 			break;
 		}
-		/* undo this round: claims, row locks, nothing written */
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
+		if (!key_taken)
+		{
+			/* undo this round: claims, row locks, nothing written */
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
 		nlost = *nlost_box;
 		if (*changed_box)
 		{

@@ -1,0 +1,105 @@
+-- Concurrent writers and snapshots, with a second session through dblink
+-- (contrib, shipped with postgresql-15): what READ COMMITTED and
+-- REPEATABLE READ callers get from the engine's direct row access
+-- (src/rows.c) and from the batch's unlocked read / update-if-unchanged
+-- round.  Runs outside one enclosing transaction (the other session must
+-- see our commits), so every row it makes has its own "iso-" names.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
+SELECT plan(15);
+
+-- reads every result of the other session's asynchronous query, up to the
+-- empty set that ends it
+CREATE FUNCTION pg_temp.drain() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint := 0;
+    k bigint;
+BEGIN
+    LOOP
+        SELECT count(*) INTO k FROM dblink_get_result('other') AS r(status text);
+        EXIT WHEN k = 0;
+        n := n + k;
+    END LOOP;
+    RETURN n;
+END $$;
+
+SELECT wallet.open_account('iso-bank', 'USD', 'system', true) AS bank \gset
+SELECT wallet.open_account('iso-a', 'USD') AS a \gset
+SELECT wallet.open_account('iso-b', 'USD') AS b \gset
+SELECT wallet.open_account('iso-c', 'USD') AS c \gset
+SELECT wallet.transfer(:bank, :a, '100 USD', 'iso-fund-a') AS fund_a \gset
+SELECT wallet.transfer(:bank, :c, '100 USD', 'iso-fund-c') AS fund_c \gset
+
+-- the other session: same cluster, database and user, over the private socket
+SELECT dblink_connect('other', format('host=''%s'' port=%s dbname=''%s'' user=''%s''',
+           split_part(current_setting('unix_socket_directories'), ',', 1),
+           current_setting('port'), current_database(), current_user)) AS connected \gset
+
+-- ---- 1. READ COMMITTED, single transfer: the row changed by a writer that
+-- commits while we wait for its row lock.  The lock follows the update
+-- chain and the funds check sees the new balance: 100 - 60 leaves 40, so
+-- 50 more is refused, never an overdraft.
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''60 USD'', ''iso-o1'')', :a, :b)) AS t(id bigint);
+SELECT dblink_send_query('other', 'SELECT pg_sleep(0.5); COMMIT') AS sent;
+SELECT throws_ok(format('SELECT wallet.transfer(%s, %s, ''50 USD'', ''iso-rc-1'')', :a, :b), 'WL001', NULL,
+                 'READ COMMITTED transfer waits for the other writer and checks funds on its new balance');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is(wallet.units(wallet.balance(:a)), 4000::bigint, 'a: 100 - 60, nothing of the refused transfer');
+SELECT lives_ok(format('SELECT wallet.transfer(%s, %s, ''40 USD'', ''iso-rc-2'')', :a, :b),
+                'the same account takes a transfer of what is left');
+SELECT is(wallet.units(wallet.balance(:a)), 0::bigint, 'a: empty, not negative');
+
+-- ---- 2. READ COMMITTED, batch: read without locks, then the update finds
+-- the row changed (the other writer committed while we waited for it):
+-- the round is redone with row locks against the new balance.
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''70 USD'', ''iso-o2'')', :c, :b)) AS t(id bigint);
+SELECT dblink_send_query('other', 'SELECT pg_sleep(0.5); COMMIT') AS sent;
+SELECT results_eq(
+    format($$SELECT status FROM wallet.transfer_batch(ARRAY[%s, %s]::bigint[], ARRAY[%s, %s]::bigint[],
+                     ARRAY['35 USD', '10 USD']::wallet.amount[], ARRAY['iso-bt-1', 'iso-bt-2']) ORDER BY idx$$,
+           :c, :b, :b, :a),
+    $$VALUES ('insufficient_funds'::text), ('ok')$$,
+    'batch: the row that the other writer''s debit made unaffordable fails, the other row posts');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is(wallet.units(wallet.balance(:c)), 3000::bigint, 'c: 100 - 70, nothing of the refused row');
+SELECT is(wallet.units(wallet.balance(:a)), 1000::bigint, 'a: credited by the row that posted');
+SELECT is((SELECT count(*) FROM wallet.txn WHERE idempotency_key IN ('iso-bt-1', 'iso-bt-2')), 1::bigint,
+          'batch: one journal row, for the row that posted');
+
+-- ---- 3. REPEATABLE READ: a row changed after our snapshot is 40001, as
+-- with SELECT ... FOR UPDATE; single transfer and batch alike.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT wallet.units(wallet.balance(:c)) AS c_before \gset
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-o3'')', :c, :b)) AS t(id bigint);
+SELECT throws_ok(format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-rr-1'')', :c, :b), '40001', NULL,
+                 'REPEATABLE READ transfer: account changed after the snapshot is 40001');
+SELECT throws_ok(format($$SELECT * FROM wallet.transfer_batch(ARRAY[%s]::bigint[], ARRAY[%s]::bigint[],
+                          ARRAY['1 USD']::wallet.amount[], ARRAY['iso-rr-2'])$$, :c, :b), '40001', NULL,
+                 'REPEATABLE READ batch: the same, 40001');
+ROLLBACK;
+
+-- ... and a key another session posted after our snapshot
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT wallet.units(wallet.balance(:c)) AS c_before \gset
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-o4'')', :bank, :b)) AS t(id bigint);
+SELECT throws_ok(format($$SELECT * FROM wallet.transfer_batch(ARRAY[%s]::bigint[], ARRAY[%s]::bigint[],
+                          ARRAY['1 USD']::wallet.amount[], ARRAY['iso-o4'])$$, :bank, :b), '40001', NULL,
+                 'REPEATABLE READ batch: a key posted after the snapshot is 40001, not a duplicate');
+ROLLBACK;
+SELECT results_eq(
+    format($$SELECT status FROM wallet.transfer_batch(ARRAY[%s]::bigint[], ARRAY[%s]::bigint[],
+                     ARRAY['1 USD']::wallet.amount[], ARRAY['iso-o4'])$$, :bank, :b),
+    $$VALUES ('exists'::text)$$,
+    'READ COMMITTED batch: the same key is found (exists)');
+
+-- ---- the ledger afterwards
+SELECT is(wallet.units(wallet.balance(:b)), (60 + 40 + 70 + 1 + 1 - 10)::bigint * 100,
+          'b: every posted credit and debit, once');
+SELECT is((SELECT count(*) FROM wallet.verify() WHERE NOT ok AND check_name NOT LIKE 'audit%'), 0::bigint,
+          'verify(): every ledger check passes');
+SELECT is(dblink_disconnect('other'), 'OK', 'the other session closes');
+
+SELECT * FROM finish();
