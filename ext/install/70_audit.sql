@@ -205,13 +205,12 @@ BEGIN
     -- 1. the horizon: ids drawn so far ...
     SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
     SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
-    SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
-    IF j_to <= coalesce(last.journal_through, 0) AND a_to <= coalesce(last.audit_through, 0) THEN
-        RETURN 0;
-    END IF;
-    -- 2. ... whose writers have all ended.  Wait before taking the seal
-    --    lock: a sealer waiting for writers while holding it would deadlock
-    --    with a writer that seals in its own transaction.
+    -- 2. ... whose writers have all ended.  Wait before touching the seal
+    --    table at all: a sealer waiting for writers while holding even a
+    --    read lock on it would deadlock with a writer's transaction that
+    --    seals, or that tries to change the seal table (which then fails
+    --    with WL013 as it should, not with 40P01).  So "nothing new" is only
+    --    decided after the wait; with no writer in flight it costs nothing.
     PERFORM wallet.wait_for_writers();
     -- 3. one sealer at a time; another may have sealed meanwhile
     LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(15);
+SELECT plan(17);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -94,6 +94,19 @@ SELECT results_eq(
                      ARRAY['1 USD']::wallet.amount[], ARRAY['iso-o4'])$$, :bank, :b),
     $$VALUES ('exists'::text)$$,
     'READ COMMITTED batch: the same key is found (exists)');
+
+-- ---- 4. The sealer waits for writers in flight without holding any lock
+-- on the seal table: a writer that then touches the seal table gets the
+-- append-only refusal (WL013), not a deadlock with the waiting sealer.
+BEGIN;
+SELECT wallet.transfer(:bank, :a, '1 USD', 'iso-seal-writer') AS w \gset
+SELECT dblink_send_query('other', 'SET lock_timeout = ''10s''; SELECT wallet.seal()') AS sent;
+SELECT pg_sleep(0.3);
+SELECT throws_ok('TRUNCATE wallet.audit_seal', 'WL013', NULL,
+                 'a writer touching the seal table while a sealer waits for it: WL013, no deadlock');
+ROLLBACK;
+SELECT pg_temp.drain() AS drained \gset
+SELECT ok(:drained >= 2, 'the waiting sealer finished once the writer ended');
 
 -- ---- the ledger afterwards
 SELECT is(wallet.units(wallet.balance(:b)), (60 + 40 + 70 + 1 + 1 - 10)::bigint * 100,
