@@ -15,7 +15,10 @@
  *     update chain in READ COMMITTED as SELECT ... FOR NO KEY UPDATE does,
  *     and raising 40001 in REPEATABLE READ / SERIALIZABLE as it does;
  *   - updates are simple_table_tuple_update() on the locked version, with
- *     index entries added when the update is not HOT;
+ *     index entries added when the update is not HOT; the batch may instead
+ *     read without locks and update exactly the version read
+ *     (table_tuple_update reports a change, and the batch redoes its round
+ *     with locks);
  *   - journal rows go in with table_multi_insert() and
  *     ExecInsertIndexTuples(), as COPY FROM does, so every index (a DBA's
  *     too), partial index predicate and unique check is honoured.
@@ -538,6 +541,7 @@ ledger_write_accounts(AccountState *states, int nstates)
 		HeapTuple	newtup;
 		bool		update_indexes;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!st->locked)
 			continue;
 		if (st->delta == 0 && st->held_delta == 0)
