@@ -112,6 +112,22 @@ SHOW search_path;
 SELECT pg_current_xact_id_if_assigned() IS NULL AS no_transaction_left_open;
 SELECT wallet.transfer(:a, :bank, '1 USD', 'rw-after-ovf-back') IS NOT NULL AS posted;
 
+-- 7. A batch debiting a hot account counts its pending credits as funds,
+-- and writes only its own delta to the stored balance: the credits stay
+-- pending until folded, and are never counted twice.
+SELECT wallet.open_account('rw-hot', 'USD') AS hot \gset
+SELECT wallet.set_hot(:hot);
+SELECT wallet.transfer(:bank, :hot, '100 USD', 'rw-hot-fund') IS NOT NULL AS funded;
+SELECT status FROM wallet.transfer_batch(ARRAY[:hot, :hot]::bigint[], ARRAY[:b, :b]::bigint[],
+                                         ARRAY['10 USD', '95 USD']::wallet.amount[],
+                                         ARRAY['rw-hot-1', 'rw-hot-2']);
+SELECT wallet.balance(:hot) AS hot_balance, wallet.available(:hot) AS hot_available;
+SELECT balance AS hot_stored, (SELECT sum(amount) FROM wallet.hot_pending WHERE account_id = :hot) AS hot_pending
+  FROM wallet.account WHERE id = :hot;
+SELECT wallet.fold_hot() >= 1 AS folded;
+SELECT wallet.balance(:hot) AS hot_after_fold;
+SELECT check_name, ok FROM wallet.verify() WHERE check_name IN ('balances_match_entries', 'no_forbidden_negative');
+
 DROP FUNCTION public.rw_count() CASCADE;
 DROP TABLE public.rw_seen;
 SELECT wallet.units(wallet.balance(:a)) + wallet.units(wallet.balance(:b)) AS a_plus_b_units;

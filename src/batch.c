@@ -398,11 +398,11 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 					/* first debit of this account: fold in its pending rows and debt */
 					f->funds_loaded = true;
 					if (f->hot)
-						f->balance += ledger_pending(f->id);
+						f->pending = ledger_pending(f->id);
 					if (f->debt_account != 0)
 						f->has_debt = ledger_stored_balance(f->debt_account) < 0;
 				}
-				avail = f->balance - f->held + f->delta;
+				avail = f->balance + f->pending - f->held + f->delta;
 				if (f->has_debt)
 					row->status = BS_INSUFFICIENT;
 				else if (avail < row->units)
@@ -419,6 +419,21 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, f->id)));
 			row->status = BS_OK;
+		}
+		if (failed && !lock_rows)
+		{
+			/*
+			 * Decided on rows read without their locks (a fold or a credit
+			 * may have been committing meanwhile): not final.  Redo the
+			 * round with the rows locked, and decide there.
+			 */
+			*changed = true;
+			for (int i = 0; i < n; i++)
+			{
+				rows[by_idx[i]].status = BS_PENDING;
+				rows[by_idx[i]].txn_id = 0;
+			}
+			return false;
 		}
 		if (failed)
 		{
@@ -700,7 +715,9 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 			CurrentResourceOwner = oldowner;
 			/* only "a key in this round exists" is ours to handle */
 			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
-				edata->table_name == NULL || strcmp(edata->table_name, "txn") != 0)
+				edata->schema_name == NULL || strcmp(edata->schema_name, "wallet") != 0 ||
+				edata->constraint_name == NULL ||
+				strcmp(edata->constraint_name, "txn_idempotency_key_key") != 0)
 				ReThrowError(edata);
 			FreeErrorData(edata);
 			key_taken = true;

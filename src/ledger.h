@@ -48,6 +48,7 @@ typedef struct AccountState
 	bool		unlocked_write; /* read without lock: write only if unchanged */
 	/* batch replay (batch.c) */
 	bool		funds_loaded;	/* hot pending rows and debt looked up */
+	int64		pending;		/* committed hot pending credits (not in balance) */
 	bool		has_debt;		/* its debt account is negative */
 } AccountState;
 

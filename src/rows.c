@@ -120,15 +120,23 @@ wallet_rel_oid(Oid nsp, const char *name)
 	return oid;
 }
 
+/* the column's number, after checking it has the type this file writes */
 static AttrNumber
-column_number(TupleDesc desc, const char *name)
+column_number(TupleDesc desc, const char *name, Oid type)
 {
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
+		if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0)
+			continue;
+		if (att->atttypid != type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("wallet: column \"%s\" has type %s, expected %s",
+							name, format_type_be(att->atttypid), format_type_be(type)),
+					 errhint("Reinstall the extension.")));
+		return att->attnum;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -160,36 +168,36 @@ wrels_load(void)
 
 	rel = table_open(wrels.account, AccessShareLock);
 	d = RelationGetDescr(rel);
-	wrels.a_id = column_number(d, "id");
-	wrels.a_currency = column_number(d, "currency");
-	wrels.a_status = column_number(d, "status");
-	wrels.a_allow_negative = column_number(d, "allow_negative");
-	wrels.a_hot = column_number(d, "hot");
-	wrels.a_balance = column_number(d, "balance");
-	wrels.a_held = column_number(d, "held");
-	wrels.a_version = column_number(d, "version");
-	wrels.a_forced_negative = column_number(d, "forced_negative");
-	wrels.a_debt_account = column_number(d, "debt_account");
+	wrels.a_id = column_number(d, "id", INT8OID);
+	wrels.a_currency = column_number(d, "currency", TEXTOID);
+	wrels.a_status = column_number(d, "status", TEXTOID);
+	wrels.a_allow_negative = column_number(d, "allow_negative", BOOLOID);
+	wrels.a_hot = column_number(d, "hot", BOOLOID);
+	wrels.a_balance = column_number(d, "balance", INT8OID);
+	wrels.a_held = column_number(d, "held", INT8OID);
+	wrels.a_version = column_number(d, "version", INT8OID);
+	wrels.a_forced_negative = column_number(d, "forced_negative", BOOLOID);
+	wrels.a_debt_account = column_number(d, "debt_account", INT8OID);
 	table_close(rel, AccessShareLock);
 
 	rel = table_open(wrels.txn, AccessShareLock);
 	d = RelationGetDescr(rel);
-	wrels.t_id = column_number(d, "id");
-	wrels.t_key = column_number(d, "idempotency_key");
-	wrels.t_kind = column_number(d, "kind");
-	wrels.t_hash = column_number(d, "request_hash");
-	wrels.t_metadata = column_number(d, "metadata");
-	wrels.t_reverses = column_number(d, "reverses");
-	wrels.t_forced = column_number(d, "forced");
-	wrels.t_created_at = column_number(d, "created_at");
+	wrels.t_id = column_number(d, "id", INT8OID);
+	wrels.t_key = column_number(d, "idempotency_key", TEXTOID);
+	wrels.t_kind = column_number(d, "kind", TEXTOID);
+	wrels.t_hash = column_number(d, "request_hash", BYTEAOID);
+	wrels.t_metadata = column_number(d, "metadata", JSONBOID);
+	wrels.t_reverses = column_number(d, "reverses", INT8OID);
+	wrels.t_forced = column_number(d, "forced", BOOLOID);
+	wrels.t_created_at = column_number(d, "created_at", TIMESTAMPTZOID);
 	table_close(rel, AccessShareLock);
 
 	rel = table_open(wrels.entry, AccessShareLock);
 	d = RelationGetDescr(rel);
-	wrels.e_txn = column_number(d, "txn_id");
-	wrels.e_leg = column_number(d, "leg");
-	wrels.e_account = column_number(d, "account_id");
-	wrels.e_amount = column_number(d, "amount");
+	wrels.e_txn = column_number(d, "txn_id", INT8OID);
+	wrels.e_leg = column_number(d, "leg", INT2OID);
+	wrels.e_account = column_number(d, "account_id", INT8OID);
+	wrels.e_amount = column_number(d, "amount", INT8OID);
 	table_close(rel, AccessShareLock);
 
 	wrels.valid = true;
@@ -271,18 +279,27 @@ read_account(AccountState *st, TupleTableSlot *slot, bool locked)
 	text	   *status;
 	Datum		d;
 
-	cur = DatumGetTextPP(slot_getattr(slot, wrels.a_currency, &isnull));
-	if (isnull || money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &st->currency) != MONEY_OK)
+	d = slot_getattr(slot, wrels.a_currency, &isnull);
+	if (isnull)
+		elog(ERROR, "wallet: account " INT64_FORMAT " has no currency", st->id);
+	cur = DatumGetTextPP(d);
+	if (money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &st->currency) != MONEY_OK)
 		elog(ERROR, "wallet: account " INT64_FORMAT " has a malformed currency", st->id);
-	status = DatumGetTextPP(slot_getattr(slot, wrels.a_status, &isnull));
-	st->status = isnull || VARSIZE_ANY_EXHDR(status) == 0 ? '?' : *VARDATA_ANY(status);
-	st->allow_negative = DatumGetBool(slot_getattr(slot, wrels.a_allow_negative, &isnull));
-	st->hot = DatumGetBool(slot_getattr(slot, wrels.a_hot, &isnull));
-	st->balance = DatumGetInt64(slot_getattr(slot, wrels.a_balance, &isnull));
-	st->held = DatumGetInt64(slot_getattr(slot, wrels.a_held, &isnull));
+	d = slot_getattr(slot, wrels.a_status, &isnull);
+	status = isnull ? NULL : DatumGetTextPP(d);
+	st->status = status == NULL || VARSIZE_ANY_EXHDR(status) == 0 ? '?' : *VARDATA_ANY(status);
+	d = slot_getattr(slot, wrels.a_allow_negative, &isnull);
+	st->allow_negative = !isnull && DatumGetBool(d);
+	d = slot_getattr(slot, wrels.a_hot, &isnull);
+	st->hot = !isnull && DatumGetBool(d);
+	d = slot_getattr(slot, wrels.a_balance, &isnull);
+	st->balance = isnull ? 0 : DatumGetInt64(d);
+	d = slot_getattr(slot, wrels.a_held, &isnull);
+	st->held = isnull ? 0 : DatumGetInt64(d);
 	d = slot_getattr(slot, wrels.a_debt_account, &isnull);
 	st->debt_account = isnull ? 0 : DatumGetInt64(d);
-	st->forced_negative = DatumGetBool(slot_getattr(slot, wrels.a_forced_negative, &isnull));
+	d = slot_getattr(slot, wrels.a_forced_negative, &isnull);
+	st->forced_negative = !isnull && DatumGetBool(d);
 	st->forced_after = st->forced_negative;
 	st->found = true;
 	st->locked = locked;
@@ -343,6 +360,7 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 	cid = GetCurrentCommandId(true);
 	rel = table_open(wrels.account, RowExclusiveLock);
 	idx = index_open(wrels.account_pkey, RowExclusiveLock);
+	wrels_load();				/* again: taking the locks may have seen an ALTER */
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
@@ -518,6 +536,7 @@ ledger_write_accounts(AccountState *states, int nstates)
 
 	wrels_load();
 	rel = table_open(wrels.account, RowExclusiveLock);
+	wrels_load();				/* again: taking the lock may have seen an ALTER */
 	if (account_update_needs_sql(rel))
 	{
 		table_close(rel, NoLock);
@@ -534,7 +553,9 @@ ledger_write_accounts(AccountState *states, int nstates)
 		int			cols[4];
 		Datum		vals[4];
 		bool		nulls[4] = {false, false, false, false};
-		int64		newbal,
+		int64		oldbal,
+					oldheld,
+					newbal,
 					newheld,
 					version;
 		bool		isnull;
@@ -574,8 +595,18 @@ ledger_write_accounts(AccountState *states, int nstates)
 			continue;
 		}
 		Assert(st->tuple != NULL);
-		if (__builtin_add_overflow(st->balance, st->delta, &newbal) ||
-			__builtin_add_overflow(st->held, st->held_delta, &newheld))
+		/*
+		 * From the stored row itself, not from st->balance: callers keep
+		 * working figures there (a batch's running balance).
+		 */
+		oldbal = DatumGetInt64(heap_getattr(st->tuple, wrels.a_balance, desc, &isnull));
+		if (isnull)
+			oldbal = 0;
+		oldheld = DatumGetInt64(heap_getattr(st->tuple, wrels.a_held, desc, &isnull));
+		if (isnull)
+			oldheld = 0;
+		if (__builtin_add_overflow(oldbal, st->delta, &newbal) ||
+			__builtin_add_overflow(oldheld, st->held_delta, &newheld))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
@@ -662,7 +693,6 @@ typedef struct Appender
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	BulkInsertState bistate;
 	CommandId	cid;
 	TupleTableSlot *slots[APPEND_CHUNK];
 	int			nslots;			/* created */
@@ -691,6 +721,7 @@ appender_open(Oid relid, int ncolumns)
 	Appender   *ap = palloc0(sizeof(Appender));
 
 	ap->rel = table_open(relid, RowExclusiveLock);
+	wrels_load();				/* again: taking the lock may have seen an ALTER */
 	if (insert_needs_sql(ap->rel) || live_columns(ap->rel) != ncolumns)
 	{
 		table_close(ap->rel, NoLock);
@@ -701,7 +732,6 @@ appender_open(Oid relid, int ncolumns)
 	ap->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(ap->rri, ap->rel, 1, NULL, 0);
 	ExecOpenIndices(ap->rri, false);
-	ap->bistate = GetBulkInsertState();
 	ap->cid = GetCurrentCommandId(true);
 	return ap;
 }
@@ -725,7 +755,12 @@ appender_flush(Appender *ap)
 {
 	if (ap->used == 0)
 		return;
-	table_multi_insert(ap->rel, ap->slots, ap->used, ap->cid, 0, ap->bistate);
+	/*
+	 * No BulkInsertState: its ring buffer suits one big COPY, but a ledger
+	 * appends a batch after another in the same backend, and recycling ring
+	 * slots would force synchronous writes and WAL flushes.
+	 */
+	table_multi_insert(ap->rel, ap->slots, ap->used, ap->cid, 0, NULL);
 	for (int i = 0; i < ap->used; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(GetPerTupleMemoryContext(ap->estate));
@@ -756,7 +791,6 @@ appender_close(Appender *ap)
 	appender_flush(ap);
 	for (int i = 0; i < ap->nslots; i++)
 		ExecDropSingleTupleTableSlot(ap->slots[i]);
-	FreeBulkInsertState(ap->bistate);
 	ExecCloseIndices(ap->rri);
 	FreeExecutorState(ap->estate);
 	table_close(ap->rel, NoLock);

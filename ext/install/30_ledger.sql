@@ -52,7 +52,7 @@ SELECT pg_catalog.pg_extension_config_dump('wallet.account', '');
 -- reverses links a reversal to its original (unique: reversed at most once).
 CREATE TABLE wallet.txn (
     id              bigint PRIMARY KEY DEFAULT nextval('wallet.txn_id_seq'),
-    idempotency_key text NOT NULL UNIQUE,
+    idempotency_key text NOT NULL CONSTRAINT txn_idempotency_key_key UNIQUE,  -- name used by batch.c
     kind            text NOT NULL,
     request_hash    bytea NOT NULL,
     metadata        jsonb,
