@@ -133,15 +133,6 @@ cmp_key_idx(const void *a, const void *b)
 }
 
 static int
-cmp_int64_batch(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 cmp_int(const void *a, const void *b)
 {
 	int			x = *(const int *) a;
@@ -338,21 +329,8 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 		ids[nids++] = rows[cand[i]].to;
 		debits[ndebits++] = rows[cand[i]].from;
 	}
-	qsort(ids, nids, sizeof(int64), cmp_int64_batch);
-	qsort(debits, ndebits, sizeof(int64), cmp_int64_batch);
-	{
-		int			u = 0;
-
-		for (int i = 0; i < nids; i++)
-			if (u == 0 || ids[u - 1] != ids[i])
-				ids[u++] = ids[i];
-		nids = u;
-		u = 0;
-		for (int i = 0; i < ndebits; i++)
-			if (u == 0 || debits[u - 1] != debits[i])
-				debits[u++] = debits[i];
-		ndebits = u;
-	}
+	nids = ledger_sort_unique_ids(ids, nids);
+	ndebits = ledger_sort_unique_ids(debits, ndebits);
 	states = palloc0(sizeof(AccountState) * nids);
 	for (int i = 0; i < nids; i++)
 		states[i].id = ids[i];

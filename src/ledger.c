@@ -138,6 +138,22 @@ cmp_int64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * Sorts account ids ascending (the global lock order) and drops repeats;
+ * returns how many are left.
+ */
+int
+ledger_sort_unique_ids(int64 *ids, int n)
+{
+	int			u = 0;
+
+	qsort(ids, n, sizeof(int64), cmp_int64);
+	for (int i = 0; i < n; i++)
+		if (u == 0 || ids[u - 1] != ids[i])
+			ids[u++] = ids[i];
+	return u;
+}
+
 char *
 ledger_code_str(const MoneyCode *c)
 {
@@ -466,15 +482,7 @@ ledger_post(PostRequest *req)
 	nstates = req->nlegs;
 	if (req->release_units > 0)
 		ids[nstates++] = req->release_account;
-	qsort(ids, nstates, sizeof(int64), cmp_int64);
-	{
-		int			u = 0;
-
-		for (int i = 0; i < nstates; i++)
-			if (u == 0 || ids[u - 1] != ids[i])
-				ids[u++] = ids[i];
-		nstates = u;
-	}
+	nstates = ledger_sort_unique_ids(ids, nstates);
 	states = palloc0(sizeof(AccountState) * nstates);
 	debit_ids = palloc(sizeof(int64) * nstates);
 	for (int i = 0; i < nstates; i++)

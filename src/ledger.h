@@ -111,6 +111,8 @@ extern bool ledger_append_entries(int n, const int64 *txn, const int16 *leg,
 								  const int64 *account, const int64 *amount);
 
 extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
+/* sort ascending (the lock order) and drop repeats; returns the new count */
+extern int	ledger_sort_unique_ids(int64 *ids, int n);
 
 /* legs of a transfer of `units` from one account to another */
 extern void ledger_transfer_legs(LedgerLeg legs[2], int64 from, int64 to, int64 units,

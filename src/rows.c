@@ -25,7 +25,7 @@
  *
  * What the SQL path does and this one would not (user triggers, CHECK
  * constraints a DBA adds) is detected from the relcache: then the same
- * change is made with the SQL statement instead (see *_needs_sql()).
+ * change is made with the SQL statement instead (see change_needs_sql()).
  * The extension's own triggers on these tables do not fire for these
  * changes (the account audit trigger is for status, owner and the like;
  * the journal's triggers are BEFORE UPDATE/DELETE/TRUNCATE).
@@ -145,12 +145,43 @@ column_number(TupleDesc desc, const char *name, Oid type)
 	return InvalidAttrNumber;	/* not reached */
 }
 
+/* the columns this file reads or writes, with the types it expects */
+static const struct
+{
+	Oid		   *rel;
+	const char *name;
+	Oid			type;
+	AttrNumber *attnum;
+}			columns[] = {
+	{&wrels.account, "id", INT8OID, &wrels.a_id},
+	{&wrels.account, "currency", TEXTOID, &wrels.a_currency},
+	{&wrels.account, "status", TEXTOID, &wrels.a_status},
+	{&wrels.account, "allow_negative", BOOLOID, &wrels.a_allow_negative},
+	{&wrels.account, "hot", BOOLOID, &wrels.a_hot},
+	{&wrels.account, "balance", INT8OID, &wrels.a_balance},
+	{&wrels.account, "held", INT8OID, &wrels.a_held},
+	{&wrels.account, "version", INT8OID, &wrels.a_version},
+	{&wrels.account, "forced_negative", BOOLOID, &wrels.a_forced_negative},
+	{&wrels.account, "debt_account", INT8OID, &wrels.a_debt_account},
+	{&wrels.txn, "id", INT8OID, &wrels.t_id},
+	{&wrels.txn, "idempotency_key", TEXTOID, &wrels.t_key},
+	{&wrels.txn, "kind", TEXTOID, &wrels.t_kind},
+	{&wrels.txn, "request_hash", BYTEAOID, &wrels.t_hash},
+	{&wrels.txn, "metadata", JSONBOID, &wrels.t_metadata},
+	{&wrels.txn, "reverses", INT8OID, &wrels.t_reverses},
+	{&wrels.txn, "forced", BOOLOID, &wrels.t_forced},
+	{&wrels.txn, "created_at", TIMESTAMPTZOID, &wrels.t_created_at},
+	{&wrels.entry, "txn_id", INT8OID, &wrels.e_txn},
+	{&wrels.entry, "leg", INT2OID, &wrels.e_leg},
+	{&wrels.entry, "account_id", INT8OID, &wrels.e_account},
+	{&wrels.entry, "amount", INT8OID, &wrels.e_amount},
+};
+
 static void
 wrels_load(void)
 {
 	Oid			nsp;
-	Relation	rel;
-	TupleDesc	d;
+	Relation	rel = NULL;
 
 	if (wrels.valid)
 		return;
@@ -166,38 +197,16 @@ wrels_load(void)
 	wrels.txn_seq = wallet_rel_oid(nsp, "txn_id_seq");
 	wrels.entry = wallet_rel_oid(nsp, "entry");
 
-	rel = table_open(wrels.account, AccessShareLock);
-	d = RelationGetDescr(rel);
-	wrels.a_id = column_number(d, "id", INT8OID);
-	wrels.a_currency = column_number(d, "currency", TEXTOID);
-	wrels.a_status = column_number(d, "status", TEXTOID);
-	wrels.a_allow_negative = column_number(d, "allow_negative", BOOLOID);
-	wrels.a_hot = column_number(d, "hot", BOOLOID);
-	wrels.a_balance = column_number(d, "balance", INT8OID);
-	wrels.a_held = column_number(d, "held", INT8OID);
-	wrels.a_version = column_number(d, "version", INT8OID);
-	wrels.a_forced_negative = column_number(d, "forced_negative", BOOLOID);
-	wrels.a_debt_account = column_number(d, "debt_account", INT8OID);
-	table_close(rel, AccessShareLock);
-
-	rel = table_open(wrels.txn, AccessShareLock);
-	d = RelationGetDescr(rel);
-	wrels.t_id = column_number(d, "id", INT8OID);
-	wrels.t_key = column_number(d, "idempotency_key", TEXTOID);
-	wrels.t_kind = column_number(d, "kind", TEXTOID);
-	wrels.t_hash = column_number(d, "request_hash", BYTEAOID);
-	wrels.t_metadata = column_number(d, "metadata", JSONBOID);
-	wrels.t_reverses = column_number(d, "reverses", INT8OID);
-	wrels.t_forced = column_number(d, "forced", BOOLOID);
-	wrels.t_created_at = column_number(d, "created_at", TIMESTAMPTZOID);
-	table_close(rel, AccessShareLock);
-
-	rel = table_open(wrels.entry, AccessShareLock);
-	d = RelationGetDescr(rel);
-	wrels.e_txn = column_number(d, "txn_id", INT8OID);
-	wrels.e_leg = column_number(d, "leg", INT2OID);
-	wrels.e_account = column_number(d, "account_id", INT8OID);
-	wrels.e_amount = column_number(d, "amount", INT8OID);
+	for (int i = 0; i < lengthof(columns); i++)
+	{
+		if (i == 0 || *columns[i].rel != *columns[i - 1].rel)
+		{
+			if (rel != NULL)
+				table_close(rel, AccessShareLock);
+			rel = table_open(*columns[i].rel, AccessShareLock);
+		}
+		*columns[i].attnum = column_number(RelationGetDescr(rel), columns[i].name, columns[i].type);
+	}
 	table_close(rel, AccessShareLock);
 
 	wrels.valid = true;
@@ -215,13 +224,15 @@ has_constraints_to_evaluate(Relation rel)
 }
 
 /*
- * Would an UPDATE of balance, held, version and forced_negative fire a
- * trigger?  (A DBA's audit or replication trigger, or
- * wallet.audit_table('wallet.account').)  Then balances are updated with
- * the SQL statement so that it fires.
+ * Must this change go through SQL so that what the SQL path would run
+ * does run?  Not a plain table; a CHECK or generated column; or an
+ * enabled trigger for the event: for an INSERT any, for an UPDATE one
+ * without a column list or naming one of the columns written (a DBA's
+ * audit or replication trigger, or wallet.audit_table() on a ledger table;
+ * the wallet's own account trigger names other columns).
  */
 static bool
-account_update_needs_sql(Relation rel)
+change_needs_sql(Relation rel, bool update, const AttrNumber *cols, int ncols)
 {
 	TriggerDesc *td = rel->trigdesc;
 
@@ -233,38 +244,22 @@ account_update_needs_sql(Relation rel)
 	{
 		Trigger    *t = &td->triggers[i];
 
-		if (!TRIGGER_FOR_UPDATE(t->tgtype) || t->tgenabled == TRIGGER_DISABLED)
+		if (t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if (!update)
+		{
+			if (TRIGGER_FOR_INSERT(t->tgtype))
+				return true;
+			continue;
+		}
+		if (!TRIGGER_FOR_UPDATE(t->tgtype))
 			continue;
 		if (t->tgnattr == 0)
 			return true;
 		for (int a = 0; a < t->tgnattr; a++)
-		{
-			AttrNumber	n = t->tgattr[a];
-
-			if (n == wrels.a_balance || n == wrels.a_held || n == wrels.a_version ||
-				n == wrels.a_forced_negative)
-				return true;
-		}
-	}
-	return false;
-}
-
-/* Would an INSERT into this journal table fire a trigger or a check? */
-static bool
-insert_needs_sql(Relation rel)
-{
-	TriggerDesc *td = rel->trigdesc;
-
-	if (rel->rd_rel->relkind != RELKIND_RELATION || has_constraints_to_evaluate(rel))
-		return true;
-	if (td == NULL)
-		return false;
-	for (int i = 0; i < td->numtriggers; i++)
-	{
-		Trigger    *t = &td->triggers[i];
-
-		if (TRIGGER_FOR_INSERT(t->tgtype) && t->tgenabled != TRIGGER_DISABLED)
-			return true;
+			for (int c = 0; c < ncols; c++)
+				if (t->tgattr[a] == cols[c])
+					return true;
 	}
 	return false;
 }
@@ -533,11 +528,16 @@ ledger_write_accounts(AccountState *states, int nstates)
 	EState	   *estate = NULL;
 	ResultRelInfo *rri = NULL;
 	bool		changed = false;
+	AttrNumber	cols[4];
 
 	wrels_load();
 	rel = table_open(wrels.account, RowExclusiveLock);
 	wrels_load();				/* again: taking the lock may have seen an ALTER */
-	if (account_update_needs_sql(rel))
+	cols[0] = wrels.a_balance;
+	cols[1] = wrels.a_held;
+	cols[2] = wrels.a_version;
+	cols[3] = wrels.a_forced_negative;
+	if (change_needs_sql(rel, true, cols, 4))
 	{
 		table_close(rel, NoLock);
 		for (int i = 0; i < nstates; i++)
@@ -722,7 +722,7 @@ appender_open(Oid relid, int ncolumns)
 
 	ap->rel = table_open(relid, RowExclusiveLock);
 	wrels_load();				/* again: taking the lock may have seen an ALTER */
-	if (insert_needs_sql(ap->rel) || live_columns(ap->rel) != ncolumns)
+	if (change_needs_sql(ap->rel, false, NULL, 0) || live_columns(ap->rel) != ncolumns)
 	{
 		table_close(ap->rel, NoLock);
 		pfree(ap);
