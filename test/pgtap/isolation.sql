@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(17);
+SELECT plan(18);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -68,6 +68,22 @@ SELECT is(wallet.units(wallet.balance(:c)), 3000::bigint, 'c: 100 - 70, nothing 
 SELECT is(wallet.units(wallet.balance(:a)), 1000::bigint, 'a: credited by the row that posted');
 SELECT is((SELECT count(*) FROM wallet.txn WHERE idempotency_key IN ('iso-bt-1', 'iso-bt-2')), 1::bigint,
           'batch: one journal row, for the row that posted');
+
+-- ---- 2b. The same when the account's rows in the batch net out (a debit
+-- and a credit of 10): nothing to write, but the version the rows were
+-- replayed against must still be the latest, or the round is redone.
+SELECT wallet.open_account('iso-d', 'USD') AS d \gset
+SELECT wallet.transfer(:bank, :d, '10 USD', 'iso-fund-d') AS fund_d \gset
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''10 USD'', ''iso-o5'')', :d, :b)) AS t(id bigint);
+SELECT dblink_send_query('other', 'SELECT pg_sleep(0.5); COMMIT') AS sent;
+SELECT results_eq(
+    format($$SELECT status FROM wallet.transfer_batch(ARRAY[%s, %s]::bigint[], ARRAY[%s, %s]::bigint[],
+                     ARRAY['10 USD', '10 USD']::wallet.amount[], ARRAY['iso-net-1', 'iso-net-2']) ORDER BY idx$$,
+           :d, :b, :b, :d),
+    $$VALUES ('insufficient_funds'::text), ('ok')$$,
+    'batch: a debit whose account the other writer emptied fails even when the batch nets it out');
+SELECT pg_temp.drain() AS drained \gset
 
 -- ---- 3. REPEATABLE READ: a row changed after our snapshot is 40001, as
 -- with SELECT ... FOR UPDATE; single transfer and batch alike.
