@@ -22,6 +22,7 @@ OBJS = \
 	src/ledger.o \
 	src/rows.o \
 	src/batch.o \
+	src/history.o \
 	src/holds.o \
 	src/audit.o \
 	src/worker.o

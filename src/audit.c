@@ -82,9 +82,8 @@ wallet_writer_lock(void)
  * writer lock when called has ended.  Honours lock_timeout and
  * statement_timeout.
  */
-PG_FUNCTION_INFO_V1(wallet_wait_for_writers);
-Datum
-wallet_wait_for_writers(PG_FUNCTION_ARGS)
+void
+wallet_wait_writers(void)
 {
 	List	   *tags = NIL;
 
@@ -96,6 +95,14 @@ wallet_wait_for_writers(PG_FUNCTION_ARGS)
 		tags = lappend(tags, tag);
 	}
 	WaitForLockersMultiple(tags, ExclusiveLock, false);
+	list_free_deep(tags);
+}
+
+PG_FUNCTION_INFO_V1(wallet_wait_for_writers);
+Datum
+wallet_wait_for_writers(PG_FUNCTION_ARGS)
+{
+	wallet_wait_writers();
 	PG_RETURN_VOID();
 }
 

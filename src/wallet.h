@@ -74,6 +74,8 @@ extern int64 amount_numeric_to_units(struct NumericData *value, const char *what
 /* ---- audit.c ---- */
 /* shared writer lock, taken before drawing a journal or audit id */
 extern void wallet_writer_lock(void);
+/* wait until every transaction holding a writer lock now has ended */
+extern void wallet_wait_writers(void);
 extern void wallet_audit_define_gucs(void);
 
 /* ---- amount_ops.c ---- */

@@ -6,8 +6,8 @@
  * A launcher worker (connected to no database) lists the databases every
  * wallet.housekeeping_naptime seconds and starts a short-lived
  * housekeeping worker for each database that allows connections: it calls
- * wallet.housekeeping() (expire holds, fold hot accounts, seal the audit
- * chain) once if the extension is installed there, records in shared
+ * wallet.housekeeping()'s steps (expire holds, fold hot accounts, seal the
+ * audit chain, file the journal per account) once if the extension is installed there, records in shared
  * memory whether it is, and exits.  Workers never stay connected, so DROP
  * DATABASE is not blocked (it waits for a running pass to finish);
  * databases without the extension are looked at again only every
@@ -22,6 +22,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -304,6 +305,22 @@ wallet_launcher_main(Datum main_arg)
 	}
 }
 
+/* does the function (a regprocedure text) exist? (SPI connected) */
+static bool
+function_exists(const char *signature)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(signature);
+	if (SPI_execute_with_args("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		return false;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /* one housekeeping pass; returns false when wallet is not installed here */
 static bool
 housekeeping_pass(void)
@@ -328,11 +345,18 @@ housekeeping_pass(void)
 	 */
 	if (installed)
 	{
-		static const char *const steps[] = {
-			"SELECT wallet.expire_holds()",
-			"SELECT wallet.fold_hot()",
+		/* a step runs when its function exists (older versions lack some) */
+		static const struct
+		{
+			const char *function;
+			const char *sql;
+		}			steps[] = {
+			{"wallet.expire_holds()", "SELECT wallet.expire_holds()"},
+			{"wallet.fold_hot(bigint)", "SELECT wallet.fold_hot()"},
 			/* never wait long on a writer that sits in an open transaction */
-			"SELECT pg_catalog.set_config('lock_timeout', '5s', true), wallet.seal()"
+			{"wallet.seal()", "SELECT pg_catalog.set_config('lock_timeout', '5s', true), wallet.seal()"},
+			{"wallet.index_history()",
+			"SELECT pg_catalog.set_config('lock_timeout', '5s', true), wallet.index_history()"}
 		};
 
 		for (int i = 0; i < lengthof(steps); i++)
@@ -341,10 +365,13 @@ housekeeping_pass(void)
 			StartTransactionCommand();
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			pgstat_report_activity(STATE_RUNNING, steps[i]);
-			/* not read-only: each statement inside takes a fresh snapshot */
-			if (SPI_execute(steps[i], false, 0) != SPI_OK_SELECT)
-				elog(WARNING, "wallet: housekeeping step failed: %s", steps[i]);
+			if (function_exists(steps[i].function))
+			{
+				pgstat_report_activity(STATE_RUNNING, steps[i].sql);
+				/* not read-only: each statement inside takes a fresh snapshot */
+				if (SPI_execute(steps[i].sql, false, 0) != SPI_OK_SELECT)
+					elog(WARNING, "wallet: housekeeping step failed: %s", steps[i].sql);
+			}
 			PopActiveSnapshot();
 			SPI_finish();
 			CommitTransactionCommand();

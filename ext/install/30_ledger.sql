@@ -85,8 +85,9 @@ CREATE TABLE wallet.entry (
     -- appended in transaction order: inserts hit the rightmost leaf page
     PRIMARY KEY (txn_id, leg)
 );
--- statements and balances, per account
-CREATE INDEX entry_account_idx ON wallet.entry (account_id, txn_id);
+-- No index by account here: wallet.index_history() files entries per
+-- account behind the postings (wallet.account_history, see
+-- 35_history.sql), and wallet.account_entries reads them by account.
 SELECT pg_catalog.pg_extension_config_dump('wallet.entry', '');
 
 -- Postings to hot accounts that cannot overdraw them (credits, and debits of

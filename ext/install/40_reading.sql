@@ -132,9 +132,8 @@ BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
     END IF;
-    RETURN wallet.amount(coalesce((SELECT sum(e.amount) FROM wallet.entry e
-                                     JOIN wallet.txn t ON t.id = e.txn_id
-                                    WHERE e.account_id = r.id AND t.created_at <= balance_at.at), 0)::bigint,
+    RETURN wallet.amount(coalesce((SELECT sum(x.units) FROM wallet.account_entries x
+                                    WHERE x.account_id = r.id AND x.created_at <= balance_at.at), 0)::bigint,
                          r.currency);
 END
 $$;
@@ -155,17 +154,17 @@ DECLARE
 BEGIN
     since := coalesce(since, '-infinity');
     until := coalesce(until, 'infinity');
-    SELECT coalesce(sum(e.amount), 0) INTO opening
-      FROM wallet.entry e JOIN wallet.txn t ON t.id = e.txn_id
-     WHERE e.account_id = r.id AND t.created_at < since;
+    SELECT coalesce(sum(x.units), 0) INTO opening
+      FROM wallet.account_entries x
+     WHERE x.account_id = r.id AND x.created_at < since;
     RETURN QUERY
     SELECT s.txn_id, s.created_at, s.kind, wallet.amount(s.amount, r.currency),
            wallet.amount((opening + sum(s.amount) OVER (ORDER BY s.created_at, s.txn_id))::bigint, r.currency),
            s.metadata, s.reverses
-      FROM (SELECT e.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(e.amount)::bigint AS amount
-              FROM wallet.entry e JOIN wallet.txn t ON t.id = e.txn_id
-             WHERE e.account_id = r.id AND t.created_at >= since AND t.created_at < until
-             GROUP BY e.txn_id, t.created_at, t.kind, t.metadata, t.reverses) s
+      FROM (SELECT x.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(x.units)::bigint AS amount
+              FROM wallet.account_entries x JOIN wallet.txn t ON t.id = x.txn_id
+             WHERE x.account_id = r.id AND x.created_at >= since AND x.created_at < until
+             GROUP BY x.txn_id, t.created_at, t.kind, t.metadata, t.reverses) s
      ORDER BY s.created_at, s.txn_id;
 END
 $$;

@@ -379,9 +379,10 @@ $$;
 -- ---- housekeeping ----
 
 -- Housekeeping for cron when the library is not preloaded: expires holds,
--- folds hot accounts, seals the chain.  Returns a summary.  Call it in a
--- transaction of its own (autocommit): seal() waits for writers in flight.
--- (The background worker runs the three steps in separate transactions.)
+-- folds hot accounts, seals the chain, files the journal per account.
+-- Returns a summary.  Call it in a transaction of its own (autocommit):
+-- seal() and index_history() wait for writers in flight.  (The background
+-- worker runs the four steps in separate transactions.)
 CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -390,10 +391,13 @@ DECLARE
     expired int;
     folded bigint;
     sealed bigint;
+    indexed bigint;
 BEGIN
     expired := wallet.expire_holds();
     folded := wallet.fold_hot();
     sealed := wallet.seal();
-    RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed);
+    indexed := wallet.index_history();
+    RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
+                              'indexed_entries', indexed);
 END
 $$;

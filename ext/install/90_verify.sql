@@ -69,6 +69,56 @@ BEGIN
                                wallet.amount(bad.stored, bad.currency), wallet.amount(bad.summed, bad.currency)) END;
     RETURN NEXT;
 
+    -- 3b. the journal per account (wallet.account_history) holds exactly
+    --     the entries up to its horizon, in well-formed rows
+    bad := NULL;
+    SELECT format('account_history row (%s, %s) is malformed', h.account_id, h.last_txn) AS what INTO bad
+      FROM wallet.account_history h
+     WHERE cardinality(h.txn_ids) = 0 OR cardinality(h.txn_ids) <> cardinality(h.amounts)
+        OR h.txn_ids[1] <> h.first_txn OR h.txn_ids[cardinality(h.txn_ids)] <> h.last_txn
+        OR h.last_txn > (SELECT coalesce(max(merged_through), 0) FROM wallet.history_horizon)
+     LIMIT 1;
+    IF bad IS NULL THEN
+        SELECT format('history horizon %s is beyond the last transaction id drawn (%s)', hh.w, s.last) AS what INTO bad
+          FROM (SELECT coalesce(max(merged_through), 0) AS w FROM wallet.history_horizon) hh,
+               (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM wallet.txn_id_seq) s
+         WHERE hh.w > s.last;
+    END IF;
+    IF bad IS NULL THEN
+        SELECT format('account %s: entry of transaction %s for %s is %s', d.account_id, d.txn_id, d.units,
+                      CASE WHEN d.in_history THEN 'filed in account_history but not in the journal'
+                           ELSE 'in the journal but not filed in account_history' END) AS what INTO bad
+          FROM ((SELECT h.account_id, u.txn_id, u.units, true AS in_history
+                   FROM wallet.account_history h, unnest(h.txn_ids, h.amounts) AS u(txn_id, units)
+                 EXCEPT ALL
+                 SELECT e.account_id, e.txn_id, e.amount, true FROM wallet.entry e
+                  WHERE e.txn_id <= (SELECT coalesce(max(merged_through), 0) FROM wallet.history_horizon))
+                UNION ALL
+                (SELECT e.account_id, e.txn_id, e.amount, false FROM wallet.entry e
+                  WHERE e.txn_id <= (SELECT coalesce(max(merged_through), 0) FROM wallet.history_horizon)
+                 EXCEPT ALL
+                 SELECT h.account_id, u.txn_id, u.units, false
+                   FROM wallet.account_history h, unnest(h.txn_ids, h.amounts) AS u(txn_id, units))) d
+         ORDER BY d.txn_id, d.account_id LIMIT 1;
+    END IF;
+    IF bad IS NULL THEN
+        SELECT format('account_history rows of account %s overlap or are out of order (last_txn %s)',
+                      o.account_id, o.last_txn) AS what INTO bad
+          FROM (SELECT h.account_id, h.last_txn, h.first_txn,
+                       lag(h.last_txn) OVER (PARTITION BY h.account_id ORDER BY h.last_txn) AS prev_last
+                  FROM wallet.account_history h) o
+         WHERE o.first_txn < o.prev_last
+         LIMIT 1;
+    END IF;
+    check_name := 'account_history_matches_journal'; ok := bad IS NULL;
+    detail := CASE WHEN ok THEN (SELECT format('entries through transaction %s filed per account; %s in the journal''s tail',
+                                               coalesce(max(merged_through), 0),
+                                               (SELECT count(*) FROM wallet.entry e
+                                                 WHERE e.txn_id > coalesce(max(hh.merged_through), 0)))
+                                   FROM wallet.history_horizon hh)
+                   ELSE bad.what END;
+    RETURN NEXT;
+
     -- 4. no account that may not go negative is negative (posted or
     --    available), except through a recorded forced posting
     bad := NULL;

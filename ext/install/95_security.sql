@@ -28,9 +28,11 @@ AS $$
            'set_hot', 'fold_hot', 'transfer', 'post', 'transfer_batch', 'reverse',
            'hold', 'capture', 'void', 'expire_holds',
            'balance', 'available', 'balance_at', 'statement', 'verify', 'audit_verify',
-           'seal', 'digest', 'housekeeping',
+           'seal', 'digest', 'housekeeping', 'index_history',
            'live_setup', 'recharge', 'gift', 'request_withdrawal', 'complete_withdrawal',
-           'cancel_withdrawal', 'refund_recharge', 'live_report'])
+           'cancel_withdrawal', 'refund_recharge', 'live_report',
+           -- called by the view wallet.account_entries as its reader
+           'history_merged_through'])
 $$;
 
 -- What a reader (finance, auditor) calls.
@@ -42,7 +44,7 @@ AS $$
       FROM pg_proc p
      WHERE p.pronamespace = 'wallet'::regnamespace
        AND p.proname = ANY (ARRAY['balance', 'available', 'balance_at', 'statement', 'verify',
-                                  'audit_verify', 'live_report'])
+                                  'audit_verify', 'live_report', 'history_merged_through'])
 $$;
 
 -- Read views.

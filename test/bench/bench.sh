@@ -250,7 +250,7 @@ wl_hot() {
   # Snapshot check while credits land: the posted balance of the hot account
   # equals the sum of its entries, in one statement (STABLE functions see the
   # statement's snapshot).
-  bg_start hotcheck "SELECT CASE WHEN wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(amount), 0) FROM wallet.entry WHERE account_id = $HOT)
+  bg_start hotcheck "SELECT CASE WHEN wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(units), 0) FROM wallet.account_entries WHERE account_id = $HOT)
                 THEN 'SNAPSHOT-OK' ELSE 'SNAPSHOT-BAD' END"
   run_pgbench hot hot.pgbench 32 "${WD[@]}" -D hot="$HOT" -D tag=hot
   bg_stop fold
@@ -294,7 +294,7 @@ SNAP_BAD=$(grep -c 'SNAPSHOT-BAD\|LOOP-ERROR' "$LOGDIR/hotcheck.log")
 FOLD_ERR=$(grep -c 'LOOP-ERROR' "$LOGDIR/fold.log")
 [ ! -f "$LOGDIR/sealer.log" ] || SEAL_ERR=$(grep -c 'LOOP-ERROR' "$LOGDIR/sealer.log")
 [ "$SEAL_ERR" = 0 ] || NOTE[audit_on]="${NOTE[audit_on]:+${NOTE[audit_on]:-}; }$SEAL_ERR sealer call(s) failed"
-HOT_EXACT=$(q -c "SELECT wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(amount), 0) FROM wallet.entry WHERE account_id = $HOT)" 2>>"$LOGDIR/setup.log")
+HOT_EXACT=$(q -c "SELECT wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(units), 0) FROM wallet.account_entries WHERE account_id = $HOT)" 2>>"$LOGDIR/setup.log")
 HOT_PENDING=$(q -c "SELECT count(*) FROM wallet.hot_pending" 2>/dev/null)
 VERIFY_BAD=$(q -c "SELECT coalesce(string_agg(check_name || ': ' || detail, '; '), '') FROM wallet.verify() WHERE NOT ok" 2>&1) ||
   VERIFY_BAD="verify() failed: $VERIFY_BAD"

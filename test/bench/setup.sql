@@ -30,4 +30,6 @@ SELECT count(wallet.transfer(:bank, id, wallet.amount(1000000000000::bigint, 'US
 SELECT wallet.open_account('bench-creator', 'USD') AS hot \gset
 SELECT wallet.set_hot(:hot);
 CREATE TABLE bench_raw.ids AS SELECT :bank::bigint AS bank, :lo::bigint AS lo, :hi::bigint AS hi, :hot::bigint AS hot;
+-- the funding journal filed per account before anything is measured
+SELECT wallet.index_history() >= 0 AS filed;
 VACUUM ANALYZE;

@@ -86,9 +86,11 @@ fresh_db() {
 # account: without balance (a fold moves pending credits into it), plus
 # the posted balance (stored + pending) of each account; hot_pending is
 # checked on its own (below); audit_seal: rows up to $2 (the seals that
-# existed at dump time).
-fingerprint() {  # fingerprint DB MAX_SEAL_ID
-	q "$1" -v max_seal="$2" <<'SQL'
+# existed at dump time); account_history: rows up to the history horizon
+# $3 (the housekeeping worker files the journal's tail on either side
+# later); history_horizon is checked on its own.
+fingerprint() {  # fingerprint DB MAX_SEAL_ID HISTORY_HORIZON
+	q "$1" -v max_seal="$2" -v max_hist="$3" <<'SQL'
 SELECT format($f$SELECT %L || '|' || count(*) || '|' || md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM %s t%s$f$,
               c.relname,
               CASE c.relname
@@ -97,9 +99,11 @@ SELECT format($f$SELECT %L || '|' || count(*) || '|' || md5(coalesce(string_agg(
                                       'a.balance + coalesce((SELECT sum(h.amount) FROM wallet.hot_pending h WHERE h.account_id = a.id), 0) AS posted '
                                       'FROM wallet.account a)'
                   ELSE c.oid::regclass::text END,
-              CASE c.relname WHEN 'audit_seal' THEN ' WHERE t.id <= ' || :'max_seal' ELSE '' END)
+              CASE c.relname WHEN 'audit_seal' THEN ' WHERE t.id <= ' || :'max_seal'
+                             WHEN 'account_history' THEN ' WHERE t.last_txn <= ' || :'max_hist' ELSE '' END)
   FROM pg_class c
- WHERE c.relnamespace = 'wallet'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname <> 'hot_pending'
+ WHERE c.relnamespace = 'wallet'::regnamespace AND c.relkind IN ('r', 'p')
+   AND c.relname NOT IN ('hot_pending', 'history_horizon')
  ORDER BY c.relname
 \gexec
 SQL
@@ -198,6 +202,8 @@ for _ in $(seq 1 50); do
 done
 
 HEAD_BEFORE=$(v "$SRC" "SELECT wallet.digest()")
+# the journal so far filed per account (the credits below stay in its tail)
+v "$SRC" "SELECT wallet.index_history()" >/dev/null
 # credits to the hot account, left unfolded (and unsealed)
 out=$(q "$SRC" <<SQL
 SELECT wallet.transfer($ALICE, $STAR, '1.00 USD', 'dr-hot-1');
@@ -217,19 +223,24 @@ SELECT concat_ws(' ',
   (SELECT count(*) FROM wallet.hot_pending) >= 3,
   (SELECT count(*) FROM wallet.audit_log WHERE relation = 'public.orders') >= 4,
   (SELECT count(*) FROM wallet.audit_seal) >= 1,
-  (SELECT count(*) FROM wallet.account WHERE status = 'frozen') = 1)
+  (SELECT count(*) FROM wallet.account WHERE status = 'frozen') = 1,
+  (SELECT count(*) FROM wallet.account_history) >= 10)
 SQL
 )
-check "source has every kind of row (currencies, live config, reversal, multi-leg, holds, hot pending, audit, seals)" \
-	test "$kinds" = "t t t t t t t t t t"
-[ "$kinds" = "t t t t t t t t t t" ] || echo "kinds: $kinds" | comment
+check "source has every kind of row (currencies, live config, reversal, multi-leg, holds, hot pending, audit, seals, filed history)" \
+	test "$kinds" = "t t t t t t t t t t t"
+[ "$kinds" = "t t t t t t t t t t t" ] || echo "kinds: $kinds" | comment
 
 VERIFY_SRC=$(v "$SRC" "SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_name) FROM wallet.verify() WHERE check_name <> 'audit: unsealed'")
 check "source: wallet.verify() all ok" bash -c "! grep -q '=false' <<<'$VERIFY_SRC'"
 
 
 MAXSEAL=$(v "$SRC" "SELECT coalesce(max(id), 0) FROM wallet.audit_seal")
-fingerprint "$SRC" "$MAXSEAL" >"$work/src.fp"
+HIST_W=$(v "$SRC" "SELECT coalesce(max(merged_through), 0) FROM wallet.history_horizon")
+fingerprint "$SRC" "$MAXSEAL" "$HIST_W" >"$work/src.fp"
+# every account's entries as the readers see them (filed history + tail)
+account_entries_md5() { v "$1" "SELECT md5(string_agg(concat_ws('|', account_id, txn_id, units), ',' ORDER BY account_id, txn_id, units)) FROM wallet.account_entries"; }
+ENTRIES_BY_ACCOUNT_SRC=$(account_entries_md5 "$SRC")
 seqs "$SRC" >"$work/src.seq"
 user_tables "$SRC" >"$work/src.user"
 ACCOUNTS_SRC=$(v "$SRC" "SELECT md5(string_agg(concat_ws('|', id, balance, available, held, debt, status), ',' ORDER BY id)) FROM wallet.accounts")
@@ -266,7 +277,7 @@ check "pg_restore reports no errors" bash -c "! grep -qi 'error' '$work/restore.
 [ -s "$work/restore.err" ] && head -n 40 "$work/restore.err" | comment
 settle "$DST"
 
-fingerprint "$DST" "$MAXSEAL" >"$work/dst.fp"
+fingerprint "$DST" "$MAXSEAL" "$HIST_W" >"$work/dst.fp"
 while IFS='|' read -r name rows sum; do
 	other=$(grep "^$name|" "$work/dst.fp")
 	if [ "$other" = "$name|$rows|$sum" ]; then
@@ -291,6 +302,10 @@ else
 	not_ok "hot pending credits restored (source $PENDING_SRC, restored $PENDING_DST)"
 fi
 
+check "history horizon restored (at least $HIST_W)" \
+	test "$(v "$DST" "SELECT coalesce(max(merged_through), 0) >= $HIST_W FROM wallet.history_horizon")" = t
+check "every account's entries identical (wallet.account_entries)" \
+	test "$(account_entries_md5 "$DST")" = "$ENTRIES_BY_ACCOUNT_SRC"
 check "no extra audit records (count/max id $AUDIT_COUNT_SRC)" \
 	test "$(v "$DST" "SELECT count(*) || '/' || coalesce(max(id), 0) FROM wallet.audit_log")" = "$AUDIT_COUNT_SRC"
 

@@ -381,6 +381,23 @@ for x in "${OLDER[@]}"; do
 		bad=$(v "$db" "SELECT coalesce(string_agg(check_name || ': ' || detail, '; '), '') FROM wallet.audit_verify('$head') WHERE NOT ok")
 		if [ -z "$bad" ]; then ok "updated from $x: audit_verify(head sealed on $x) ok"; else not_ok "updated from $x: audit_verify(head sealed on $x) ok"; echo "$bad" | comment; fi
 	fi
+	# The journal per account (1.1.0): the old journal reads the same by
+	# account before the first filing pass (all of it in the tail) and after.
+	if [ "$(v "$db" "SELECT to_regclass('wallet.account_entries') IS NOT NULL")" = t ]; then
+		diffq="SELECT count(*) FROM ((SELECT account_id, txn_id, units FROM wallet.account_entries
+		                             EXCEPT ALL SELECT account_id, txn_id, amount FROM wallet.entry)
+		                            UNION ALL (SELECT account_id, txn_id, amount FROM wallet.entry
+		                             EXCEPT ALL SELECT account_id, txn_id, units FROM wallet.account_entries)) d"
+		out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" 2>&1 <<SQL
+$diffq;
+SELECT wallet.index_history() >= 0;
+SELECT (SELECT count(*) FROM wallet.account_history) > 0, wallet.history_merged_through() >= (SELECT max(id) FROM wallet.txn);
+$diffq;
+SQL
+)
+		if [ "$(echo $out)" = "0 t t|t 0" ]; then ok "updated from $x: the old journal reads the same per account, before and after it is filed"
+		else not_ok "updated from $x: the old journal reads the same per account, before and after it is filed"; echo "$out" | comment; fi
+	fi
 	out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" 2>&1 <<'SQL'
 SELECT wallet.transfer((SELECT id FROM wallet.accounts WHERE owner = 'u-mint'), (SELECT id FROM wallet.accounts WHERE owner = 'u-coin'),
                        '2 UPGC', 'u-after-update') > (SELECT max(id) FROM wallet.txn WHERE idempotency_key <> 'u-after-update');
