@@ -290,5 +290,26 @@ SELECT is((SELECT bool_and(ok) FROM wallet.audit_verify(:'head10')), false, 'B10
 SELECT is((SELECT count(*) FROM wallet.audit_verify(:'head10') WHERE detail LIKE '%sealed in seal )%'), 0::bigint,
           'B10 BUG: its detail has no empty "(sealed in seal )"');
 
+-- ---------------------------------------------------------------------------
+-- B11 (no assertion here: it needs a preloaded server with several
+--     databases) "Housekeeping ... runs by itself when the library is
+--     preloaded": with max_worker_processes = 8 (the default; the wallet
+--     launcher and the logical replication launcher take 2 slots) and 7
+--     databases with the extension, the one last in pg_database order never
+--     gets a housekeeping pass: its holds never expire, hot credits are never
+--     folded, nothing is sealed.  Cause: src/worker.c wallet_launcher_main()
+--     scans pg_database in the same order every round and sets
+--     dbs[i].last_start even when RegisterDynamicBackgroundWorker() found no
+--     free slot, so the starved database is not due again before the
+--     earlier ones are.  Repro (as postgres, cluster preloaded with wallet):
+--       for d in w1 w2 w3 w4 w5 w6 w7; do createdb $d; psql -d $d -c 'CREATE EXTENSION wallet'; done
+--       psql -d w7 -c "SELECT wallet.open_account('x', 'USD')"; sleep 5
+--       psql -d w7 -c "SELECT count(*) FROM wallet.audit_seal"   -- 0, forever
+--     (a database whose pass always fails, e.g. after B5, takes a slot
+--     every second too).  Fix: set last_start only when the worker was
+--     registered, serve databases round-robin from where the last round
+--     stopped (or oldest pass first), and cap concurrent housekeepers so
+--     they do not use up max_worker_processes (parallel query needs them).
+
 SELECT * FROM finish();
 ROLLBACK;
