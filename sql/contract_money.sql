@@ -76,8 +76,7 @@ SELECT wallet.amount_send('12.34 USD') AS usd, wallet.amount_send('-1.250 BHD') 
 CREATE TEMP TABLE cm_bin_src (n int, a wallet.amount);
 INSERT INTO cm_bin_src VALUES (1, '12.34 USD'), (2, '-0.50 EUR'), (3, '100 JPY'), (4, '1.250 BHD'), (5, '500 COIN'),
     (6, '92233720368547758.07 USD'), (7, '-92233720368547758.08 USD'), (8, '0.0001 CLF'), (9, NULL), (10, '0 DIAMOND');
-SELECT pg_backend_pid() AS cm_bin_pid \gset
-\set cm_binfile '/tmp/wallet_contract_money_' :cm_bin_pid '.bin'
+SELECT current_setting('data_directory') || '/wallet_regress_contract_money.bin' AS cm_binfile \gset
 COPY cm_bin_src TO :'cm_binfile' (FORMAT binary);
 CREATE TEMP TABLE cm_bin_dst (n int, a wallet.amount);
 COPY cm_bin_dst FROM :'cm_binfile' (FORMAT binary);
@@ -113,6 +112,10 @@ SELECT what, pg_temp.recv(b, :'cm_binfile') AS received
                ('code with NUL', '\x00000000000004d20255534400'),
                ('truncated units', '\x00000004d2'),
                ('no minor units byte', '\x00000000000004d2')) AS v(what, b);
+
+-- remove the file (COPY ... TO PROGRAM, as the server's user)
+\set cm_rmcmd 'rm -f ' :cm_binfile
+COPY (SELECT 1 WHERE false) TO PROGRAM :'cm_rmcmd';
 
 -- ---- constructors and accessors ----
 SELECT wallet.amount(1234::bigint, 'USD') AS from_bigint, wallet.amount(1234, 'usd') AS from_int,
