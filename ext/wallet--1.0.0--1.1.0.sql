@@ -1,19 +1,118 @@
 -- wallet 1.0.0 -> 1.1.0
 --
--- The journal per account moves from an index on wallet.entry, updated by
--- every posting, to wallet.account_history, filed behind the postings by
--- wallet.index_history() (see src/history.c and ext/install/35_history.sql).
---
--- After the update nothing is filed yet: wallet.account_entries, statements
--- and balance_at read the whole journal as its tail until the first
--- housekeeping pass (the background worker, or SELECT wallet.index_history()
--- / wallet.housekeeping()) has filed it, in chunks of a million entries.
+-- 1. The journal per account moves from an index on wallet.entry, updated
+--    by every posting, to wallet.account_history, filed behind the
+--    postings by wallet.index_history() (see src/history.c and
+--    ext/install/35_history.sql).  After the update nothing is filed yet:
+--    wallet.account_entries, statements and balance_at read the whole
+--    journal as its tail until the first housekeeping pass (the background
+--    worker, or SELECT wallet.index_history() / wallet.housekeeping()) has
+--    filed it, a million entries at a time.
+-- 2. The btree operator class of wallet.amount becomes a total order of
+--    its own (~<~ ~<=~ ~>=~ ~>~), so the planner never evaluates the
+--    currency-checking < <= > >= on statistics of mixed columns; min and
+--    max lose their sort operator (an index answered them unchecked).
+-- 3. wallet.post_system takes `reverses`; refund_recharge links the refund
+--    to the recharge, so a recharge is clawed back at most once.
+-- 4. Errors carry a DETAIL; a hold's fingerprint no longer depends on the
+--    session's TimeZone (a hold placed with expires_at under 1.0.0 and
+--    retried after the update with the same key is refused as a different
+--    request, WL006); audit_verify finds forged ids <= 0; audit_trail shows
+--    only the wallet's records and those of tables the caller may read.
 -- Roles given rights with wallet.grant_app() or wallet.grant_reader() before
--- the update keep them and get the new view and functions below.
+-- the update keep them and get the new view and functions (see the end).
 \echo Use "ALTER EXTENSION wallet UPDATE TO '1.1.0'" to load this file. \quit
 
-DROP INDEX wallet.entry_account_idx;
+-- ---- 2. the money type: a total order for the btree operator class ----
 
+CREATE FUNCTION wallet.amount_order_lt(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_order_le(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_order_ge(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_order_gt(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_ltsel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_ltsel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_lesel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_lesel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_gtsel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_gtsel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_gesel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_gesel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION wallet.amount_lt(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
+CREATE OR REPLACE FUNCTION wallet.amount_le(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
+CREATE OR REPLACE FUNCTION wallet.amount_gt(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
+CREATE OR REPLACE FUNCTION wallet.amount_ge(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
+CREATE OPERATOR pg_catalog.~<~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_lt, COMMUTATOR = OPERATOR(pg_catalog.~>~),
+    NEGATOR = OPERATOR(pg_catalog.~>=~), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR pg_catalog.~<=~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_le, COMMUTATOR = OPERATOR(pg_catalog.~>=~),
+    NEGATOR = OPERATOR(pg_catalog.~>~), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR pg_catalog.~>=~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_ge, COMMUTATOR = OPERATOR(pg_catalog.~<=~),
+    NEGATOR = OPERATOR(pg_catalog.~<~), RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR pg_catalog.~>~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_gt, COMMUTATOR = OPERATOR(pg_catalog.~<~),
+    NEGATOR = OPERATOR(pg_catalog.~<=~), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+-- The operator class's strategies 1, 2, 4 and 5 become the total-order
+-- operators.  ALTER OPERATOR FAMILY cannot replace members of an operator
+-- class, and DROP OPERATOR CLASS would drop every index on an amount
+-- column, so the members are rebound in place, with their dependencies.
+-- The support function (amount_cmp) is unchanged: existing indexes stay
+-- valid.
+WITH m(strategy, old_op, new_op) AS (VALUES
+        (1, 'pg_catalog.<(wallet.amount,wallet.amount)'::regoperator, 'pg_catalog.~<~(wallet.amount,wallet.amount)'::regoperator),
+        (2, 'pg_catalog.<=(wallet.amount,wallet.amount)'::regoperator, 'pg_catalog.~<=~(wallet.amount,wallet.amount)'::regoperator),
+        (4, 'pg_catalog.>=(wallet.amount,wallet.amount)'::regoperator, 'pg_catalog.~>=~(wallet.amount,wallet.amount)'::regoperator),
+        (5, 'pg_catalog.>(wallet.amount,wallet.amount)'::regoperator, 'pg_catalog.~>~(wallet.amount,wallet.amount)'::regoperator)),
+     amop AS (
+        UPDATE pg_catalog.pg_amop a SET amopopr = m.new_op
+          FROM m, pg_catalog.pg_opfamily f, pg_catalog.pg_am am
+         WHERE f.oid = a.amopfamily AND f.opfname = 'amount_ops' AND f.opfnamespace = 'wallet'::regnamespace
+           AND am.oid = f.opfmethod AND am.amname = 'btree'
+           AND a.amopstrategy = m.strategy AND a.amopopr = m.old_op
+        RETURNING a.oid, m.old_op, m.new_op)
+UPDATE pg_catalog.pg_depend d SET refobjid = amop.new_op
+  FROM amop
+ WHERE d.classid = 'pg_catalog.pg_amop'::regclass AND d.objid = amop.oid
+   AND d.refclassid = 'pg_catalog.pg_operator'::regclass AND d.refobjid = amop.old_op;
+ALTER OPERATOR pg_catalog.< (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_ltsel);
+ALTER OPERATOR pg_catalog.<= (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_lesel);
+ALTER OPERATOR pg_catalog.> (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_gtsel);
+ALTER OPERATOR pg_catalog.>= (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_gesel);
+-- min and max without a sort operator.  ALTER AGGREGATE cannot change it,
+-- and DROP + CREATE would fail on (or drop) views of the database that use
+-- them, so the catalog rows are changed in place (the extension is
+-- installed by a superuser).
+UPDATE pg_catalog.pg_aggregate SET aggsortop = 0
+ WHERE aggfnoid IN ('wallet.min(wallet.amount)'::regprocedure, 'wallet.max(wallet.amount)'::regprocedure,
+                    'pg_catalog.min(wallet.amount)'::regprocedure, 'pg_catalog.max(wallet.amount)'::regprocedure);
+DELETE FROM pg_catalog.pg_depend
+ WHERE classid = 'pg_catalog.pg_proc'::regclass AND refclassid = 'pg_catalog.pg_operator'::regclass
+   AND objid IN ('wallet.min(wallet.amount)'::regprocedure, 'wallet.max(wallet.amount)'::regprocedure,
+                 'pg_catalog.min(wallet.amount)'::regprocedure, 'pg_catalog.max(wallet.amount)'::regprocedure);
+
+-- ---- 3. post_system(..., reverses) ----
+
+DROP FUNCTION wallet.post_system(text, wallet.leg[], text, jsonb);
+CREATE FUNCTION wallet.post_system(idempotency_key text, legs wallet.leg[], kind text DEFAULT 'journal',
+                                   metadata jsonb DEFAULT NULL, reverses bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'wallet_post_system'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.post_system(text, wallet.leg[], text, jsonb, bigint) FROM PUBLIC;
+
+-- ---- 1. the journal per account ----
+
+DROP INDEX wallet.entry_account_idx;
 -- ============================================================================
 -- The journal per account (src/history.c).
 --
@@ -97,7 +196,195 @@ SELECT x.account_id, x.txn_id, wallet.amount(x.units, a.currency) AS amount, x.u
   JOIN wallet.txn t ON t.id = x.txn_id;
 COMMENT ON VIEW wallet.account_entries IS 'Entries per account (filed history plus the journal''s tail): filter by account_id.';
 
--- ---- readers of the journal per account ----
+-- ---- every other function or view whose definition changed ----
+
+CREATE OR REPLACE FUNCTION wallet.add_currency(code text, minor_units int, name text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c text := wallet.normalize_currency(code);
+    existing int;
+BEGIN
+    IF code IS NULL OR minor_units IS NULL THEN
+        RAISE EXCEPTION 'wallet.add_currency: code and minor_units must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('code %s, minor_units %s.', coalesce(quote_literal(code), 'NULL'),
+                                  coalesce(minor_units::text, 'NULL'));
+    END IF;
+    IF minor_units < 0 OR minor_units > 18 THEN
+        RAISE EXCEPTION 'minor_units must be between 0 and 18, got %', minor_units
+            USING ERRCODE = '22023',
+                  DETAIL = format('Currency %s was given %s minor units; a currency has 0 to 18.', c, minor_units);
+    END IF;
+    IF wallet.is_iso_currency(c) THEN
+        IF (SELECT i.minor_units FROM wallet.iso_currencies() i WHERE i.code = c) = add_currency.minor_units THEN
+            RETURN false;
+        END IF;
+        RAISE EXCEPTION '% is an ISO 4217 currency and cannot be redefined', c
+            USING ERRCODE = '22023',
+                  DETAIL = format('%s is built in with %s minor units; %s were requested.', c,
+                                  (SELECT i.minor_units FROM wallet.iso_currencies() i WHERE i.code = c),
+                                  add_currency.minor_units);
+    END IF;
+    SELECT cc.minor_units INTO existing FROM wallet.custom_currencies cc WHERE cc.code = c;
+    IF FOUND THEN
+        IF existing = add_currency.minor_units THEN
+            RETURN false;
+        END IF;
+        RAISE EXCEPTION 'currency % already exists with % minor units', c, existing
+            USING ERRCODE = '22023',
+                  DETAIL = format('%s has %s minor units; %s were requested.', c, existing, add_currency.minor_units),
+                  HINT = 'Minor units of a currency never change.';
+    END IF;
+    IF length(coalesce(add_currency.name, c)) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'the name of currency % must be 1 to 200 characters', c
+            USING ERRCODE = '22023',
+                  DETAIL = format('The name has %s characters.', length(add_currency.name));
+    END IF;
+    INSERT INTO wallet.custom_currencies (code, minor_units, name)
+        VALUES (c, add_currency.minor_units, coalesce(add_currency.name, c))
+        ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;           -- added concurrently by another session
+    END IF;
+    PERFORM wallet.audit_row('wallet.custom_currencies', 'INSERT', NULL, to_jsonb(cc))
+       FROM wallet.custom_currencies cc WHERE cc.code = c;
+    RETURN true;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.open_account(owner text, currency text, kind text DEFAULT 'user',
+                                    allow_negative boolean DEFAULT false,
+                                    metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur text;
+    new_id bigint;
+BEGIN
+    IF owner IS NULL OR currency IS NULL OR kind IS NULL OR allow_negative IS NULL THEN
+        RAISE EXCEPTION 'wallet.open_account: owner, currency, kind and allow_negative must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN owner IS NULL THEN 'owner' END,
+                                                         CASE WHEN currency IS NULL THEN 'currency' END,
+                                                         CASE WHEN kind IS NULL THEN 'kind' END,
+                                                         CASE WHEN allow_negative IS NULL THEN 'allow_negative' END));
+    END IF;
+    IF length(owner) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'wallet.open_account: owner must be 1 to 200 characters'
+            USING ERRCODE = '22023',
+                  DETAIL = format('The owner has %s characters.', length(owner));
+    END IF;
+    IF length(kind) NOT BETWEEN 1 AND 64 THEN
+        RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 characters'
+            USING ERRCODE = '22023',
+                  DETAIL = format('The kind has %s characters.', length(kind));
+    END IF;
+    IF metadata IS NOT NULL AND pg_column_size(metadata) > 65536 THEN
+        RAISE EXCEPTION 'wallet.open_account: metadata is larger than 64 kB'
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata takes %s bytes.', pg_column_size(metadata));
+    END IF;
+    -- validates the code and that the currency is registered
+    cur := wallet.currency(wallet.amount(0::bigint, currency));
+    INSERT INTO wallet.account (owner, currency, kind, allow_negative, metadata)
+        VALUES (open_account.owner, cur, open_account.kind, open_account.allow_negative,
+                open_account.metadata)
+        RETURNING id INTO new_id;
+    PERFORM wallet.audit_row('wallet.account', 'INSERT', NULL, to_jsonb(a))
+       FROM wallet.account a WHERE a.id = new_id;
+    RETURN new_id;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.account_row(id bigint) RETURNS wallet.account
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The account argument is null.';
+    END IF;
+    SELECT * INTO r FROM wallet.account a WHERE a.id = account_row.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown account %', id
+            USING ERRCODE = 'WL003', DETAIL = format('No account has id %s.', id);
+    END IF;
+    RETURN r;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF id IS NULL OR hot IS NULL THEN
+        RAISE EXCEPTION 'wallet.set_hot: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Account %s, hot %s.', coalesce(id::text, 'NULL'), coalesce(hot::text, 'NULL'));
+    END IF;
+    PERFORM wallet.account_row(id);
+    UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
+     WHERE a.id = set_hot.id AND a.hot IS DISTINCT FROM set_hot.hot;
+    IF NOT set_hot.hot THEN
+        PERFORM wallet.fold_hot(set_hot.id);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.lock_account_for_status(id bigint) RETURNS wallet.account
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The account argument is null.';
+    END IF;
+    SELECT * INTO r FROM wallet.account a WHERE a.id = lock_account_for_status.id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown account %', id
+            USING ERRCODE = 'WL003', DETAIL = format('No account has id %s.', id);
+    END IF;
+    PERFORM wallet.lock_hot_exclusive(id);
+    RETURN r;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.freeze_account(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.lock_account_for_status(id);
+BEGIN
+    IF r.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s was closed; a closed account cannot be frozen.', id);
+    END IF;
+    UPDATE wallet.account a SET status = 'frozen', version = a.version + 1
+     WHERE a.id = freeze_account.id AND a.status = 'active';
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.unfreeze_account(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.lock_account_for_status(id);
+BEGIN
+    IF r.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s was closed; a closed account stays closed.', id);
+    END IF;
+    UPDATE wallet.account a SET status = 'active', version = a.version + 1
+     WHERE a.id = unfreeze_account.id AND a.status = 'frozen';
+END
+$$;
 CREATE OR REPLACE FUNCTION wallet.balance_at(account bigint, at timestamptz) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -106,14 +393,14 @@ DECLARE
     r wallet.account := wallet.account_row(account);
 BEGIN
     IF at IS NULL THEN
-        RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Account %s: the point in time is null.', account);
     END IF;
     RETURN wallet.amount(coalesce((SELECT sum(x.units) FROM wallet.account_entries x
                                     WHERE x.account_id = r.id AND x.created_at <= balance_at.at), 0)::bigint,
                          r.currency);
 END
 $$;
-
 CREATE OR REPLACE FUNCTION wallet.statement(account bigint, since timestamptz DEFAULT '-infinity',
                                  until timestamptz DEFAULT 'infinity')
 RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount wallet.amount,
@@ -141,7 +428,652 @@ BEGIN
      ORDER BY s.created_at, s.txn_id;
 END
 $$;
+CREATE OR REPLACE FUNCTION wallet.live_cfg() RETURNS wallet.live_config
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+BEGIN
+    SELECT * INTO c FROM wallet.live_config lc WHERE lc.singleton;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'live-streaming flows are not set up'
+            USING ERRCODE = '55000', DETAIL = 'wallet.live_config has no row.',
+                  HINT = 'Run SELECT wallet.live_setup() once.';
+    END IF;
+    RETURN c;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.live_setup(coin_currency text DEFAULT 'COIN',
+                                  diamond_currency text DEFAULT 'DIAMOND',
+                                  creator_share numeric DEFAULT 0.5)
+RETURNS wallet.live_config
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    coin text;
+    diamond text;
+    c wallet.live_config;
+BEGIN
+    IF live_setup.coin_currency IS NULL OR live_setup.diamond_currency IS NULL
+       OR live_setup.creator_share IS NULL THEN
+        RAISE EXCEPTION 'wallet.live_setup: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN live_setup.coin_currency IS NULL THEN 'coin_currency' END, CASE WHEN live_setup.diamond_currency IS NULL THEN 'diamond_currency' END, CASE WHEN live_setup.creator_share IS NULL THEN 'creator_share' END));
+    END IF;
+    IF live_setup.creator_share < 0 OR live_setup.creator_share > 1 THEN
+        RAISE EXCEPTION 'creator_share must be between 0 and 1, got %', live_setup.creator_share
+            USING ERRCODE = '22023',
+                  DETAIL = format('creator_share %s: the creator''s part of a gift''s coins, from 0 to 1.', live_setup.creator_share);
+    END IF;
+    coin := wallet.normalize_currency(live_setup.coin_currency);
+    diamond := wallet.normalize_currency(live_setup.diamond_currency);
+    IF coin = diamond THEN
+        RAISE EXCEPTION 'coin and diamond units must differ, both are %', coin
+            USING ERRCODE = '22023',
+                  DETAIL = format('coin_currency %s, diamond_currency %s.', coin, diamond);
+    END IF;
+    IF wallet.is_iso_currency(coin) OR wallet.is_iso_currency(diamond) THEN
+        RAISE EXCEPTION 'coins and diamonds are virtual units, not ISO 4217 currencies (got % and %)', coin, diamond
+            USING ERRCODE = '22023',
+                  DETAIL = format('%s is an ISO 4217 currency.',
+                                  CASE WHEN wallet.is_iso_currency(coin) THEN coin ELSE diamond END);
+    END IF;
 
+    LOCK TABLE wallet.live_config IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO c FROM wallet.live_config lc WHERE lc.singleton;
+    IF FOUND THEN
+        IF c.coin_currency <> coin OR c.diamond_currency <> diamond THEN
+            RAISE EXCEPTION 'live flows are already set up with % and %', c.coin_currency, c.diamond_currency
+                USING ERRCODE = '22023',
+                      DETAIL = format('Requested %s and %s.', coin, diamond),
+                      HINT = 'The units never change; call wallet.live_setup with the same units.';
+        END IF;
+        IF c.creator_share <> live_setup.creator_share THEN
+            UPDATE wallet.live_config lc
+               SET creator_share = live_setup.creator_share, updated_at = now()
+             WHERE lc.singleton
+            RETURNING * INTO c;
+        END IF;
+        RETURN c;
+    END IF;
+
+    -- 22023 when a unit exists with other minor units
+    PERFORM wallet.add_currency(coin, 0, 'Live-stream coin');
+    PERFORM wallet.add_currency(diamond, 0, 'Live-stream diamond');
+
+    c.singleton := true;
+    c.coin_currency := coin;
+    c.diamond_currency := diamond;
+    c.creator_share := live_setup.creator_share;
+    c.coin_issuance := wallet.open_account('platform:coin_issuance', coin, 'system', true,
+                                           '{"live": "coin_issuance"}');
+    c.coin_revenue := wallet.open_account('platform:coin_revenue', coin, 'system', false,
+                                          '{"live": "coin_revenue"}');
+    c.diamond_issuance := wallet.open_account('platform:diamond_issuance', diamond, 'system', true,
+                                              '{"live": "diamond_issuance"}');
+    c.payout_clearing := wallet.open_account('platform:payout_clearing', diamond, 'system', false,
+                                             '{"live": "payout_clearing"}');
+    PERFORM wallet.set_hot(c.coin_issuance);
+    PERFORM wallet.set_hot(c.coin_revenue);
+    PERFORM wallet.set_hot(c.diamond_issuance);
+    c.cash_accounts := '{}';
+    c.updated_at := now();
+    INSERT INTO wallet.live_config VALUES (c.*);
+    RETURN c;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.recharge(user_account bigint, coins wallet.amount, paid wallet.amount,
+                                channel text, external_id text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    u wallet.account;
+    key text;
+    found_id bigint;
+    found_kind text;
+    found_md jsonb;
+    n bigint;
+    debt bigint;
+    repay bigint;
+    cur text;
+    acc record;
+    legs wallet.leg[];
+BEGIN
+    IF user_account IS NULL OR coins IS NULL OR paid IS NULL OR channel IS NULL OR external_id IS NULL THEN
+        RAISE EXCEPTION 'wallet.recharge: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN user_account IS NULL THEN 'user_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN paid IS NULL THEN 'paid' END, CASE WHEN channel IS NULL THEN 'channel' END, CASE WHEN external_id IS NULL THEN 'external_id' END));
+    END IF;
+    IF octet_length(channel) NOT BETWEEN 1 AND 64 OR strpos(channel, ':') > 0 THEN
+        RAISE EXCEPTION 'channel must be 1 to 64 bytes without '':'', got "%"', channel
+            USING ERRCODE = '22023',
+                  DETAIL = format('The channel has %s bytes%s.', octet_length(channel),
+                                  CASE WHEN strpos(channel, ':') > 0 THEN ' and a '':''' ELSE '' END);
+    END IF;
+    IF octet_length(external_id) NOT BETWEEN 1 AND 120 THEN
+        RAISE EXCEPTION 'external_id must be 1 to 120 bytes, got %', octet_length(external_id)
+            USING ERRCODE = '22023',
+                  DETAIL = format('The store''s order id of channel %s has %s bytes.', channel, octet_length(external_id));
+    END IF;
+    c := wallet.live_cfg();
+    n := wallet.units(coins);
+    cur := wallet.currency(paid);
+    IF wallet.currency(coins) <> c.coin_currency THEN
+        RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Coins are %s; the recharge was given %s.', c.coin_currency, coins);
+    END IF;
+    IF n <= 0 THEN
+        RAISE EXCEPTION 'coins must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A recharge adds coins; %s is not positive.', coins);
+    END IF;
+    IF NOT wallet.is_iso_currency(cur) THEN
+        RAISE EXCEPTION 'paid must be in an ISO 4217 currency, got %', paid
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('%s is not an ISO 4217 currency; coins are paid with real money.', cur);
+    END IF;
+    IF wallet.units(paid) <= 0 THEN
+        RAISE EXCEPTION 'paid must be positive, got %', paid USING ERRCODE = '22023',
+            DETAIL = format('The store received %s.', paid);
+    END IF;
+
+    -- serialise with refunds of this user, then look the order up
+    u := wallet.live_lock_account(user_account);
+    key := 'wallet:recharge:' || channel || ':' || external_id;
+    SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
+      FROM wallet.txn t WHERE t.idempotency_key = key;
+    IF FOUND THEN
+        IF found_kind = 'recharge' AND found_md ->> 'account' = user_account::text
+           AND found_md ->> 'coins' = coins::text AND found_md ->> 'paid' = paid::text THEN
+            RETURN found_id;
+        END IF;
+        RAISE EXCEPTION 'order "%" of channel "%" was already recharged with a different request', external_id, channel
+            USING ERRCODE = 'WL006',
+                  DETAIL = format('Transaction %s: account %s, %s for %s.', found_id,
+                                  found_md ->> 'account', found_md ->> 'coins', found_md ->> 'paid'),
+                  HINT = 'Resend the same request to get the first result.';
+    END IF;
+
+    IF u.currency <> c.coin_currency THEN
+        RAISE EXCEPTION 'account % holds %, not coins (%)', user_account, u.currency, c.coin_currency
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Account %s is in %s; recharges credit %s.', user_account, u.currency, c.coin_currency);
+    END IF;
+    IF u.status = 'frozen' THEN
+        RAISE EXCEPTION 'account % is frozen', user_account USING ERRCODE = 'WL004',
+            DETAIL = format('Account %s takes no postings while frozen; the recharge of order %s was not posted.',
+                            user_account, external_id);
+    ELSIF u.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', user_account USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s is closed; the recharge of order %s was not posted.', user_account, external_id);
+    END IF;
+
+    debt := wallet.live_debt(u);
+    repay := least(n, debt);
+    acc := wallet.live_cash_accounts(cur);
+    legs := ARRAY[ROW(c.coin_issuance, wallet.amount(-n, c.coin_currency))::wallet.leg];
+    IF n - repay > 0 THEN
+        legs := legs || ROW(user_account, wallet.amount(n - repay, c.coin_currency))::wallet.leg;
+    END IF;
+    IF repay > 0 THEN
+        legs := legs || ROW(u.debt_account, wallet.amount(repay, c.coin_currency))::wallet.leg;
+    END IF;
+    legs := legs || ROW(acc.cash, paid)::wallet.leg || ROW(acc.sales, -paid)::wallet.leg;
+    RETURN wallet.post_system(key, legs, 'recharge',
+                       jsonb_build_object('channel', channel, 'external_id', external_id,
+                                          'account', user_account, 'coins', coins::text,
+                                          'paid', paid::text, 'debt_repaid', repay));
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.gift(viewer_account bigint, creator_account bigint, coins wallet.amount,
+                            idempotency_key text, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    n bigint;
+    d bigint;
+    md jsonb;
+    cr wallet.account;
+    found_id bigint;
+    found_kind text;
+    found_md jsonb;
+    legs wallet.leg[];
+BEGIN
+    IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'wallet.gift: viewer_account, creator_account, coins and idempotency_key must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN viewer_account IS NULL THEN 'viewer_account' END, CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
+    END IF;
+    IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+        RAISE EXCEPTION 'gift metadata must be a JSON object, got %', jsonb_typeof(metadata)
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata is a JSON %s; the gift adds its creator and diamonds to an object.',
+                                  jsonb_typeof(metadata));
+    END IF;
+    c := wallet.live_cfg();
+    n := wallet.units(coins);
+    IF wallet.currency(coins) <> c.coin_currency THEN
+        RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Gifts are paid in %s; the gift was given %s.', c.coin_currency, coins);
+    END IF;
+    IF n <= 0 THEN
+        RAISE EXCEPTION 'gift must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A gift moves coins from the viewer; %s is not positive.', coins);
+    END IF;
+
+    -- a retry returns the first gift even if the share changed since
+    SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
+      FROM wallet.txn t WHERE t.idempotency_key = gift.idempotency_key;
+    IF FOUND THEN
+        IF found_kind = 'gift'
+           AND found_md ->> 'creator' = creator_account::text
+           AND (found_md - 'creator' - 'diamonds' - 'creator_share')
+               = (coalesce(metadata, '{}') - 'creator' - 'diamonds' - 'creator_share')
+           AND EXISTS (SELECT 1 FROM wallet.entry e
+                        WHERE e.txn_id = found_id AND e.account_id = viewer_account AND e.amount = -n) THEN
+            RETURN found_id;
+        END IF;
+        RAISE EXCEPTION 'idempotency key "%" was already used for a different request', idempotency_key
+            USING ERRCODE = 'WL006',
+                  DETAIL = format('Transaction %s was posted with this key; this request differs from it.', found_id),
+                  HINT = 'Use a new key for a new request; resend the same request to get the first result.';
+    END IF;
+
+    d := floor(n * c.creator_share)::bigint;
+    IF d = 0 THEN
+        -- no diamond leg: check the creator here (the engine checks it otherwise)
+        cr := wallet.account_row(creator_account);
+        IF cr.currency <> c.diamond_currency THEN
+            RAISE EXCEPTION 'currency mismatch: account % holds %, gifts pay creators in %',
+                creator_account, cr.currency, c.diamond_currency
+                USING ERRCODE = 'WL002',
+                      DETAIL = format('Account %s is in %s; creators receive %s.', creator_account, cr.currency,
+                                      c.diamond_currency);
+        END IF;
+        IF cr.status = 'frozen' THEN
+            RAISE EXCEPTION 'account % is frozen', creator_account USING ERRCODE = 'WL004',
+                DETAIL = format('Account %s takes no postings while frozen.', creator_account);
+        ELSIF cr.status = 'closed' THEN
+            RAISE EXCEPTION 'account % is closed', creator_account USING ERRCODE = 'WL005',
+                DETAIL = format('Account %s is closed.', creator_account);
+        END IF;
+    END IF;
+    md := coalesce(metadata, '{}')
+          || jsonb_build_object('creator', creator_account, 'diamonds', d, 'creator_share', c.creator_share);
+    legs := ARRAY[ROW(viewer_account, -coins)::wallet.leg,
+                  ROW(c.coin_revenue, coins)::wallet.leg];
+    IF d > 0 THEN
+        legs := legs || ROW(c.diamond_issuance, wallet.amount(-d, c.diamond_currency))::wallet.leg
+                     || ROW(creator_account, wallet.amount(d, c.diamond_currency))::wallet.leg;
+    END IF;
+    RETURN wallet.post(idempotency_key, legs, 'gift', md);
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.request_withdrawal(creator_account bigint, amount wallet.amount,
+                                          idempotency_key text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+BEGIN
+    IF creator_account IS NULL OR amount IS NULL OR idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'wallet.request_withdrawal: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN amount IS NULL THEN 'amount' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
+    END IF;
+    c := wallet.live_cfg();
+    IF wallet.currency(amount) <> c.diamond_currency THEN
+        RAISE EXCEPTION 'withdrawals are in %, got %', c.diamond_currency, amount
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Creators withdraw %s; the request was for %s.', c.diamond_currency, amount);
+    END IF;
+    IF wallet.units(amount) <= 0 THEN
+        RAISE EXCEPTION 'withdrawal must be positive, got %', amount USING ERRCODE = '22023',
+            DETAIL = format('A withdrawal holds diamonds; %s is not positive.', amount);
+    END IF;
+    RETURN wallet.hold(creator_account, c.payout_clearing, amount, idempotency_key,
+                       NULL, 'withdrawal', NULL);
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.live_lock_withdrawal(hold_id bigint) RETURNS wallet.hold
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config := wallet.live_cfg();
+    h wallet.hold;
+BEGIN
+    IF hold_id IS NULL THEN
+        RAISE EXCEPTION 'hold_id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The hold_id argument is null.';
+    END IF;
+    SELECT * INTO h FROM wallet.hold x WHERE x.id = live_lock_withdrawal.hold_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown hold %', hold_id USING ERRCODE = 'WL014',
+            DETAIL = format('No hold has id %s.', hold_id);
+    END IF;
+    IF h.kind <> 'withdrawal' OR h.to_account <> c.payout_clearing THEN
+        RAISE EXCEPTION 'hold % is not a withdrawal', hold_id
+            USING ERRCODE = '22023',
+                  DETAIL = format('Its kind is %s, to account %s.', h.kind, h.to_account);
+    END IF;
+    RETURN h;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.refund_recharge(tx_id bigint, reason text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    t_kind text;
+    t_md jsonb;
+    user_id bigint;
+    u wallet.account;
+    key text;
+    found_id bigint;
+    r bigint;
+    paid wallet.amount;
+    debt bigint;
+    free bigint;
+    x bigint;
+    acc record;
+    debt_id bigint;
+    unlinked boolean := false;
+    legs wallet.leg[];
+    result bigint;
+BEGIN
+    IF tx_id IS NULL THEN
+        RAISE EXCEPTION 'tx_id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The tx_id argument is null.';
+    END IF;
+    IF octet_length(reason) > 1000 THEN
+        RAISE EXCEPTION 'reason is longer than 1000 bytes' USING ERRCODE = '22023',
+            DETAIL = format('The reason has %s bytes.', octet_length(reason));
+    END IF;
+    c := wallet.live_cfg();
+    SELECT t.kind, t.metadata INTO t_kind, t_md FROM wallet.txn t WHERE t.id = tx_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown transaction %', tx_id USING ERRCODE = 'WL009',
+            DETAIL = format('No transaction has id %s.', tx_id);
+    END IF;
+    IF t_kind <> 'recharge' OR NOT (t_md ? 'account') THEN
+        RAISE EXCEPTION 'transaction % is a %, not a recharge', tx_id, t_kind
+            USING ERRCODE = '22023',
+                  DETAIL = format('Transaction %s has kind %s; only recharges are refunded.', tx_id, t_kind),
+                  HINT = 'Use wallet.reverse() for other transactions.';
+    END IF;
+    user_id := (t_md ->> 'account')::bigint;
+    r := wallet.units((t_md ->> 'coins')::wallet.amount);
+    paid := (t_md ->> 'paid')::wallet.amount;
+
+    u := wallet.live_lock_account(user_id);
+    key := 'wallet:refund:' || tx_id;
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.idempotency_key = key;
+    IF FOUND THEN
+        RETURN found_id;
+    END IF;
+    -- clawed back at most once: not after wallet.reverse() of the recharge
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.reverses = tx_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'transaction % is already reversed', tx_id
+            USING ERRCODE = 'WL010',
+                  DETAIL = format('Transaction %s reversed it; a recharge is clawed back at most once.', found_id);
+    END IF;
+
+    debt := wallet.live_debt(u);
+    free := greatest(wallet.units(wallet.balance(user_id)) - u.held, 0);
+    x := least(free, r + debt);
+    debt_id := u.debt_account;
+    IF x < r AND debt_id IS NULL THEN
+        debt_id := wallet.open_account(u.owner, u.currency, 'debt', true,
+                                       jsonb_build_object('debt_of', user_id));
+        UPDATE wallet.account a SET debt_account = debt_id, version = a.version + 1
+         WHERE a.id = user_id;
+    END IF;
+    IF x > 0 AND debt > 0 THEN
+        -- The engine refuses any debit of an indebted account; this one
+        -- settles the debt, so unlink the debt account for this posting
+        -- (the row stays locked by us; nobody sees the gap).
+        UPDATE wallet.account a SET debt_account = NULL WHERE a.id = user_id;
+        unlinked := true;
+    END IF;
+
+    acc := wallet.live_cash_accounts(wallet.currency(paid));
+    legs := ARRAY[]::wallet.leg[];
+    IF x > 0 THEN
+        legs := legs || ROW(user_id, wallet.amount(-x, c.coin_currency))::wallet.leg;
+    END IF;
+    IF x <> r THEN
+        legs := legs || ROW(debt_id, wallet.amount(x - r, c.coin_currency))::wallet.leg;
+    END IF;
+    legs := legs || ROW(c.coin_issuance, wallet.amount(r, c.coin_currency))::wallet.leg
+                 || ROW(acc.cash, -paid)::wallet.leg
+                 || ROW(acc.sales, paid)::wallet.leg;
+    -- linked like a reversal, so wallet.reverse() of the recharge is refused
+    result := wallet.post_system(key, legs, 'refund',
+                          jsonb_build_object('refunds', tx_id, 'reason', reason, 'account', user_id,
+                                             'coins', t_md ->> 'coins', 'paid', paid::text,
+                                             'from_account', x, 'debt_change', x - r),
+                          reverses => tx_id);
+    IF unlinked THEN
+        UPDATE wallet.account a SET debt_account = debt_id WHERE a.id = user_id;
+    END IF;
+    RETURN result;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.audit_table(target regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004',
+            DETAIL = 'wallet.audit_table(NULL): name the table to audit.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit') THEN
+        EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION wallet.audit()', target);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit_truncate') THEN
+        EXECUTE format('CREATE TRIGGER wallet_audit_truncate AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION wallet.audit()', target);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.seal() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last wallet.audit_seal;
+    prev bytea;
+    j_from bigint;
+    a_from bigint;
+    j_to bigint;
+    a_to bigint;
+    j_ids bigint[];
+    j_hashes bytea;
+    a_ids bigint[];
+    a_hashes bytea;
+    j_through bigint;
+    a_through bigint;
+    total bigint := 0;
+    chunk constant int := 10000;
+    n_chunk bigint;
+    j_upto bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
+            USING ERRCODE = '25000',
+                  DETAIL = format('This transaction is %s; the sealer must see what the writers it waited for committed.',
+                                  upper(current_setting('transaction_isolation')));
+    END IF;
+    -- 1. the horizon: ids drawn so far ...
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
+    -- 2. ... whose writers have all ended.  Wait before touching the seal
+    --    table at all: a sealer waiting for writers while holding even a
+    --    read lock on it would deadlock with a writer's transaction that
+    --    seals, or that tries to change the seal table (which then fails
+    --    with WL013 as it should, not with 40P01).  So "nothing new" is only
+    --    decided after the wait; with no writer in flight it costs nothing.
+    PERFORM wallet.wait_for_writers();
+    -- 3. one sealer at a time; another may have sealed meanwhile
+    LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
+    prev := coalesce(last.head, wallet.genesis_head());
+    j_from := coalesce(last.journal_through, 0);
+    a_from := coalesce(last.audit_through, 0);
+    IF j_to <= j_from AND a_to <= a_from THEN
+        RETURN 0;
+    END IF;
+    j_to := greatest(j_to, j_from);
+    a_to := greatest(a_to, a_from);
+    -- 4. seal what exists up to the horizon, in chunks
+    LOOP
+        -- the next chunk of the journal: at most `chunk` transactions
+        SELECT count(*), max(c.id) INTO n_chunk, j_upto
+          FROM (SELECT t.id FROM wallet.txn t
+                 WHERE t.id > j_from AND t.id <= j_to ORDER BY t.id LIMIT chunk) c;
+        IF n_chunk < chunk THEN
+            j_upto := j_to;
+        END IF;
+        SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'), coalesce(string_agg(h.hash, ''::bytea ORDER BY h.id), '')
+          INTO j_ids, j_hashes
+          FROM wallet.journal_hashes(j_from, j_upto) h;
+        SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
+          INTO a_ids, a_hashes
+          FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
+                 WHERE a.id > a_from AND a.id <= a_to ORDER BY a.id LIMIT chunk) s;
+        j_through := greatest(j_upto, j_from);
+        a_through := CASE WHEN cardinality(a_ids) = chunk THEN a_ids[chunk] ELSE greatest(a_to, a_from) END;
+        INSERT INTO wallet.audit_seal (journal_through, audit_through, journal_ids, journal_hashes,
+                                       audit_ids, audit_hashes, prev_head, head)
+        VALUES (j_through, a_through, j_ids, j_hashes, a_ids, a_hashes, prev,
+                wallet.seal_head(prev, j_through, a_through, j_ids, j_hashes, a_ids, a_hashes))
+        RETURNING head INTO prev;
+        total := total + cardinality(j_ids) + cardinality(a_ids);
+        j_from := j_through;
+        a_from := a_through;
+        EXIT WHEN j_from >= j_to AND a_from >= a_to;
+    END LOOP;
+    RETURN total;
+END
+$$;
+CREATE OR REPLACE FUNCTION wallet.audit_verify(known_head text DEFAULT NULL)
+RETURNS TABLE (check_name text, ok boolean, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+    prev bytea := wallet.genesis_head();
+    prev_j bigint := 0;
+    prev_a bigint := 0;
+    bad text;
+    n_seals bigint := 0;
+    j_max bigint;
+    a_max bigint;
+    r record;
+BEGIN
+    -- 1. the chain of seals
+    FOR s IN SELECT * FROM wallet.audit_seal ORDER BY id LOOP
+        IF s.prev_head IS DISTINCT FROM prev THEN
+            bad := format('seal %s does not follow the previous seal (prev_head differs)', s.id);
+        ELSIF s.head IS DISTINCT FROM wallet.seal_head(s.prev_head, s.journal_through, s.audit_through,
+                                                       s.journal_ids, s.journal_hashes, s.audit_ids, s.audit_hashes) THEN
+            bad := format('seal %s was altered (its head does not match its content)', s.id);
+        ELSIF s.journal_through < prev_j OR s.audit_through < prev_a
+              OR length(s.journal_hashes) <> 32 * cardinality(s.journal_ids)
+              OR length(s.audit_hashes) <> 32 * cardinality(s.audit_ids) THEN
+            bad := format('seal %s is malformed', s.id);
+        END IF;
+        EXIT WHEN bad IS NOT NULL;
+        prev := s.head;
+        prev_j := s.journal_through;
+        prev_a := s.audit_through;
+        n_seals := n_seals + 1;
+    END LOOP;
+    check_name := 'seal_chain'; ok := bad IS NULL;
+    detail := coalesce(bad, format('%s seals chain to head %s', n_seals, encode(prev, 'hex')));
+    RETURN NEXT;
+
+    -- records are compared up to the furthest horizon any seal claims (a
+    -- broken chain is reported above; it must not make intact records look
+    -- deleted)
+    SELECT coalesce(max(se.journal_through), 0), coalesce(max(se.audit_through), 0)
+      INTO j_max, a_max FROM wallet.audit_seal se;
+
+    -- 2. sealed journal records against the journal
+    SELECT x.id, x.what, x.seal_id INTO r FROM (
+        SELECT coalesce(sd.id, cur.id) AS id, sd.seal_id,
+               CASE WHEN cur.id IS NULL THEN 'deleted'
+                    WHEN sd.id IS NULL THEN 'inserted after sealing'
+                    ELSE 'edited' END AS what
+          FROM (SELECT u.id, se.id AS seal_id,
+                       substring(se.journal_hashes FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS h
+                  FROM wallet.audit_seal se, unnest(se.journal_ids) WITH ORDINALITY AS u(id, ord)) sd
+          -- every id up to the horizon, those below any sequence value
+          -- included (a forged id 0 or -5 is "inserted after sealing")
+          FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(-9223372036854775808, j_max) jh
+                     UNION ALL
+                     SELECT t.id, NULL FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
+            ON cur.id = sd.id
+         WHERE sd.h IS DISTINCT FROM cur.h) x
+     ORDER BY x.id LIMIT 1;
+    check_name := 'journal_records'; ok := r IS NULL;
+    detail := CASE WHEN ok THEN format('sealed journal intact through transaction %s', j_max)
+                   ELSE format('journal transaction %s was %s%s', r.id, r.what,
+                               CASE WHEN r.seal_id IS NULL THEN '' ELSE format(' (sealed in seal %s)', r.seal_id) END) END;
+    RETURN NEXT;
+
+    -- 3. sealed audit records against the audit log
+    r := NULL;
+    SELECT x.id, x.what, x.seal_id INTO r FROM (
+        SELECT coalesce(sd.id, cur.id) AS id, sd.seal_id,
+               CASE WHEN cur.id IS NULL THEN 'deleted'
+                    WHEN sd.id IS NULL THEN 'inserted after sealing'
+                    ELSE 'edited' END AS what
+          FROM (SELECT u.id, se.id AS seal_id,
+                       substring(se.audit_hashes FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS h
+                  FROM wallet.audit_seal se, unnest(se.audit_ids) WITH ORDINALITY AS u(id, ord)) sd
+          FULL JOIN (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a WHERE a.id <= a_max) cur
+            ON cur.id = sd.id
+         WHERE sd.h IS DISTINCT FROM cur.h) x
+     ORDER BY x.id LIMIT 1;
+    check_name := 'audit_records'; ok := r IS NULL;
+    detail := CASE WHEN ok THEN format('sealed audit log intact through record %s', a_max)
+                   ELSE format('audit record %s was %s%s', r.id, r.what,
+                               CASE WHEN r.seal_id IS NULL THEN '' ELSE format(' (sealed in seal %s)', r.seal_id) END) END;
+    RETURN NEXT;
+
+    -- 4. the head kept outside, if given
+    IF known_head IS NOT NULL THEN
+        check_name := 'known_head';
+        ok := EXISTS (SELECT 1 FROM wallet.audit_seal se WHERE se.head = decode(known_head, 'hex'))
+              OR decode(known_head, 'hex') = wallet.genesis_head();
+        detail := CASE WHEN ok THEN 'the given head is in the chain'
+                       ELSE 'the given head is not in the chain: sealed history was rewritten' END;
+        RETURN NEXT;
+    END IF;
+
+    -- 5. what is not sealed yet (information)
+    check_name := 'unsealed'; ok := true;
+    detail := format('%s journal transactions and %s audit records not sealed yet',
+                     (SELECT count(*) FROM wallet.txn t WHERE t.id > j_max),
+                     (SELECT count(*) FROM wallet.audit_log a WHERE a.id > a_max));
+    RETURN NEXT;
+END
+$$;
 CREATE OR REPLACE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -160,7 +1092,6 @@ BEGIN
                               'indexed_entries', indexed);
 END
 $$;
-
 CREATE OR REPLACE FUNCTION wallet.verify()
 RETURNS TABLE (check_name text, ok boolean, detail text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -339,8 +1270,6 @@ BEGIN
     RETURN QUERY SELECT 'audit: ' || v.check_name, v.ok, v.detail FROM wallet.audit_verify() v;
 END
 $$;
-
--- ---- privileges ----
 CREATE OR REPLACE FUNCTION wallet.app_functions() RETURNS SETOF regprocedure
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -359,7 +1288,6 @@ AS $$
            -- called by the view wallet.account_entries as its reader
            'history_merged_through'])
 $$;
-
 CREATE OR REPLACE FUNCTION wallet.reader_functions() RETURNS SETOF regprocedure
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -370,7 +1298,40 @@ AS $$
        AND p.proname = ANY (ARRAY['balance', 'available', 'balance_at', 'statement', 'verify',
                                   'audit_verify', 'live_report', 'history_merged_through'])
 $$;
-
+CREATE OR REPLACE FUNCTION wallet.grant_rights(role regrole, functions regprocedure[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+    v regclass;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004',
+            DETAIL = 'Name the role to grant the rights to.';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
+    FOREACH f IN ARRAY functions LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
+    END LOOP;
+    FOR v IN SELECT * FROM wallet.read_views() LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
+    END LOOP;
+END
+$$;
+CREATE OR REPLACE VIEW wallet.audit_trail WITH (security_barrier) AS
+SELECT a.id, a.relation, a.operation, a.old_row, a.new_row, a.changed_columns, a.txid, a.at, a.db_user,
+       a.application_name, a.client_addr, a.actor
+  FROM wallet.audit_log a
+ WHERE a.relation LIKE 'wallet.%'
+    OR EXISTS (SELECT 1
+                 FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+                WHERE n.nspname = (pg_catalog.parse_ident(a.relation, false))[1]
+                  AND c.relname = (pg_catalog.parse_ident(a.relation, false))[2]
+                  AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT'));
+COMMENT ON VIEW wallet.audit_trail IS 'Audit records of the wallet''s tables and of the tables the caller may read.';
+-- ---- privileges ----
 -- the install revokes every internal function from PUBLIC
 REVOKE ALL ON FUNCTION wallet.index_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION wallet.history_merged_through() FROM PUBLIC;

@@ -35,7 +35,8 @@ units_to_cstring(int64 units, const MoneyCode *code)
 		money_code_to_cstring(code, c);
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_UNKNOWN_CURRENCY),
-				 errmsg("unknown currency \"%s\"", c)));
+				 errmsg("unknown currency \"%s\"", c),
+				 errdetail("%s is neither an ISO 4217 currency nor added with wallet.add_currency.", c)));
 	}
 	money_format(units, mu, code, buf);
 	return pstrdup(buf);
@@ -174,17 +175,23 @@ amount_recv(PG_FUNCTION_ARGS)
 	if (money_code_from_text(code_bytes, len, &code) != MONEY_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid currency code in binary wallet.amount")));
+				 errmsg("invalid currency code in binary wallet.amount"),
+				 errdetail("The value carries %d bytes of currency code, which is not 1 to %d letters A-Z.",
+						   len, MONEY_CODE_MAX)));
 	mu = wallet_currency_minor_units(&code);
 	if (mu < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_UNKNOWN_CURRENCY),
-				 errmsg("unknown currency \"%.*s\" in binary wallet.amount", len, code_bytes)));
+				 errmsg("unknown currency \"%.*s\" in binary wallet.amount", len, code_bytes),
+				 errdetail("%.*s is neither an ISO 4217 currency nor added with wallet.add_currency.",
+						   len, code_bytes)));
 	if (mu != sent_mu)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("binary wallet.amount says %d minor units for %.*s, the registry says %d",
-						sent_mu, len, code_bytes, mu)));
+						sent_mu, len, code_bytes, mu),
+				 errdetail("Units " INT64_FORMAT " would mean another amount here than where they were sent.",
+						   units)));
 	PG_RETURN_AMOUNT_P(amount_make(units, &code));
 }
 

@@ -8,20 +8,30 @@
  * Mixed currencies: arithmetic, the ordering operators (< <= > >=), min,
  * max and sum raise currency_mismatch (WL002): "5 EUR < 3 USD" has no
  * answer.  Equality is total: amounts in different currencies are simply
- * not equal.  The btree support function is a total order too, by currency
- * code and then units, so indexes, UNIQUE, ORDER BY, sort-based GROUP BY /
- * DISTINCT and merge joins work on columns that mix currencies (an index
- * range scan on such a column therefore orders currencies by code instead
- * of raising; evaluate the operator directly to get the check).
+ * not equal.
+ *
+ * Sorting needs a total order, so the default btree operator class is
+ * built on one: by currency code, then units (amount_cmp and the operators
+ * ~<~ ~<=~ ~>=~ ~>~).  Indexes, UNIQUE, ORDER BY, sort-based GROUP BY /
+ * DISTINCT, merge joins and the planner's statistics then work on columns
+ * that mix currencies, and the planner never evaluates the checking < <=
+ * > >= on its own: their selectivity estimators (amount_ltsel ...) read
+ * the statistics through the total-order operators.  The price: the
+ * checking operators are not in the operator class, so a btree index
+ * serves = and ORDER BY but not a range condition a < x (use
+ * a ~<~ x, or an index on wallet.units(a), for that).
  */
 #include "wallet.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "nodes/value.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/selfuncs.h"
 
 void
 amount_check_same_currency(const Amount *a, const Amount *b, const char *op)
@@ -173,17 +183,89 @@ AMOUNT_CMP_FN(amount_le, "<=", c <= 0)
 AMOUNT_CMP_FN(amount_gt, ">", c > 0)
 AMOUNT_CMP_FN(amount_ge, ">=", c >= 0)
 
+/* the total order: currency code, then units */
+static int
+amount_order(const Amount *a, const Amount *b)
+{
+	int			c = money_code_cmp(&a->currency, &b->currency);
+
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	return (a->units > b->units) - (a->units < b->units);
+}
+
 PG_FUNCTION_INFO_V1(amount_cmp);
 Datum
 amount_cmp(PG_FUNCTION_ARGS)
 {
-	Amount	   *a = PG_GETARG_AMOUNT_P(0);
-	Amount	   *b = PG_GETARG_AMOUNT_P(1);
-	int			c = money_code_cmp(&a->currency, &b->currency);
+	PG_RETURN_INT32(amount_order(PG_GETARG_AMOUNT_P(0), PG_GETARG_AMOUNT_P(1)));
+}
 
-	if (c != 0)
-		PG_RETURN_INT32(c < 0 ? -1 : 1);
-	PG_RETURN_INT32((a->units > b->units) - (a->units < b->units));
+/* the btree operator class's ~<~ ~<=~ ~>=~ ~>~ (total, never raise) */
+#define AMOUNT_ORDER_FN(name, expr) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	int			c = amount_order(PG_GETARG_AMOUNT_P(0), PG_GETARG_AMOUNT_P(1)); \
+	PG_RETURN_BOOL(expr); \
+}
+
+AMOUNT_ORDER_FN(amount_order_lt, c < 0)
+AMOUNT_ORDER_FN(amount_order_le, c <= 0)
+AMOUNT_ORDER_FN(amount_order_ge, c >= 0)
+AMOUNT_ORDER_FN(amount_order_gt, c > 0)
+
+/*
+ * Selectivity of the checking < <= > >=: the standard estimators, given
+ * the total-order operator of the same direction, which compares the
+ * constant with statistics of every currency without raising.  (The
+ * standard estimators would call the operator itself on the histogram and
+ * raise WL002 at plan time on a column that mixes currencies.)
+ */
+static Datum
+amount_sel(FunctionCallInfo fcinfo, const char *total_name, PGFunction estimator)
+{
+	Oid			operator = PG_GETARG_OID(1);
+	Oid			ltype,
+				rtype;
+	Oid			total;
+
+	op_input_types(operator, &ltype, &rtype);
+	total = OpernameGetOprid(list_make2(makeString("pg_catalog"), makeString((char *) total_name)),
+							 ltype, rtype);
+	if (!OidIsValid(total))
+		PG_RETURN_FLOAT8(DEFAULT_INEQ_SEL);
+	return DirectFunctionCall4(estimator, PG_GETARG_DATUM(0), ObjectIdGetDatum(total),
+							   PG_GETARG_DATUM(2), PG_GETARG_DATUM(3));
+}
+
+PG_FUNCTION_INFO_V1(amount_ltsel);
+Datum
+amount_ltsel(PG_FUNCTION_ARGS)
+{
+	return amount_sel(fcinfo, "~<~", scalarltsel);
+}
+
+PG_FUNCTION_INFO_V1(amount_lesel);
+Datum
+amount_lesel(PG_FUNCTION_ARGS)
+{
+	return amount_sel(fcinfo, "~<=~", scalarlesel);
+}
+
+PG_FUNCTION_INFO_V1(amount_gtsel);
+Datum
+amount_gtsel(PG_FUNCTION_ARGS)
+{
+	return amount_sel(fcinfo, "~>~", scalargtsel);
+}
+
+PG_FUNCTION_INFO_V1(amount_gesel);
+Datum
+amount_gesel(PG_FUNCTION_ARGS)
+{
+	return amount_sel(fcinfo, "~>=~", scalargesel);
 }
 
 PG_FUNCTION_INFO_V1(amount_eq);
@@ -313,24 +395,28 @@ amount_allocate(PG_FUNCTION_ARGS)
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("wallet.allocate needs at least one ratio")));
+				 errmsg("wallet.allocate needs at least one ratio"),
+				 errdetail("Amount %s, an empty ratios array.", amount_to_cstring(whole))));
 	if (n > AMOUNT_MAX_PARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wallet.allocate accepts at most %d ratios, got %d",
-						AMOUNT_MAX_PARTS, n)));
+						AMOUNT_MAX_PARTS, n),
+				 errdetail("Amount %s, %d ratios.", amount_to_cstring(whole), n)));
 	ratios = palloc(sizeof(int32) * n);
 	for (int i = 0; i < n; i++)
 	{
 		if (ratio_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("wallet.allocate: ratio %d is null", i + 1)));
+					 errmsg("wallet.allocate: ratio %d is null", i + 1),
+					 errdetail("Amount %s, %d ratios.", amount_to_cstring(whole), n)));
 		ratios[i] = DatumGetInt32(ratio_datums[i]);
 		if (ratios[i] < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wallet.allocate: ratio %d is negative (%d)", i + 1, ratios[i]),
+					 errdetail("Amount %s, %d ratios.", amount_to_cstring(whole), n),
 					 errhint("Ratios are weights: zero or positive, at least one positive.")));
 	}
 	parts = palloc(sizeof(int64) * n);
@@ -358,7 +444,8 @@ amount_split(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wallet.split: parts must be between 1 and %d, got %d",
-						AMOUNT_MAX_PARTS, n)));
+						AMOUNT_MAX_PARTS, n),
+				 errdetail("Amount %s into %d parts.", amount_to_cstring(whole), n)));
 	ratios = palloc(sizeof(int32) * n);
 	for (int i = 0; i < n; i++)
 		ratios[i] = 1;

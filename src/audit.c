@@ -256,7 +256,10 @@ wallet_audit(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("wallet.audit() must be an AFTER trigger")));
+				 errmsg("wallet.audit() must be an AFTER trigger"),
+				 errdetail("Trigger \"%s\" on %s fires before the change.",
+						   trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation)),
+				 errhint("Attach it with wallet.audit_table(table).")));
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
 	relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
@@ -267,7 +270,10 @@ wallet_audit(PG_FUNCTION_ARGS)
 	else if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("wallet.audit() must be FOR EACH ROW (or a TRUNCATE statement trigger)")));
+				 errmsg("wallet.audit() must be FOR EACH ROW (or a TRUNCATE statement trigger)"),
+				 errdetail("Trigger \"%s\" on %s fires once per statement.",
+						   trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation)),
+				 errhint("Attach it with wallet.audit_table(table).")));
 	else if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
 		op = "INSERT";
@@ -304,7 +310,9 @@ wallet_audit_row(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation and operation must not be null")));
+				 errmsg("relation and operation must not be null"),
+				 errdetail("relation is %s, operation is %s.", PG_ARGISNULL(0) ? "null" : "given",
+						   PG_ARGISNULL(1) ? "null" : "given")));
 	SPI_connect();
 	audit_insert(TextDatumGetCString(PG_GETARG_DATUM(0)),
 				 TextDatumGetCString(PG_GETARG_DATUM(1)),

@@ -274,7 +274,7 @@ claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
 
 static bool
 post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
-		   bool lock_rows, bool *changed)
+		   bool lock_rows, bool lock_hot, bool *changed, bool *want_hot_lock)
 {
 	Datum		values[4];
 	int64	   *ids;
@@ -333,7 +333,10 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 	ndebits = ledger_sort_unique_ids(debits, ndebits);
 	states = palloc0(sizeof(AccountState) * nids);
 	for (int i = 0; i < nids; i++)
+	{
 		states[i].id = ids[i];
+		states[i].force_lock = lock_hot;
+	}
 	if (lock_rows)
 		ledger_load_accounts(states, nids, debits, ndebits, NULL, 0);
 	else
@@ -391,11 +394,22 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 				failed = true;
 				continue;
 			}
-			if (__builtin_sub_overflow(f->delta, row->units, &f->delta) ||
-				__builtin_add_overflow(t->delta, row->units, &t->delta))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, f->id)));
+			{
+				AccountState *over = NULL;
+
+				if (__builtin_sub_overflow(f->delta, row->units, &f->delta))
+					over = f;
+				else if (__builtin_add_overflow(t->delta, row->units, &t->delta))
+					over = t;
+				if (over != NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, over->id),
+							 errdetail("Row %d moves %s from account " INT64_FORMAT " to account " INT64_FORMAT
+									   "; the batch's total for account " INT64_FORMAT " leaves 64-bit minor units.",
+									   by_idx[i] + 1, units_to_cstring(row->units, &row->currency),
+									   f->id, t->id, over->id)));
+			}
 			row->status = BS_OK;
 		}
 		if (failed && !lock_rows)
@@ -424,6 +438,32 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 				}
 				else
 					rows[by_idx[i]].txn_id = 0;
+			return false;
+		}
+	}
+
+	/*
+	 * Credits to hot accounts near int64's limit (see HOT_SAFE_BALANCE in
+	 * ledger.h): checked exactly when the row is locked; otherwise the round
+	 * is redone with hot rows locked too.
+	 */
+	for (int i = 0; i < nids; i++)
+	{
+		AccountState *st = &states[i];
+
+		if (!st->found || !st->hot || st->delta <= 0)
+			continue;
+		if (st->locked)
+			ledger_check_hot_credit(st, st->delta);
+		else if (st->balance > HOT_SAFE_BALANCE || st->delta > HOT_SAFE_CREDIT)
+		{
+			*changed = true;
+			*want_hot_lock = true;
+			for (int c = 0; c < ncand; c++)
+			{
+				rows[cand[c]].status = BS_PENDING;
+				rows[cand[c]].txn_id = 0;
+			}
 			return false;
 		}
 	}
@@ -511,7 +551,8 @@ arg_array(FunctionCallInfo fcinfo, int n, const char *name)
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
+				 errmsg("%s must not be null", name),
+				 errdetail("Argument %d of wallet.transfer_batch is null; pass an array (its elements may be null).", n + 1)));
 	a = PG_GETARG_ARRAYTYPE_P(n);
 	if (ARR_NDIM(a) > 1)
 		ereport(ERROR,
@@ -559,7 +600,9 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 				nfirst;
 	int		   *nlost_box;
 	bool	   *changed_box;
+	bool	   *want_hot_lock_box;
 	bool		lock_rows = false;	/* first round: read, update if unchanged */
+	bool		lock_hot = false;	/* lock hot accounts' rows too */
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -579,6 +622,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transfer_batch takes at most %d transfers per call, got %d", BATCH_MAX_ROWS, n),
+				 errdetail("The arrays have %d elements each.", n),
 				 errhint("Split the batch.")));
 	if (n == 0)
 		return (Datum) 0;
@@ -652,6 +696,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	lost = palloc(sizeof(int) * n);
 	nlost_box = palloc0(sizeof(int));	/* set inside PG_TRY: not locals */
 	changed_box = palloc0(sizeof(bool));
+	want_hot_lock_box = palloc0(sizeof(bool));
 	for (;;)
 	{
 		MemoryContext oldcontext = CurrentMemoryContext;
@@ -673,7 +718,8 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		key_taken = false;
 		PG_TRY();
 		{
-			done = post_round(rows, cand, ncand, lost, nlost_box, lock_rows, changed_box);
+			done = post_round(rows, cand, ncand, lost, nlost_box, lock_rows, lock_hot,
+							  changed_box, want_hot_lock_box);
 		}
 		PG_CATCH();
 		{
@@ -724,6 +770,11 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 			*changed_box = false;
 			nlost = 0;
 		}
+		if (*want_hot_lock_box)
+		{
+			lock_hot = true;
+			*want_hot_lock_box = false;
+		}
 		if (key_taken)
 		{
 			/*
@@ -753,6 +804,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 						 errmsg("could not serialize access to idempotency key \"%s\"",
 								text_to_cstring(rows[first_pending].key)),
+						 errdetail("Another transaction posted this key after this transaction's snapshot was taken."),
 						 errhint("Retry the batch; postings are meant to run in READ COMMITTED.")));
 		}
 	}

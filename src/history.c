@@ -114,6 +114,7 @@ entry_column(Relation rel, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("wallet: column wallet.entry.%s is missing", name),
+				 errdetail("wallet.index_history() reads txn_id, leg, account_id and amount."),
 				 errhint("Reinstall the extension.")));
 	return n;
 }
@@ -147,13 +148,16 @@ read_entries(Snapshot snap, int64 after, int64 upto, HistEntry **out, int *nout)
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("wallet: relation wallet.entry is missing")));
+				 errmsg("wallet: relation wallet.entry is missing"),
+				 errdetail("Schema wallet has no table entry."),
+				 errhint("Reinstall the extension.")));
 	rel = table_open(relid, AccessShareLock);
 	pkey = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(pkey))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("wallet: wallet.entry has no primary key"),
+				 errdetail("wallet.index_history() reads the journal in (txn_id, leg) order through it."),
 				 errhint("Reinstall the extension.")));
 	idx = index_open(pkey, AccessShareLock);
 	c_txn = entry_column(rel, "txn_id");
@@ -164,6 +168,7 @@ read_entries(Snapshot snap, int64 after, int64 upto, HistEntry **out, int *nout)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("wallet: the primary key of wallet.entry does not start with txn_id"),
+				 errdetail("Its first column is number %d.", idx->rd_index->indkey.values[0]),
 				 errhint("Reinstall the extension.")));
 
 	e = palloc(sizeof(HistEntry) * cap);

@@ -154,7 +154,10 @@ wallet_hold(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("from_account, to_account and amount must not be null")));
+				 errmsg("from_account, to_account and amount must not be null"),
+				 errdetail("from_account %s, to_account %s, amount %s.",
+						   PG_ARGISNULL(0) ? "null" : "given", PG_ARGISNULL(1) ? "null" : "given",
+						   PG_ARGISNULL(2) ? "null" : "given")));
 	from = PG_GETARG_INT64(0);
 	to = PG_GETARG_INT64(1);
 	amount = PG_GETARG_AMOUNT_P(2);
@@ -162,8 +165,13 @@ wallet_hold(PG_FUNCTION_ARGS)
 	kind = ledger_check_kind(PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_PP(5));
 	metadata = ledger_check_metadata(PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6));
 	ledger_checked_transfer_legs(legs, from, to, amount, "hold", NULL);
-	extra = psprintf("hold|expires=%s",
-					 PG_ARGISNULL(4) ? "none" : timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4)));
+	/*
+	 * The expiry as microseconds since 2000-01-01 UTC: the same request
+	 * gives the same fingerprint whatever the session's TimeZone or
+	 * DateStyle (drivers set them per connection; poolers hand out any).
+	 */
+	extra = PG_ARGISNULL(4) ? pstrdup("hold|expires=none")
+		: psprintf("hold|expires_us=" INT64_FORMAT, (int64) PG_GETARG_TIMESTAMPTZ(4));
 	fingerprint = ledger_fingerprint(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), legs, 2,
 									 metadata, extra);
 
@@ -195,6 +203,7 @@ wallet_hold(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize access to idempotency key \"%s\"", text_to_cstring(key)),
+					 errdetail("Another transaction placed a hold with this key after this transaction's snapshot was taken."),
 					 errhint("Retry the transaction.")));
 		hold_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -348,7 +357,8 @@ wallet_capture(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("hold_id must not be null")));
+				 errmsg("hold_id must not be null"),
+				 errdetail("The hold_id argument is null.")));
 	hold_id = PG_GETARG_INT64(0);
 
 	SPI_connect();
@@ -370,7 +380,10 @@ wallet_capture(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("capture amount must be positive and at most the held %s, got %s",
-							units_to_cstring(h.amount, &h.currency), amount_to_cstring(a))));
+							units_to_cstring(h.amount, &h.currency), amount_to_cstring(a)),
+					 errdetail("Hold " INT64_FORMAT " holds %s; the capture asked for %s.", hold_id,
+							   units_to_cstring(h.amount, &h.currency), amount_to_cstring(a)),
+					 errhint("Capture at most the held amount; the rest is released.")));
 		units = a->units;
 	}
 	memset(&req, 0, sizeof(req));
@@ -404,7 +417,8 @@ wallet_void(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("hold_id must not be null")));
+				 errmsg("hold_id must not be null"),
+				 errdetail("The hold_id argument is null.")));
 	hold_id = PG_GETARG_INT64(0);
 
 	SPI_connect();

@@ -37,6 +37,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/typcache.h"
 
 /* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
@@ -183,12 +184,14 @@ ledger_check_key_ext(text *key, bool allow_reserved)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("idempotency_key must not be null"),
+				 errdetail("Every posting needs a key, so that a retry never posts twice."),
 				 errhint("Pass a key that identifies this request, e.g. the client's request id.")));
 	len = VARSIZE_ANY_EXHDR(key);
 	if (len < 1 || len > LEDGER_MAX_KEY_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("idempotency_key must be 1 to %d bytes, got %d", LEDGER_MAX_KEY_LEN, len)));
+				 errmsg("idempotency_key must be 1 to %d bytes, got %d", LEDGER_MAX_KEY_LEN, len),
+				 errdetail("The key has %d bytes.", len)));
 	if (!allow_reserved && len >= (int) strlen(LEDGER_RESERVED_PREFIX) &&
 		memcmp(VARDATA_ANY(key), LEDGER_RESERVED_PREFIX, strlen(LEDGER_RESERVED_PREFIX)) == 0)
 		ereport(ERROR,
@@ -207,12 +210,14 @@ ledger_check_kind(text *kind)
 	if (kind == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("kind must not be null")));
+				 errmsg("kind must not be null"),
+				 errdetail("The kind argument is null; leave it out for the default.")));
 	len = VARSIZE_ANY_EXHDR(kind);
 	if (len < 1 || len > LEDGER_MAX_KIND_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 1 to %d bytes, got %d", LEDGER_MAX_KIND_LEN, len)));
+				 errmsg("kind must be 1 to %d bytes, got %d", LEDGER_MAX_KIND_LEN, len),
+				 errdetail("The kind has %d bytes.", len)));
 	return kind;
 }
 
@@ -247,11 +252,14 @@ ledger_checked_transfer_legs(LedgerLeg legs[2], int64 from, int64 to,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s amount must be positive, got %s", what, amount_to_cstring(amount)),
+				 errdetail("From account " INT64_FORMAT " to account " INT64_FORMAT ": %s.",
+						   from, to, amount_to_cstring(amount)),
 				 hint ? errhint("%s", hint) : 0));
 	if (from == to)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot %s from account " INT64_FORMAT " to itself", what, from)));
+				 errmsg("cannot %s from account " INT64_FORMAT " to itself", what, from),
+				 errdetail("from_account and to_account are both " INT64_FORMAT ".", from)));
 	ledger_transfer_legs(legs, from, to, amount->units, &amount->currency);
 }
 
@@ -401,7 +409,10 @@ check_balanced(LedgerLeg *legs, int nlegs)
 			if (__builtin_add_overflow(sum, legs[j].units, &sum))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("legs in %s overflow 64-bit minor units", ledger_code_str(&legs[i].currency))));
+						 errmsg("legs in %s overflow 64-bit minor units", ledger_code_str(&legs[i].currency)),
+						 errdetail("Leg %d (%s) takes the sum of the %s legs past 64-bit minor units.",
+								   j + 1, units_to_cstring(legs[j].units, &legs[j].currency),
+								   ledger_code_str(&legs[i].currency))));
 		}
 		if (sum != 0)
 			ereport(ERROR,
@@ -462,11 +473,13 @@ ledger_post(PostRequest *req)
 	if (req->nlegs < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a transaction needs at least one leg")));
+				 errmsg("a transaction needs at least one leg"),
+				 errdetail("The request has no legs.")));
 	if (req->nlegs > LEDGER_MAX_LEGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a transaction has at most %d legs, got %d", LEDGER_MAX_LEGS, req->nlegs)));
+				 errmsg("a transaction has at most %d legs, got %d", LEDGER_MAX_LEGS, req->nlegs),
+				 errdetail("The request has %d legs.", req->nlegs)));
 	for (int i = 0; i < req->nlegs; i++)
 		if (req->legs[i].units == 0)
 			ereport(ERROR,
@@ -495,7 +508,9 @@ ledger_post(PostRequest *req)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("legs for account " INT64_FORMAT " overflow 64-bit minor units",
-							st->id)));
+							st->id),
+					 errdetail("Leg %d (%s) takes the account's total in this transaction past 64-bit minor units.",
+							   i + 1, units_to_cstring(req->legs[i].units, &req->legs[i].currency))));
 		if (req->legs[i].units < 0)
 			st->debited = true;
 		st->leg_currency = req->legs[i].currency;
@@ -569,6 +584,7 @@ ledger_post(PostRequest *req)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize access to idempotency key \"%s\"",
 							text_to_cstring(req->key)),
+					 errdetail("Another transaction posted this key after this transaction's snapshot was taken."),
 					 errhint("Retry the transaction; postings are meant to run in READ COMMITTED.")));
 		}
 		result.txn_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -609,6 +625,8 @@ ledger_post(PostRequest *req)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("account " INT64_FORMAT " changed while posting", st->id),
+					 errdetail("Account " INT64_FORMAT " stopped being a hot account this posting may credit without its row lock.",
+							   st->id),
 					 errhint("Retry the transaction.")));
 		raise_status(st);
 		if (st->debited || st->delta != 0)
@@ -637,6 +655,8 @@ ledger_post(PostRequest *req)
 		int64		pending = 0;
 		int64		after;
 
+		if (st->hot)
+			ledger_check_hot_credit(st, st->delta);
 		if (!st->locked || (st->delta >= 0 && st->held_delta >= 0))
 			continue;
 		if (st->allow_negative)
@@ -649,7 +669,12 @@ ledger_post(PostRequest *req)
 			__builtin_add_overflow(after, st->delta, &after))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
+					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
+					 errdetail("Balance %s, pending credits %s, held %s, this posting %s.",
+							   units_to_cstring(st->balance, &st->currency),
+							   units_to_cstring(pending, &st->currency),
+							   units_to_cstring(st->held, &st->currency),
+							   units_to_cstring(st->delta, &st->currency))));
 		if (after < 0 && !req->force && st->delta < 0)
 		{
 			int64		avail = st->balance + pending - st->held - (req->release_account == st->id ? st->held_delta : 0);
@@ -696,7 +721,10 @@ ledger_post(PostRequest *req)
 				if (__builtin_add_overflow(st->balance, st->delta, &newbal))
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
+							 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
+							 errdetail("Balance %s, this posting %s: more than 64-bit minor units hold.",
+									   units_to_cstring(st->balance, &st->currency),
+									   units_to_cstring(st->delta, &st->currency))));
 				st->forced_after = !st->allow_negative && newbal < 0 && (st->forced_negative || req->force);
 			}
 			else if (st->delta != 0)
@@ -721,6 +749,32 @@ ledger_post(PostRequest *req)
 	return result;
 }
 
+/*
+ * A credit of `delta` to hot account st: 22003 if its stored balance plus
+ * pending credits plus delta leaves int64.  The pending rows are summed
+ * only when the stored balance or the credit is past the safe bounds (see
+ * HOT_SAFE_BALANCE in ledger.h); below them the sum cannot overflow.
+ */
+void
+ledger_check_hot_credit(AccountState *st, int64 delta)
+{
+	int64		pending;
+	int64		total;
+
+	if (delta <= 0 || (st->balance <= HOT_SAFE_BALANCE && delta <= HOT_SAFE_CREDIT))
+		return;
+	pending = ledger_pending(st->id);
+	if (__builtin_add_overflow(st->balance, pending, &total) ||
+		__builtin_add_overflow(total, delta, &total))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
+				 errdetail("Stored %s, pending credits %s, credit %s: more than 64-bit minor units hold.",
+						   units_to_cstring(st->balance, &st->currency),
+						   units_to_cstring(pending, &st->currency),
+						   units_to_cstring(delta, &st->currency))));
+}
+
 /* ------------------------------------------------------------ SQL API */
 
 static Amount *
@@ -729,7 +783,8 @@ arg_amount(FunctionCallInfo fcinfo, int n, const char *name)
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
+				 errmsg("%s must not be null", name),
+				 errdetail("Argument %d (%s) is null.", n + 1, name)));
 	return PG_GETARG_AMOUNT_P(n);
 }
 
@@ -739,7 +794,8 @@ arg_int64(FunctionCallInfo fcinfo, int n, const char *name)
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
+				 errmsg("%s must not be null", name),
+				 errdetail("Argument %d (%s) is null.", n + 1, name)));
 	return PG_GETARG_INT64(n);
 }
 
@@ -807,9 +863,13 @@ post_common(FunctionCallInfo fcinfo, bool allow_reserved)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("legs must not be null")));
+				 errmsg("legs must not be null"),
+				 errdetail("The legs argument is null.")));
 	req.kind = ledger_check_kind(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
 	req.metadata = ledger_check_metadata(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
+	/* post_system(..., reverses): the transaction this posting claws back */
+	if (allow_reserved && PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		req.reverses = PG_GETARG_INT64(4);
 
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	elemtype = ARR_ELEMTYPE(arr);
@@ -819,11 +879,13 @@ post_common(FunctionCallInfo fcinfo, bool allow_reserved)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("legs must not be empty"),
+				 errdetail("The legs array has no elements."),
 				 errhint("A transaction has at least two legs that sum to zero.")));
 	if (n > LEDGER_MAX_LEGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a transaction has at most %d legs, got %d", LEDGER_MAX_LEGS, n)));
+				 errmsg("a transaction has at most %d legs, got %d", LEDGER_MAX_LEGS, n),
+				 errdetail("The legs array has %d elements.", n)));
 	req.legs = palloc(sizeof(LedgerLeg) * n);
 	req.nlegs = n;
 	for (int i = 0; i < n; i++)
@@ -837,14 +899,17 @@ post_common(FunctionCallInfo fcinfo, bool allow_reserved)
 		if (elem_nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("leg %d is null", i + 1)));
+					 errmsg("leg %d is null", i + 1),
+					 errdetail("The legs array has %d elements; element %d is null.", n, i + 1)));
 		rec = DatumGetHeapTupleHeader(elems[i]);
 		acc = GetAttributeByNum(rec, 1, &isnull_acc);
 		amt = GetAttributeByNum(rec, 2, &isnull_amt);
 		if (isnull_acc || isnull_amt)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("leg %d has a null account or amount", i + 1)));
+					 errmsg("leg %d has a null account or amount", i + 1),
+					 errdetail("Leg %d: account %s, amount %s.", i + 1,
+							   isnull_acc ? "null" : "given", isnull_amt ? "null" : "given")));
 		req.legs[i].account = DatumGetInt64(acc);
 		req.legs[i].units = DatumGetAmountP(amt)->units;
 		req.legs[i].currency = DatumGetAmountP(amt)->currency;
@@ -872,7 +937,7 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan_accounts = NULL;
 	static SPIPlanPtr plan_fold = NULL;
-	int64		folded = 0;
+	volatile int64 folded = 0;
 	int64	   *ids;
 	uint64		nids;
 
@@ -908,16 +973,53 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 	for (uint64 i = 0; i < nids; i++)
 	{
 		Datum		arg = Int64GetDatum(ids[i]);
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
 
 		CHECK_FOR_INTERRUPTS();
-		if (SPI_execute_plan(plan_fold, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "wallet: fold failed");
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
 
-			folded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		/*
+		 * Each account in a subtransaction of its own: one whose fold would
+		 * leave int64 (which the posting checks make unreachable in
+		 * practice, see HOT_SAFE_BALANCE) keeps its pending rows and is
+		 * reported, and the others are still folded.
+		 */
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		PG_TRY();
+		{
+			if (SPI_execute_plan(plan_fold, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+				elog(ERROR, "wallet: fold failed");
+			if (SPI_processed == 1)
+			{
+				bool		isnull;
+
+				folded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			}
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
 		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			if (edata->sqlerrcode != ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
+				ReThrowError(edata);
+			ereport(WARNING,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("pending credits of hot account " INT64_FORMAT " not folded: %s",
+							ids[i], edata->message),
+					 errhint("Its posted balance leaves the 64-bit range; move funds out of it.")));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
 	}
 	SPI_finish();
 	PG_RETURN_INT64(folded);
@@ -938,6 +1040,7 @@ wallet_reverse(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan_lock_txn = NULL;
 	static SPIPlanPtr plan_legs = NULL;
+	static SPIPlanPtr plan_refund = NULL;
 	int64		tx_id;
 	PostRequest req;
 	PostResult	res;
@@ -950,7 +1053,8 @@ wallet_reverse(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("tx_id must not be null")));
+				 errmsg("tx_id must not be null"),
+				 errdetail("The tx_id argument is null.")));
 	tx_id = PG_GETARG_INT64(0);
 	memset(&req, 0, sizeof(req));
 	req.key = ledger_check_key(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
@@ -973,7 +1077,8 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		if (VARSIZE_ANY_EXHDR(reason) > 1000)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("reason is longer than 1000 bytes")));
+					 errmsg("reason is longer than 1000 bytes"),
+					 errdetail("The reason has %d bytes.", (int) VARSIZE_ANY_EXHDR(reason))));
 		v.type = jbvString;
 		v.val.string.val = VARDATA_ANY(reason);
 		v.val.string.len = VARSIZE_ANY_EXHDR(reason);
@@ -994,6 +1099,8 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		Oid			t[1] = {INT8OID};
 
 		plan_lock_txn = ledger_prepare_kept("SELECT id FROM wallet.txn WHERE id = $1 FOR KEY SHARE", 1, t);
+		plan_refund = ledger_prepare_kept("SELECT id FROM wallet.txn "
+										  "WHERE idempotency_key = 'wallet:refund:' || $1::text", 1, t);
 		plan_legs = ledger_prepare_kept("SELECT e.account_id, e.amount, a.currency FROM wallet.entry e "
 										"JOIN wallet.account a ON a.id = e.account_id "
 										"WHERE e.txn_id = $1 ORDER BY e.leg", 1, t);
@@ -1006,6 +1113,22 @@ wallet_reverse(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WALLET_UNKNOWN_TRANSACTION),
 				 errmsg("unknown transaction " INT64_FORMAT, tx_id),
 				 errdetail("No transaction has id " INT64_FORMAT ".", tx_id)));
+	/*
+	 * A recharge clawed back by wallet.refund_recharge() counts as reversed
+	 * (refunds of 1.0.0 carry no reverses link, only their reserved key).
+	 */
+	if (SPI_execute_plan(plan_refund, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: refund lookup failed");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int64		refund = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_WALLET_ALREADY_REVERSED),
+				 errmsg("transaction " INT64_FORMAT " is already reversed", tx_id),
+				 errdetail("Refund " INT64_FORMAT " clawed it back; a transaction is reversed at most once.", refund)));
+	}
 	if (SPI_execute_plan(plan_legs, &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: transaction legs lookup failed");
 	req.nlegs = (int) SPI_processed;

@@ -44,6 +44,7 @@ typedef struct AccountState
 	/* the row (rows.c): the version read, and a copy of it when locked */
 	ItemPointerData tid;
 	HeapTuple	tuple;
+	bool		force_lock;		/* lock the row even if hot (set by the caller) */
 	bool		forced_after;	/* forced_negative to write */
 	bool		unlocked_write; /* read without lock: write only if unchanged */
 	/* batch replay (batch.c) */
@@ -73,6 +74,20 @@ typedef struct PostResult
 	int64		txn_id;
 	bool		existed;		/* same key, same request: nothing posted */
 } PostResult;
+
+/*
+ * A hot account's posted balance is its stored balance plus its pending
+ * credits, which postings add without reading them.  So that the sum stays
+ * within int64 without that read, a credit goes to the pending rows only
+ * while the stored balance is at most HOT_SAFE_BALANCE and the credit at
+ * most HOT_SAFE_CREDIT; otherwise the row is locked and the credit checked
+ * against stored + pending exactly (ledger_check_hot_credit).  Pending
+ * credits could then only overflow after more than 2^10 credits of
+ * 2^52 minor units each between two folds.
+ */
+#define HOT_SAFE_BALANCE	(INT64CONST(1) << 62)
+#define HOT_SAFE_CREDIT		(INT64CONST(1) << 52)
+extern void ledger_check_hot_credit(AccountState *st, int64 delta);
 
 /* keys with this prefix are the engine's own */
 #define LEDGER_RESERVED_PREFIX "wallet:"

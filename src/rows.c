@@ -116,6 +116,7 @@ wallet_rel_oid(Oid nsp, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("wallet: relation wallet.%s is missing", name),
+				 errdetail("The posting engine writes wallet.%s directly.", name),
 				 errhint("Reinstall the extension.")));
 	return oid;
 }
@@ -135,12 +136,14 @@ column_number(TupleDesc desc, const char *name, Oid type)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("wallet: column \"%s\" has type %s, expected %s",
 							name, format_type_be(att->atttypid), format_type_be(type)),
+					 errdetail("The posting engine reads and writes column \"%s\" as %s.", name, format_type_be(type)),
 					 errhint("Reinstall the extension.")));
 		return att->attnum;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
 			 errmsg("wallet: column \"%s\" is missing", name),
+			 errdetail("The posting engine reads and writes column \"%s\".", name),
 			 errhint("Reinstall the extension.")));
 	return InvalidAttrNumber;	/* not reached */
 }
@@ -306,7 +309,10 @@ static bool
 may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
 				  int64 *held_ids, int nheld)
 {
-	if (!st->hot)
+	if (!st->hot || st->force_lock)
+		return false;
+	/* far from int64's limit: see HOT_SAFE_BALANCE in ledger.h */
+	if (st->balance > HOT_SAFE_BALANCE || st->delta > HOT_SAFE_CREDIT)
 		return false;
 	for (int i = 0; i < nheld; i++)
 		if (held_ids[i] == st->id)
@@ -609,7 +615,11 @@ ledger_write_accounts(AccountState *states, int nstates)
 			__builtin_add_overflow(oldheld, st->held_delta, &newheld))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id)));
+					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
+					 errdetail("Balance %s, held %s; this posting adds %s and %s held.",
+							   units_to_cstring(oldbal, &st->currency), units_to_cstring(oldheld, &st->currency),
+							   units_to_cstring(st->delta, &st->currency),
+							   units_to_cstring(st->held_delta, &st->currency))));
 		version = DatumGetInt64(heap_getattr(st->tuple, wrels.a_version, desc, &isnull));
 		cols[0] = wrels.a_balance;
 		vals[0] = Int64GetDatum(newbal);

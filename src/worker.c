@@ -180,9 +180,12 @@ typedef struct TrackedDb
 	TimestampTz last_start;		/* passes start at most once per naptime */
 } TrackedDb;
 
-static void
+/* true when the worker was registered (a free slot was found) */
+static bool
 start_housekeeper(TrackedDb *db)
 {
+	bool		started;
+
 	BackgroundWorker worker;
 	MemoryContext oldcxt;
 
@@ -200,9 +203,23 @@ start_housekeeper(TrackedDb *db)
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	if (db->handle != NULL)
 		pfree(db->handle);
-	if (!RegisterDynamicBackgroundWorker(&worker, &db->handle))
-		db->handle = NULL;		/* no slot now; try again next round */
+	started = RegisterDynamicBackgroundWorker(&worker, &db->handle);
+	if (!started)
+		db->handle = NULL;		/* no slot now; first in line next round */
 	MemoryContextSwitchTo(oldcxt);
+	return started;
+}
+
+static TrackedDb *sort_dbs;		/* for cmp_waiting */
+
+/* the database whose last pass started longest ago first */
+static int
+cmp_waiting(const void *a, const void *b)
+{
+	TimestampTz x = sort_dbs[*(const int *) a].last_start;
+	TimestampTz y = sort_dbs[*(const int *) b].last_start;
+
+	return (x > y) - (x < y);
 }
 
 void
@@ -229,6 +246,17 @@ wallet_launcher_main(Datum main_arg)
 			Relation	rel;
 			TableScanDesc scan;
 			HeapTuple	tup;
+			int			waiting[MAX_TRACKED_DBS];
+			int			nwaiting = 0;
+			int			running = 0;
+
+			/*
+			 * At most a quarter of max_worker_processes passes at a time
+			 * (parallel query and replication need the rest); the databases
+			 * that waited longest go first, so none is starved when there
+			 * are more databases than slots.
+			 */
+			int			max_running = Max(1, max_worker_processes / 4);
 
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
@@ -265,19 +293,26 @@ wallet_launcher_main(Datum main_arg)
 					 * A worker's exit wakes us (bgw_notify_pid): start the
 					 * next pass only once a naptime has passed since the last.
 					 */
-					if ((dbs[i].handle == NULL ||
-						 GetBackgroundWorkerPid(dbs[i].handle, &pid) == BGWH_STOPPED) &&
-						TimestampDifferenceExceeds(dbs[i].last_start, GetCurrentTimestamp(),
-												   Max(housekeeping_naptime, 1) * 1000 - 50) &&
-						db_due(db->oid))
-					{
-						start_housekeeper(&dbs[i]);
-						dbs[i].last_start = GetCurrentTimestamp();
-					}
+					if (dbs[i].handle != NULL &&
+						GetBackgroundWorkerPid(dbs[i].handle, &pid) != BGWH_STOPPED)
+						running++;
+					else if (TimestampDifferenceExceeds(dbs[i].last_start, GetCurrentTimestamp(),
+														Max(housekeeping_naptime, 1) * 1000 - 50) &&
+							 db_due(db->oid))
+						waiting[nwaiting++] = i;
 				}
 			}
 			table_endscan(scan);
 			table_close(rel, AccessShareLock);
+			sort_dbs = dbs;
+			qsort(waiting, nwaiting, sizeof(int), cmp_waiting);
+			for (int w = 0; w < nwaiting && running < max_running; w++)
+			{
+				if (!start_housekeeper(&dbs[waiting[w]]))
+					break;		/* no free slot: the rest keep their turn */
+				dbs[waiting[w]].last_start = GetCurrentTimestamp();
+				running++;
+			}
 			/* forget databases that are gone (their workers have exited) */
 			{
 				int			kept = 0;

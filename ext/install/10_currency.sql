@@ -61,16 +61,26 @@ DECLARE
     c text := wallet.normalize_currency(code);
     existing int;
 BEGIN
-    IF minor_units IS NULL OR minor_units < 0 OR minor_units > 18 THEN
+    IF code IS NULL OR minor_units IS NULL THEN
+        RAISE EXCEPTION 'wallet.add_currency: code and minor_units must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('code %s, minor_units %s.', coalesce(quote_literal(code), 'NULL'),
+                                  coalesce(minor_units::text, 'NULL'));
+    END IF;
+    IF minor_units < 0 OR minor_units > 18 THEN
         RAISE EXCEPTION 'minor_units must be between 0 and 18, got %', minor_units
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('Currency %s was given %s minor units; a currency has 0 to 18.', c, minor_units);
     END IF;
     IF wallet.is_iso_currency(c) THEN
         IF (SELECT i.minor_units FROM wallet.iso_currencies() i WHERE i.code = c) = add_currency.minor_units THEN
             RETURN false;
         END IF;
         RAISE EXCEPTION '% is an ISO 4217 currency and cannot be redefined', c
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('%s is built in with %s minor units; %s were requested.', c,
+                                  (SELECT i.minor_units FROM wallet.iso_currencies() i WHERE i.code = c),
+                                  add_currency.minor_units);
     END IF;
     SELECT cc.minor_units INTO existing FROM wallet.custom_currencies cc WHERE cc.code = c;
     IF FOUND THEN
@@ -79,7 +89,13 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'currency % already exists with % minor units', c, existing
             USING ERRCODE = '22023',
+                  DETAIL = format('%s has %s minor units; %s were requested.', c, existing, add_currency.minor_units),
                   HINT = 'Minor units of a currency never change.';
+    END IF;
+    IF length(coalesce(add_currency.name, c)) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'the name of currency % must be 1 to 200 characters', c
+            USING ERRCODE = '22023',
+                  DETAIL = format('The name has %s characters.', length(add_currency.name));
     END IF;
     INSERT INTO wallet.custom_currencies (code, minor_units, name)
         VALUES (c, add_currency.minor_units, coalesce(add_currency.name, c))

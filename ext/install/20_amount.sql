@@ -90,21 +90,44 @@ CREATE OPERATOR pg_catalog.* (LEFTARG = bigint, RIGHTARG = wallet.amount,
 
 -- ---- comparison ----
 -- = and <> are total (different currencies are simply unequal); < <= > >=
--- raise WL002 for different currencies; the btree support function orders
--- by currency code, then units (see src/amount_ops.c).
+-- raise WL002 for different currencies.  The default btree operator class
+-- is a total order, by currency code and then units: amount_cmp and the
+-- operators ~<~ ~<=~ ~>=~ ~>~, which never raise, so indexes, ORDER BY,
+-- GROUP BY, DISTINCT, merge joins and the planner's statistics work on
+-- columns that mix currencies (see src/amount_ops.c).  The checking
+-- operators estimate their selectivity through the total ones, and cost
+-- more than a plain function call, so that the planner evaluates them
+-- after cheaper conditions of the same WHERE (such as
+-- wallet.currency(a) = 'USD'), not on rows those conditions exclude.
 
 CREATE FUNCTION wallet.amount_eq(wallet.amount, wallet.amount) RETURNS boolean
     AS 'MODULE_PATHNAME', 'amount_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION wallet.amount_ne(wallet.amount, wallet.amount) RETURNS boolean
     AS 'MODULE_PATHNAME', 'amount_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION wallet.amount_lt(wallet.amount, wallet.amount) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'amount_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'amount_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
 CREATE FUNCTION wallet.amount_le(wallet.amount, wallet.amount) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'amount_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'amount_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
 CREATE FUNCTION wallet.amount_gt(wallet.amount, wallet.amount) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'amount_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'amount_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
 CREATE FUNCTION wallet.amount_ge(wallet.amount, wallet.amount) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'amount_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'amount_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10;
+CREATE FUNCTION wallet.amount_order_lt(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_order_le(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_order_ge(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_order_gt(wallet.amount, wallet.amount) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'amount_order_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION wallet.amount_ltsel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_ltsel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_lesel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_lesel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_gtsel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_gtsel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_gesel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'amount_gesel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION wallet.amount_cmp(wallet.amount, wallet.amount) RETURNS int
     AS 'MODULE_PATHNAME', 'amount_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION wallet.amount_hash(wallet.amount) RETURNS int
@@ -121,24 +144,38 @@ CREATE OPERATOR pg_catalog.<> (LEFTARG = wallet.amount, RIGHTARG = wallet.amount
     NEGATOR = OPERATOR(pg_catalog.=), RESTRICT = neqsel, JOIN = neqjoinsel);
 CREATE OPERATOR pg_catalog.< (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
     FUNCTION = wallet.amount_lt, COMMUTATOR = OPERATOR(pg_catalog.>),
-    NEGATOR = OPERATOR(pg_catalog.>=), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+    NEGATOR = OPERATOR(pg_catalog.>=), RESTRICT = wallet.amount_ltsel, JOIN = scalarltjoinsel);
 CREATE OPERATOR pg_catalog.<= (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
     FUNCTION = wallet.amount_le, COMMUTATOR = OPERATOR(pg_catalog.>=),
-    NEGATOR = OPERATOR(pg_catalog.>), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+    NEGATOR = OPERATOR(pg_catalog.>), RESTRICT = wallet.amount_lesel, JOIN = scalarlejoinsel);
 CREATE OPERATOR pg_catalog.> (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
     FUNCTION = wallet.amount_gt, COMMUTATOR = OPERATOR(pg_catalog.<),
-    NEGATOR = OPERATOR(pg_catalog.<=), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+    NEGATOR = OPERATOR(pg_catalog.<=), RESTRICT = wallet.amount_gtsel, JOIN = scalargtjoinsel);
 CREATE OPERATOR pg_catalog.>= (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
     FUNCTION = wallet.amount_ge, COMMUTATOR = OPERATOR(pg_catalog.<=),
-    NEGATOR = OPERATOR(pg_catalog.<), RESTRICT = scalargesel, JOIN = scalargejoinsel);
+    NEGATOR = OPERATOR(pg_catalog.<), RESTRICT = wallet.amount_gesel, JOIN = scalargejoinsel);
+
+-- the total order (currency code, then units) of the operator class
+CREATE OPERATOR pg_catalog.~<~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_lt, COMMUTATOR = OPERATOR(pg_catalog.~>~),
+    NEGATOR = OPERATOR(pg_catalog.~>=~), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR pg_catalog.~<=~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_le, COMMUTATOR = OPERATOR(pg_catalog.~>=~),
+    NEGATOR = OPERATOR(pg_catalog.~>~), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR pg_catalog.~>=~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_ge, COMMUTATOR = OPERATOR(pg_catalog.~<=~),
+    NEGATOR = OPERATOR(pg_catalog.~<~), RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR pg_catalog.~>~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_order_gt, COMMUTATOR = OPERATOR(pg_catalog.~<~),
+    NEGATOR = OPERATOR(pg_catalog.~<=~), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
 
 CREATE OPERATOR CLASS wallet.amount_ops
     DEFAULT FOR TYPE wallet.amount USING btree AS
-        OPERATOR 1 pg_catalog.<,
-        OPERATOR 2 pg_catalog.<=,
+        OPERATOR 1 pg_catalog.~<~,
+        OPERATOR 2 pg_catalog.~<=~,
         OPERATOR 3 pg_catalog.=,
-        OPERATOR 4 pg_catalog.>=,
-        OPERATOR 5 pg_catalog.>,
+        OPERATOR 4 pg_catalog.~>=~,
+        OPERATOR 5 pg_catalog.~>~,
         FUNCTION 1 wallet.amount_cmp(wallet.amount, wallet.amount);
 
 CREATE OPERATOR CLASS wallet.amount_hash_ops
@@ -148,6 +185,8 @@ CREATE OPERATOR CLASS wallet.amount_hash_ops
         FUNCTION 2 wallet.amount_hash_extended(wallet.amount, bigint);
 
 -- ---- aggregates: currency and overflow checked, parallel safe ----
+-- min and max have no sort operator: an index (ordered across currencies)
+-- would answer them without the currency check.
 
 CREATE FUNCTION wallet.amount_sum_accum(wallet.amount, wallet.amount) RETURNS wallet.amount
     AS 'MODULE_PATHNAME', 'amount_sum_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -161,20 +200,20 @@ CREATE AGGREGATE wallet.sum(wallet.amount) (
     COMBINEFUNC = wallet.amount_sum_accum, PARALLEL = SAFE);
 CREATE AGGREGATE wallet.min(wallet.amount) (
     SFUNC = wallet.amount_smaller, STYPE = wallet.amount,
-    COMBINEFUNC = wallet.amount_smaller, SORTOP = OPERATOR(pg_catalog.<), PARALLEL = SAFE);
+    COMBINEFUNC = wallet.amount_smaller, PARALLEL = SAFE);
 CREATE AGGREGATE wallet.max(wallet.amount) (
     SFUNC = wallet.amount_larger, STYPE = wallet.amount,
-    COMBINEFUNC = wallet.amount_larger, SORTOP = OPERATOR(pg_catalog.>), PARALLEL = SAFE);
+    COMBINEFUNC = wallet.amount_larger, PARALLEL = SAFE);
 
 CREATE AGGREGATE pg_catalog.sum(wallet.amount) (
     SFUNC = wallet.amount_sum_accum, STYPE = wallet.amount,
     COMBINEFUNC = wallet.amount_sum_accum, PARALLEL = SAFE);
 CREATE AGGREGATE pg_catalog.min(wallet.amount) (
     SFUNC = wallet.amount_smaller, STYPE = wallet.amount,
-    COMBINEFUNC = wallet.amount_smaller, SORTOP = OPERATOR(pg_catalog.<), PARALLEL = SAFE);
+    COMBINEFUNC = wallet.amount_smaller, PARALLEL = SAFE);
 CREATE AGGREGATE pg_catalog.max(wallet.amount) (
     SFUNC = wallet.amount_larger, STYPE = wallet.amount,
-    COMBINEFUNC = wallet.amount_larger, SORTOP = OPERATOR(pg_catalog.>), PARALLEL = SAFE);
+    COMBINEFUNC = wallet.amount_larger, PARALLEL = SAFE);
 
 -- ---- allocation and rounding ----
 

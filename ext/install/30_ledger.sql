@@ -142,19 +142,26 @@ DECLARE
 BEGIN
     IF owner IS NULL OR currency IS NULL OR kind IS NULL OR allow_negative IS NULL THEN
         RAISE EXCEPTION 'wallet.open_account: owner, currency, kind and allow_negative must not be null'
-            USING ERRCODE = '22004';
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN owner IS NULL THEN 'owner' END,
+                                                         CASE WHEN currency IS NULL THEN 'currency' END,
+                                                         CASE WHEN kind IS NULL THEN 'kind' END,
+                                                         CASE WHEN allow_negative IS NULL THEN 'allow_negative' END));
     END IF;
     IF length(owner) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'wallet.open_account: owner must be 1 to 200 characters'
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('The owner has %s characters.', length(owner));
     END IF;
     IF length(kind) NOT BETWEEN 1 AND 64 THEN
         RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 characters'
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('The kind has %s characters.', length(kind));
     END IF;
     IF metadata IS NOT NULL AND pg_column_size(metadata) > 65536 THEN
         RAISE EXCEPTION 'wallet.open_account: metadata is larger than 64 kB'
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata takes %s bytes.', pg_column_size(metadata));
     END IF;
     -- validates the code and that the currency is registered
     cur := wallet.currency(wallet.amount(0::bigint, currency));
@@ -177,7 +184,8 @@ DECLARE
     r wallet.account;
 BEGIN
     IF id IS NULL THEN
-        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The account argument is null.';
     END IF;
     SELECT * INTO r FROM wallet.account a WHERE a.id = account_row.id;
     IF NOT FOUND THEN
@@ -238,7 +246,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF id IS NULL OR hot IS NULL THEN
-        RAISE EXCEPTION 'wallet.set_hot: arguments must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'wallet.set_hot: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Account %s, hot %s.', coalesce(id::text, 'NULL'), coalesce(hot::text, 'NULL'));
     END IF;
     PERFORM wallet.account_row(id);
     UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
@@ -278,9 +287,11 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 -- wallet.post for the extension's own flows (live layer): accepts keys in
--- the reserved "wallet:" prefix.  Not granted to anyone.
+-- the reserved "wallet:" prefix, and `reverses`, the transaction this one
+-- claws back (a refund of a recharge): like a reversal, at most one such
+-- posting per transaction (WL010).  Not granted to anyone.
 CREATE FUNCTION wallet.post_system(idempotency_key text, legs wallet.leg[], kind text DEFAULT 'journal',
-                                   metadata jsonb DEFAULT NULL)
+                                   metadata jsonb DEFAULT NULL, reverses bigint DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'wallet_post_system'
 LANGUAGE C VOLATILE SECURITY DEFINER

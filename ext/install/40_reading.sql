@@ -18,7 +18,8 @@ DECLARE
     r wallet.account;
 BEGIN
     IF id IS NULL THEN
-        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'account id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The account argument is null.';
     END IF;
     SELECT * INTO r FROM wallet.account a WHERE a.id = lock_account_for_status.id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
@@ -42,7 +43,8 @@ DECLARE
     r wallet.account := wallet.lock_account_for_status(id);
 BEGIN
     IF r.status = 'closed' THEN
-        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005';
+        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s was closed; a closed account cannot be frozen.', id);
     END IF;
     UPDATE wallet.account a SET status = 'frozen', version = a.version + 1
      WHERE a.id = freeze_account.id AND a.status = 'active';
@@ -58,7 +60,8 @@ DECLARE
     r wallet.account := wallet.lock_account_for_status(id);
 BEGIN
     IF r.status = 'closed' THEN
-        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005';
+        RAISE EXCEPTION 'account % is closed', id USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s was closed; a closed account stays closed.', id);
     END IF;
     UPDATE wallet.account a SET status = 'active', version = a.version + 1
      WHERE a.id = unfreeze_account.id AND a.status = 'frozen';
@@ -130,7 +133,8 @@ DECLARE
     r wallet.account := wallet.account_row(account);
 BEGIN
     IF at IS NULL THEN
-        RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Account %s: the point in time is null.', account);
     END IF;
     RETURN wallet.amount(coalesce((SELECT sum(x.units) FROM wallet.account_entries x
                                     WHERE x.account_id = r.id AND x.created_at <= balance_at.at), 0)::bigint,

@@ -76,7 +76,8 @@ BEGIN
     SELECT * INTO c FROM wallet.live_config lc WHERE lc.singleton;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'live-streaming flows are not set up'
-            USING ERRCODE = '55000', HINT = 'Run SELECT wallet.live_setup() once.';
+            USING ERRCODE = '55000', DETAIL = 'wallet.live_config has no row.',
+                  HINT = 'Run SELECT wallet.live_setup() once.';
     END IF;
     RETURN c;
 END
@@ -108,21 +109,26 @@ DECLARE
 BEGIN
     IF live_setup.coin_currency IS NULL OR live_setup.diamond_currency IS NULL
        OR live_setup.creator_share IS NULL THEN
-        RAISE EXCEPTION 'wallet.live_setup: arguments must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'wallet.live_setup: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN live_setup.coin_currency IS NULL THEN 'coin_currency' END, CASE WHEN live_setup.diamond_currency IS NULL THEN 'diamond_currency' END, CASE WHEN live_setup.creator_share IS NULL THEN 'creator_share' END));
     END IF;
     IF live_setup.creator_share < 0 OR live_setup.creator_share > 1 THEN
         RAISE EXCEPTION 'creator_share must be between 0 and 1, got %', live_setup.creator_share
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('creator_share %s: the creator''s part of a gift''s coins, from 0 to 1.', live_setup.creator_share);
     END IF;
     coin := wallet.normalize_currency(live_setup.coin_currency);
     diamond := wallet.normalize_currency(live_setup.diamond_currency);
     IF coin = diamond THEN
         RAISE EXCEPTION 'coin and diamond units must differ, both are %', coin
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('coin_currency %s, diamond_currency %s.', coin, diamond);
     END IF;
     IF wallet.is_iso_currency(coin) OR wallet.is_iso_currency(diamond) THEN
         RAISE EXCEPTION 'coins and diamonds are virtual units, not ISO 4217 currencies (got % and %)', coin, diamond
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('%s is an ISO 4217 currency.',
+                                  CASE WHEN wallet.is_iso_currency(coin) THEN coin ELSE diamond END);
     END IF;
 
     LOCK TABLE wallet.live_config IN SHARE ROW EXCLUSIVE MODE;
@@ -274,32 +280,40 @@ DECLARE
     legs wallet.leg[];
 BEGIN
     IF user_account IS NULL OR coins IS NULL OR paid IS NULL OR channel IS NULL OR external_id IS NULL THEN
-        RAISE EXCEPTION 'wallet.recharge: arguments must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'wallet.recharge: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN user_account IS NULL THEN 'user_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN paid IS NULL THEN 'paid' END, CASE WHEN channel IS NULL THEN 'channel' END, CASE WHEN external_id IS NULL THEN 'external_id' END));
     END IF;
     IF octet_length(channel) NOT BETWEEN 1 AND 64 OR strpos(channel, ':') > 0 THEN
         RAISE EXCEPTION 'channel must be 1 to 64 bytes without '':'', got "%"', channel
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('The channel has %s bytes%s.', octet_length(channel),
+                                  CASE WHEN strpos(channel, ':') > 0 THEN ' and a '':''' ELSE '' END);
     END IF;
     IF octet_length(external_id) NOT BETWEEN 1 AND 120 THEN
         RAISE EXCEPTION 'external_id must be 1 to 120 bytes, got %', octet_length(external_id)
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('The store''s order id of channel %s has %s bytes.', channel, octet_length(external_id));
     END IF;
     c := wallet.live_cfg();
     n := wallet.units(coins);
     cur := wallet.currency(paid);
     IF wallet.currency(coins) <> c.coin_currency THEN
         RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
-            USING ERRCODE = 'WL002';
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Coins are %s; the recharge was given %s.', c.coin_currency, coins);
     END IF;
     IF n <= 0 THEN
-        RAISE EXCEPTION 'coins must be positive, got %', coins USING ERRCODE = '22023';
+        RAISE EXCEPTION 'coins must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A recharge adds coins; %s is not positive.', coins);
     END IF;
     IF NOT wallet.is_iso_currency(cur) THEN
         RAISE EXCEPTION 'paid must be in an ISO 4217 currency, got %', paid
-            USING ERRCODE = 'WL002';
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('%s is not an ISO 4217 currency; coins are paid with real money.', cur);
     END IF;
     IF wallet.units(paid) <= 0 THEN
-        RAISE EXCEPTION 'paid must be positive, got %', paid USING ERRCODE = '22023';
+        RAISE EXCEPTION 'paid must be positive, got %', paid USING ERRCODE = '22023',
+            DETAIL = format('The store received %s.', paid);
     END IF;
 
     -- serialise with refunds of this user, then look the order up
@@ -321,12 +335,16 @@ BEGIN
 
     IF u.currency <> c.coin_currency THEN
         RAISE EXCEPTION 'account % holds %, not coins (%)', user_account, u.currency, c.coin_currency
-            USING ERRCODE = 'WL002';
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Account %s is in %s; recharges credit %s.', user_account, u.currency, c.coin_currency);
     END IF;
     IF u.status = 'frozen' THEN
-        RAISE EXCEPTION 'account % is frozen', user_account USING ERRCODE = 'WL004';
+        RAISE EXCEPTION 'account % is frozen', user_account USING ERRCODE = 'WL004',
+            DETAIL = format('Account %s takes no postings while frozen; the recharge of order %s was not posted.',
+                            user_account, external_id);
     ELSIF u.status = 'closed' THEN
-        RAISE EXCEPTION 'account % is closed', user_account USING ERRCODE = 'WL005';
+        RAISE EXCEPTION 'account % is closed', user_account USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s is closed; the recharge of order %s was not posted.', user_account, external_id);
     END IF;
 
     debt := wallet.live_debt(u);
@@ -381,20 +399,25 @@ DECLARE
 BEGIN
     IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
         RAISE EXCEPTION 'wallet.gift: viewer_account, creator_account, coins and idempotency_key must not be null'
-            USING ERRCODE = '22004';
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN viewer_account IS NULL THEN 'viewer_account' END, CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
     END IF;
     IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
         RAISE EXCEPTION 'gift metadata must be a JSON object, got %', jsonb_typeof(metadata)
-            USING ERRCODE = '22023';
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata is a JSON %s; the gift adds its creator and diamonds to an object.',
+                                  jsonb_typeof(metadata));
     END IF;
     c := wallet.live_cfg();
     n := wallet.units(coins);
     IF wallet.currency(coins) <> c.coin_currency THEN
         RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
-            USING ERRCODE = 'WL002';
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Gifts are paid in %s; the gift was given %s.', c.coin_currency, coins);
     END IF;
     IF n <= 0 THEN
-        RAISE EXCEPTION 'gift must be positive, got %', coins USING ERRCODE = '22023';
+        RAISE EXCEPTION 'gift must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A gift moves coins from the viewer; %s is not positive.', coins);
     END IF;
 
     -- a retry returns the first gift even if the share changed since
@@ -422,12 +445,16 @@ BEGIN
         IF cr.currency <> c.diamond_currency THEN
             RAISE EXCEPTION 'currency mismatch: account % holds %, gifts pay creators in %',
                 creator_account, cr.currency, c.diamond_currency
-                USING ERRCODE = 'WL002';
+                USING ERRCODE = 'WL002',
+                      DETAIL = format('Account %s is in %s; creators receive %s.', creator_account, cr.currency,
+                                      c.diamond_currency);
         END IF;
         IF cr.status = 'frozen' THEN
-            RAISE EXCEPTION 'account % is frozen', creator_account USING ERRCODE = 'WL004';
+            RAISE EXCEPTION 'account % is frozen', creator_account USING ERRCODE = 'WL004',
+                DETAIL = format('Account %s takes no postings while frozen.', creator_account);
         ELSIF cr.status = 'closed' THEN
-            RAISE EXCEPTION 'account % is closed', creator_account USING ERRCODE = 'WL005';
+            RAISE EXCEPTION 'account % is closed', creator_account USING ERRCODE = 'WL005',
+                DETAIL = format('Account %s is closed.', creator_account);
         END IF;
     END IF;
     md := coalesce(metadata, '{}')
@@ -459,15 +486,18 @@ DECLARE
     c wallet.live_config;
 BEGIN
     IF creator_account IS NULL OR amount IS NULL OR idempotency_key IS NULL THEN
-        RAISE EXCEPTION 'wallet.request_withdrawal: arguments must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'wallet.request_withdrawal: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN amount IS NULL THEN 'amount' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
     END IF;
     c := wallet.live_cfg();
     IF wallet.currency(amount) <> c.diamond_currency THEN
         RAISE EXCEPTION 'withdrawals are in %, got %', c.diamond_currency, amount
-            USING ERRCODE = 'WL002';
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Creators withdraw %s; the request was for %s.', c.diamond_currency, amount);
     END IF;
     IF wallet.units(amount) <= 0 THEN
-        RAISE EXCEPTION 'withdrawal must be positive, got %', amount USING ERRCODE = '22023';
+        RAISE EXCEPTION 'withdrawal must be positive, got %', amount USING ERRCODE = '22023',
+            DETAIL = format('A withdrawal holds diamonds; %s is not positive.', amount);
     END IF;
     RETURN wallet.hold(creator_account, c.payout_clearing, amount, idempotency_key,
                        NULL, 'withdrawal', NULL);
@@ -486,11 +516,13 @@ DECLARE
     h wallet.hold;
 BEGIN
     IF hold_id IS NULL THEN
-        RAISE EXCEPTION 'hold_id must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'hold_id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The hold_id argument is null.';
     END IF;
     SELECT * INTO h FROM wallet.hold x WHERE x.id = live_lock_withdrawal.hold_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown hold %', hold_id USING ERRCODE = 'WL014';
+        RAISE EXCEPTION 'unknown hold %', hold_id USING ERRCODE = 'WL014',
+            DETAIL = format('No hold has id %s.', hold_id);
     END IF;
     IF h.kind <> 'withdrawal' OR h.to_account <> c.payout_clearing THEN
         RAISE EXCEPTION 'hold % is not a withdrawal', hold_id
@@ -578,19 +610,24 @@ DECLARE
     result bigint;
 BEGIN
     IF tx_id IS NULL THEN
-        RAISE EXCEPTION 'tx_id must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'tx_id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The tx_id argument is null.';
     END IF;
     IF octet_length(reason) > 1000 THEN
-        RAISE EXCEPTION 'reason is longer than 1000 bytes' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'reason is longer than 1000 bytes' USING ERRCODE = '22023',
+            DETAIL = format('The reason has %s bytes.', octet_length(reason));
     END IF;
     c := wallet.live_cfg();
     SELECT t.kind, t.metadata INTO t_kind, t_md FROM wallet.txn t WHERE t.id = tx_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown transaction %', tx_id USING ERRCODE = 'WL009';
+        RAISE EXCEPTION 'unknown transaction %', tx_id USING ERRCODE = 'WL009',
+            DETAIL = format('No transaction has id %s.', tx_id);
     END IF;
     IF t_kind <> 'recharge' OR NOT (t_md ? 'account') THEN
         RAISE EXCEPTION 'transaction % is a %, not a recharge', tx_id, t_kind
-            USING ERRCODE = '22023', HINT = 'Use wallet.reverse() for other transactions.';
+            USING ERRCODE = '22023',
+                  DETAIL = format('Transaction %s has kind %s; only recharges are refunded.', tx_id, t_kind),
+                  HINT = 'Use wallet.reverse() for other transactions.';
     END IF;
     user_id := (t_md ->> 'account')::bigint;
     r := wallet.units((t_md ->> 'coins')::wallet.amount);
@@ -601,6 +638,13 @@ BEGIN
     SELECT t.id INTO found_id FROM wallet.txn t WHERE t.idempotency_key = key;
     IF FOUND THEN
         RETURN found_id;
+    END IF;
+    -- clawed back at most once: not after wallet.reverse() of the recharge
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.reverses = tx_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'transaction % is already reversed', tx_id
+            USING ERRCODE = 'WL010',
+                  DETAIL = format('Transaction %s reversed it; a recharge is clawed back at most once.', found_id);
     END IF;
 
     debt := wallet.live_debt(u);
@@ -632,10 +676,12 @@ BEGIN
     legs := legs || ROW(c.coin_issuance, wallet.amount(r, c.coin_currency))::wallet.leg
                  || ROW(acc.cash, -paid)::wallet.leg
                  || ROW(acc.sales, paid)::wallet.leg;
+    -- linked like a reversal, so wallet.reverse() of the recharge is refused
     result := wallet.post_system(key, legs, 'refund',
                           jsonb_build_object('refunds', tx_id, 'reason', reason, 'account', user_id,
                                              'coins', t_md ->> 'coins', 'paid', paid::text,
-                                             'from_account', x, 'debt_change', x - r));
+                                             'from_account', x, 'debt_change', x - r),
+                          reverses => tx_id);
     IF unlinked THEN
         UPDATE wallet.account a SET debt_account = debt_id WHERE a.id = user_id;
     END IF;

@@ -64,7 +64,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF target IS NULL THEN
-        RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004',
+            DETAIL = 'wallet.audit_table(NULL): name the table to audit.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit') THEN
         EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
@@ -200,7 +201,9 @@ DECLARE
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
-            USING ERRCODE = '25000';
+            USING ERRCODE = '25000',
+                  DETAIL = format('This transaction is %s; the sealer must see what the writers it waited for committed.',
+                                  upper(current_setting('transaction_isolation')));
     END IF;
     -- 1. the horizon: ids drawn so far ...
     SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
@@ -327,14 +330,18 @@ BEGIN
           FROM (SELECT u.id, se.id AS seal_id,
                        substring(se.journal_hashes FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS h
                   FROM wallet.audit_seal se, unnest(se.journal_ids) WITH ORDINALITY AS u(id, ord)) sd
-          FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(0, j_max) jh) cur
+          -- every id up to the horizon, those below any sequence value
+          -- included (a forged id 0 or -5 is "inserted after sealing")
+          FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(-9223372036854775808, j_max) jh
+                     UNION ALL
+                     SELECT t.id, NULL FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
             ON cur.id = sd.id
          WHERE sd.h IS DISTINCT FROM cur.h) x
      ORDER BY x.id LIMIT 1;
     check_name := 'journal_records'; ok := r IS NULL;
     detail := CASE WHEN ok THEN format('sealed journal intact through transaction %s', j_max)
                    ELSE format('journal transaction %s was %s%s', r.id, r.what,
-                               coalesce(format(' (sealed in seal %s)', r.seal_id), '')) END;
+                               CASE WHEN r.seal_id IS NULL THEN '' ELSE format(' (sealed in seal %s)', r.seal_id) END) END;
     RETURN NEXT;
 
     -- 3. sealed audit records against the audit log
@@ -354,7 +361,7 @@ BEGIN
     check_name := 'audit_records'; ok := r IS NULL;
     detail := CASE WHEN ok THEN format('sealed audit log intact through record %s', a_max)
                    ELSE format('audit record %s was %s%s', r.id, r.what,
-                               coalesce(format(' (sealed in seal %s)', r.seal_id), '')) END;
+                               CASE WHEN r.seal_id IS NULL THEN '' ELSE format(' (sealed in seal %s)', r.seal_id) END) END;
     RETURN NEXT;
 
     -- 4. the head kept outside, if given

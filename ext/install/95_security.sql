@@ -86,7 +86,8 @@ DECLARE
     v regclass;
 BEGIN
     IF role IS NULL THEN
-        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004',
+            DETAIL = 'Name the role to grant the rights to.';
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
     FOREACH f IN ARRAY functions LOOP
@@ -114,11 +115,23 @@ AS $$ SELECT wallet.grant_rights(role, ARRAY(SELECT wallet.reader_functions())) 
 REVOKE ALL ON FUNCTION wallet.grant_app(regrole) FROM PUBLIC;
 REVOKE ALL ON FUNCTION wallet.grant_reader(regrole) FROM PUBLIC;
 
-CREATE VIEW wallet.audit_trail AS
-SELECT id, relation, operation, old_row, new_row, changed_columns, txid, at, db_user,
-       application_name, client_addr, actor
-  FROM wallet.audit_log;
-COMMENT ON VIEW wallet.audit_trail IS 'Read-only view of wallet.audit_log for readers.';
+-- The audit records a role may see: the wallet's own tables, and the
+-- tables it may SELECT itself (wallet.audit_table() records whole rows of
+-- any table; a reader of the ledger must not read another schema's data
+-- through them).  security_barrier: a caller's own conditions run after
+-- this filter.  The extension owner reads wallet.audit_log directly.
+CREATE VIEW wallet.audit_trail WITH (security_barrier) AS
+SELECT a.id, a.relation, a.operation, a.old_row, a.new_row, a.changed_columns, a.txid, a.at, a.db_user,
+       a.application_name, a.client_addr, a.actor
+  FROM wallet.audit_log a
+ WHERE a.relation LIKE 'wallet.%'
+    OR EXISTS (SELECT 1
+                 FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+                WHERE n.nspname = (pg_catalog.parse_ident(a.relation, false))[1]
+                  AND c.relname = (pg_catalog.parse_ident(a.relation, false))[2]
+                  AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT'));
+COMMENT ON VIEW wallet.audit_trail IS 'Audit records of the wallet''s tables and of the tables the caller may read.';
 
 -- Tell the background launcher (when preloaded) that this database now has
 -- the extension, so housekeeping starts at once.

@@ -17,6 +17,8 @@
 #     that of a fresh install of the newest version (diffed, shown on failure);
 #   - the history posted before the update still verifies: wallet.verify()
 #     and wallet.audit_verify(head kept before the update).
+# Objects of the extension outside schema wallet (operators, aggregates
+# and functions it puts in pg_catalog) are described too.
 # Always (also with a single version): the fresh description is stable
 # across DROP/CREATE EXTENSION, and ALTER EXTENSION wallet UPDATE on the
 # newest is a no-op.  A future ext/wallet--1.0.0--1.1.0.sql (installed with
@@ -93,11 +95,14 @@ SELECT line FROM (
                   md5(p.prosrc), p.probin)
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
      WHERE p.pronamespace = 'wallet'::regnamespace
+        OR p.oid IN (SELECT o.objid FROM ext_obj o WHERE o.classid = 'pg_proc'::regclass)
     UNION ALL
     SELECT format('aggregate %s kind=%s trans=%s final=%s combine=%s serial=%s deserial=%s mtrans=%s stype=%s init=%L sortop=%s finalmodify=%s',
                   a.aggfnoid::regprocedure, a.aggkind, a.aggtransfn::regprocedure, a.aggfinalfn, a.aggcombinefn, a.aggserialfn,
                   a.aggdeserialfn, a.aggmtransfn, a.aggtranstype::regtype, a.agginitval, a.aggsortop::regoperator, a.aggfinalmodify)
-      FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid WHERE p.pronamespace = 'wallet'::regnamespace
+      FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+     WHERE p.pronamespace = 'wallet'::regnamespace
+        OR p.oid IN (SELECT o.objid FROM ext_obj o WHERE o.classid = 'pg_proc'::regclass)
     UNION ALL
     -- types
     SELECT format('type %s kind=%s len=%s byval=%s align=%s storage=%s category=%s preferred=%s in=%s out=%s recv=%s send=%s typmodin=%s analyze=%s subscript=%s elem=%s notnull=%s basetype=%s default=%L collation=%s acl=%s',
@@ -124,7 +129,9 @@ SELECT line FROM (
     SELECT format('operator %s result=%s code=%s com=%s neg=%s rest=%s join=%s merges=%s hashes=%s',
                   o.oid::regoperator, o.oprresult::regtype, o.oprcode, o.oprcom::regoperator, o.oprnegate::regoperator,
                   o.oprrest, o.oprjoin, o.oprcanmerge, o.oprcanhash)
-      FROM pg_operator o WHERE o.oprnamespace = 'wallet'::regnamespace
+      FROM pg_operator o
+     WHERE o.oprnamespace = 'wallet'::regnamespace
+        OR o.oid IN (SELECT x.objid FROM ext_obj x WHERE x.classid = 'pg_operator'::regclass)
     UNION ALL
     SELECT format('opclass %s using %s for %s default=%s family=%s keytype=%s', c.opcname, am.amname, c.opcintype::regtype,
                   c.opcdefault, f.opfname, c.opckeytype::regtype)

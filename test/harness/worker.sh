@@ -41,4 +41,34 @@ done
 [ "$(q "SELECT bool_and(ok) FROM wallet.verify()")" = t ] && ok "worker: verify() all ok" || bad "worker: verify() failed"
 n=$(psql -X -t -A -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wallet launcher'")
 [ "$n" = 1 ] && ok "worker: one launcher running" || bad "worker: $n launchers"
+
+# More databases with the extension than worker slots (max_worker_processes
+# is 8 and the launcher takes one): every one of them still gets its
+# passes (the launcher starts at most a quarter of the slots at a time,
+# longest-waiting database first), and the filing pass runs there too.
+mw=$(psql -X -t -A -d postgres -c "SHOW max_worker_processes")
+nd=$((mw + 2))
+MANY=()
+for i in $(seq 1 "$nd"); do MANY+=("${DB}_m$i"); done
+trap 'dropdb --if-exists "$DB" >/dev/null 2>&1; for d in "${MANY[@]}"; do dropdb --if-exists "$d" >/dev/null 2>&1; done' EXIT
+for d in "${MANY[@]}"; do
+  createdb "$d" && psql -X -q -d "$d" -c "CREATE EXTENSION wallet" \
+    -c "SELECT wallet.transfer(wallet.open_account('bank', 'USD', 'system', true), wallet.open_account('u', 'USD'), '1 USD', 'k')" >/dev/null ||
+    bad "worker: set up $d"
+done
+deadline=$((SECONDS + 45))
+while (( SECONDS < deadline )); do
+  waiting=0
+  for d in "${MANY[@]}"; do
+    done_d=$(psql -X -t -A -d "$d" -c "SELECT (SELECT count(*) FROM wallet.audit_seal) > 0 AND wallet.history_merged_through() >= 1" 2>/dev/null)
+    [ "$done_d" = t ] || waiting=$((waiting + 1))
+  done
+  [ "$waiting" = 0 ] && break
+  sleep 1
+done
+[ "$waiting" = 0 ] && ok "worker: all $nd databases sealed and filed by the worker (max_worker_processes $mw)" ||
+  bad "worker: $waiting of $nd databases never got a housekeeping pass in 45 s"
+busy=$(psql -X -t -A -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wallet housekeeper'")
+[ "$busy" -le $(( mw / 4 > 1 ? mw / 4 : 1 )) ] && ok "worker: at most a quarter of the worker slots in use ($busy)" ||
+  bad "worker: $busy housekeepers at once (max_worker_processes $mw)"
 exit $fail

@@ -1,10 +1,8 @@
--- test/pgtap/contract_bugs.sql — deviations from SPEC.md found by the
--- contract review (branch contract-review).  Every assertion states what
--- the contract requires; the ones marked BUG fail against the build
--- reviewed (wallet 1.0.0 / 1.1.0 of 2026-11-30) and pass once the bug is
--- fixed.  Each block names the bug (B1..B10, as in the review report), the
--- contract text it breaks and where the cause is.  Runs in one transaction
--- and rolls back.
+-- test/pgtap/contract_regressions.sql — deviations from SPEC.md that a
+-- contract review found in 1.0.0 (B1..B11), each fixed in 1.1.0; these
+-- assertions keep them fixed.  Each block names the contract text and
+-- where the cause was; the assertions marked "control" held before too.
+-- Runs in one transaction and rolls back.
 BEGIN;
 SELECT plan(41);
 
@@ -65,13 +63,13 @@ SELECT is(pg_temp.val('SELECT count(*) FROM public.cb_pay JOIN public.cb_ref USI
 ANALYZE public.cb_pay;
 ANALYZE public.cb_ref;
 SELECT is(pg_temp.val('SELECT count(*) FROM public.cb_pay JOIN public.cb_ref USING (a)'), '43',
-          'B1 BUG: the same equality join after ANALYZE (default planner settings)');
+          'B1: the same equality join after ANALYZE (default planner settings)');
 SELECT is(pg_temp.val($$SELECT count(*) FROM public.cb_pay WHERE wallet.currency(a) = 'USD' AND a > '0.01 USD'$$), '57',
-          'B1 BUG: a range condition on the USD rows of an analyzed mixed column');
+          'B1: a range condition on the USD rows of an analyzed mixed column');
 SET LOCAL enable_hashjoin = off;
 SET LOCAL enable_nestloop = off;
 SELECT is(pg_temp.val('SELECT count(*) FROM public.cb_pay JOIN public.cb_ref USING (a)'), '43',
-          'B1 BUG: a merge join on a mixed column (README: merge joins work)');
+          'B1: a merge join on a mixed column (README: merge joins work)');
 RESET enable_hashjoin;
 RESET enable_nestloop;
 
@@ -87,8 +85,8 @@ RESET enable_nestloop;
 SELECT is(pg_temp.state('SELECT min(a) FROM public.cb_pay'), 'WL002', 'B2 control: min over mixed currencies without an index: WL002');
 CREATE INDEX cb_pay_a ON public.cb_pay (a);
 ANALYZE public.cb_pay;
-SELECT is(pg_temp.state('SELECT min(a) FROM public.cb_pay'), 'WL002', 'B2 BUG: min over mixed currencies with an index: WL002');
-SELECT is(pg_temp.state('SELECT max(a) FROM public.cb_pay'), 'WL002', 'B2 BUG: max over mixed currencies with an index: WL002');
+SELECT is(pg_temp.state('SELECT min(a) FROM public.cb_pay'), 'WL002', 'B2: min over mixed currencies with an index: WL002');
+SELECT is(pg_temp.state('SELECT max(a) FROM public.cb_pay'), 'WL002', 'B2: max over mixed currencies with an index: WL002');
 
 -- ---------------------------------------------------------------------------
 -- B3  "Idempotency: the same key with the same request returns the first
@@ -107,7 +105,7 @@ SET LOCAL TimeZone = 'UTC';
 SELECT wallet.hold(:a, :b, '1.00 USD', 'cb:hold-tz', '2099-01-01 00:00:00+00') AS h_tz \gset
 SET LOCAL TimeZone = 'Asia/Tokyo';
 SELECT is(pg_temp.val(format($$SELECT wallet.hold(%s, %s, '1.00 USD', 'cb:hold-tz', '2099-01-01 00:00:00+00')$$, :a, :b)), :'h_tz',
-          'B3 BUG: the same hold retried from a session in another TimeZone returns the first hold');
+          'B3: the same hold retried from a session in another TimeZone returns the first hold');
 SET LOCAL DateStyle = 'SQL, DMY';
 SET LOCAL TimeZone = 'UTC';
 SELECT is(pg_temp.val(format($$SELECT wallet.hold(%s, %s, '1.00 USD', 'cb:hold-tz', '2099-01-01 00:00:00+00')$$, :a, :b)), :'h_tz',
@@ -132,12 +130,12 @@ SELECT wallet.recharge(:v, '100 COIN', '0.99 USD', 'appstore', 'cb-order-1') AS 
 SELECT wallet.reverse(:rc1, 'cb:rev-rc1') IS NULL AS ignored \gset
 SELECT is(wallet.units(wallet.balance(:v)), 0::bigint, 'B4 control: the reversal took the 100 coins back');
 SELECT is(pg_temp.state(format($$SELECT wallet.refund_recharge(%s, 'chargeback')$$, :rc1)), 'WL010',
-          'B4 BUG: refund_recharge of a reversed recharge is refused');
-SELECT is(wallet.units(wallet.available(:v)), 0::bigint, 'B4 BUG: the user owes nothing more for that recharge');
+          'B4: refund_recharge of a reversed recharge is refused');
+SELECT is(wallet.units(wallet.available(:v)), 0::bigint, 'B4: the user owes nothing more for that recharge');
 SELECT wallet.recharge(:v, '10 COIN', '0.10 USD', 'appstore', 'cb-order-2') AS rc2 \gset
 SELECT wallet.refund_recharge(:rc2, 'refund') IS NULL AS ignored \gset
 SELECT is(pg_temp.state(format($$SELECT wallet.reverse(%s, 'cb:rev-rc2', NULL, true)$$, :rc2)), 'WL010',
-          'B4 BUG: reverse of a refunded recharge is refused');
+          'B4: reverse of a refunded recharge is refused');
 
 -- ---------------------------------------------------------------------------
 -- B5  "checked for overflow": credits to a hot account are not checked.
@@ -160,9 +158,9 @@ SELECT is(pg_temp.state(format($$SELECT wallet.transfer(%s, %s, '0.01 USD', 'cb:
 SAVEPOINT b5;
 SELECT wallet.transfer(:s2, :hot, '92233720368547758.07 USD', 'cb:ov-hot-1') IS NULL AS ignored \gset
 SELECT is(pg_temp.state(format($$SELECT wallet.transfer(%s, %s, '0.01 USD', 'cb:ov-hot-2')$$, (SELECT wallet.open_account('cb-s3', 'USD', 'system', true)), :hot)),
-          '22003', 'B5 BUG: a credit past int64 to a hot account: 22003');
-SELECT is(pg_temp.val(format('SELECT wallet.balance(%s)', :hot)), '92233720368547758.07 USD', 'B5 BUG: the hot account''s balance still reads');
-SELECT is(pg_temp.state('SELECT wallet.fold_hot()'), 'ok', 'B5 BUG: fold_hot() still works');
+          '22003', 'B5: a credit past int64 to a hot account: 22003');
+SELECT is(pg_temp.val(format('SELECT wallet.balance(%s)', :hot)), '92233720368547758.07 USD', 'B5: the hot account''s balance still reads');
+SELECT is(pg_temp.state('SELECT wallet.fold_hot()'), 'ok', 'B5: fold_hot() still works');
 ROLLBACK TO SAVEPOINT b5;
 
 -- ---------------------------------------------------------------------------
@@ -182,7 +180,7 @@ INSERT INTO wallet.entry (txn_id, leg, account_id, amount) VALUES (0, 1, :sys, -
 UPDATE wallet.account SET balance = balance - 100000 WHERE id = :sys;
 UPDATE wallet.account SET balance = balance + 100000 WHERE id = :b;
 SET LOCAL session_replication_role = origin;
-SELECT is((SELECT bool_and(ok) FROM wallet.audit_verify(:'head')), false, 'B6 BUG: audit_verify(head) finds the forged transaction 0');
+SELECT is((SELECT bool_and(ok) FROM wallet.audit_verify(:'head')), false, 'B6: audit_verify(head) finds the forged transaction 0');
 SELECT is(pg_temp.val('SELECT bool_and(ok) FROM wallet.verify()'), 'false', 'B6: verify() finds it (1.0.0 does not; 1.1.0 does, through its account_history check)');
 SET LOCAL session_replication_role = replica;
 DELETE FROM wallet.entry WHERE txn_id = 0;
@@ -211,7 +209,7 @@ SELECT wallet.grant_app('cb_app') IS NULL AS ignored \gset
 SET LOCAL ROLE cb_app;
 SELECT is(pg_temp.state('SELECT * FROM cb_hr.salaries'), '42501', 'B7 control: the app role cannot read cb_hr.salaries');
 SELECT is(pg_temp.val($$SELECT count(*) FROM wallet.audit_trail WHERE new_row ->> 'emp' = 'ceo'$$) IN ('0', '42501'), true,
-          'B7 BUG: ... nor its rows through wallet.audit_trail');
+          'B7: ... nor its rows through wallet.audit_trail');
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
@@ -234,34 +232,34 @@ SELECT wallet.open_account('cb-frozen-viewer', 'COIN') AS fv \gset
 SELECT wallet.freeze_account(:fv) IS NULL AS ignored \gset
 SELECT wallet.open_account('cb-creator', 'DIAMOND') AS cr \gset
 SELECT wallet.hold(:a, :b, '2.00 USD', 'cb:hold-d') AS hd \gset
-SELECT is(pg_temp.err(format('SELECT wallet.freeze_account(%s)', :closed)), 'WL005 +detail', 'B8 BUG: freeze of a closed account: WL005 with DETAIL');
-SELECT is(pg_temp.err(format('SELECT wallet.unfreeze_account(%s)', :closed)), 'WL005 +detail', 'B8 BUG: unfreeze of a closed account: WL005 with DETAIL');
+SELECT is(pg_temp.err(format('SELECT wallet.freeze_account(%s)', :closed)), 'WL005 +detail', 'B8: freeze of a closed account: WL005 with DETAIL');
+SELECT is(pg_temp.err(format('SELECT wallet.unfreeze_account(%s)', :closed)), 'WL005 +detail', 'B8: unfreeze of a closed account: WL005 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.recharge(%s, '10 COIN', '0.10 USD', 'appstore', 'cb-order-9')$$, :fv)), 'WL004 +detail',
-          'B8 BUG: recharge of a frozen account: WL004 with DETAIL');
+          'B8: recharge of a frozen account: WL004 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.recharge(%s, '10 DIAMOND', '0.10 USD', 'appstore', 'cb-order-9')$$, :v)), 'WL002 +detail',
-          'B8 BUG: recharge in the wrong unit: WL002 with DETAIL');
+          'B8: recharge in the wrong unit: WL002 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.gift(%s, %s, '1 DIAMOND', 'cb:g1')$$, :v, :cr)), 'WL002 +detail',
-          'B8 BUG: gift in the wrong unit: WL002 with DETAIL');
+          'B8: gift in the wrong unit: WL002 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.request_withdrawal(%s, '1 COIN', 'cb:w1')$$, :cr)), 'WL002 +detail',
-          'B8 BUG: withdrawal in the wrong unit: WL002 with DETAIL');
+          'B8: withdrawal in the wrong unit: WL002 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.post('cb:ovl', ARRAY[(%s, %L), (%s, %L), (%s, '0.01 USD'), (%s, '-0.01 USD')]::wallet.leg[])$$,
                              :b, wallet.amount(9223372036854775807, 'USD'), :sys, wallet.amount(-9223372036854775807, 'USD'), :b, :sys)),
-          '22003 +detail', 'B8 BUG: legs overflowing an account: 22003 with DETAIL');
+          '22003 +detail', 'B8: legs overflowing an account: 22003 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.transfer(%s, %s, '0.00 USD', 'cb:zero')$$, :a, :b)), '22023 +detail',
-          'B8 BUG: transfer of zero: 22023 with DETAIL');
+          'B8: transfer of zero: 22023 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.transfer(%s, %s, '1.00 USD', 'cb:self')$$, :a, :a)), '22023 +detail',
-          'B8 BUG: transfer to itself: 22023 with DETAIL');
+          'B8: transfer to itself: 22023 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.transfer(%s, %s, '1.00 USD', '')$$, :a, :b)), '22023 +detail',
-          'B8 BUG: empty idempotency key: 22023 with DETAIL');
+          'B8: empty idempotency key: 22023 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.transfer(%s, %s, NULL, 'cb:null')$$, :a, :b)), '22004 +detail',
-          'B8 BUG: null amount: 22004 with DETAIL');
+          'B8: null amount: 22004 with DETAIL');
 SELECT is(pg_temp.err(format($$SELECT wallet.capture(%s, '5.00 USD')$$, :hd)), '22023 +detail',
-          'B8 BUG: capture of more than held: 22023 with DETAIL');
-SELECT is(pg_temp.err($$SELECT wallet.allocate('1 USD', '{1,-1}')$$), '22023 +detail', 'B8 BUG: allocate with a negative ratio: 22023 with DETAIL');
-SELECT is(pg_temp.err($$SELECT wallet.split('1 USD', 0)$$), '22023 +detail', 'B8 BUG: split into 0 parts: 22023 with DETAIL');
-SELECT is(pg_temp.err($$SELECT wallet.add_currency('GEMX', 19, 'x')$$), '22023 +detail', 'B8 BUG: add_currency with 19 decimals: 22023 with DETAIL');
-SELECT is(pg_temp.err($$SELECT wallet.open_account('', 'USD')$$), '22023 +detail', 'B8 BUG: open_account with an empty owner: 22023 with DETAIL');
-SELECT is(pg_temp.err('SELECT wallet.refund_recharge(-42, ''x'')'), 'WL009 +detail', 'B8 BUG: refund of an unknown transaction: WL009 with DETAIL');
+          'B8: capture of more than held: 22023 with DETAIL');
+SELECT is(pg_temp.err($$SELECT wallet.allocate('1 USD', '{1,-1}')$$), '22023 +detail', 'B8: allocate with a negative ratio: 22023 with DETAIL');
+SELECT is(pg_temp.err($$SELECT wallet.split('1 USD', 0)$$), '22023 +detail', 'B8: split into 0 parts: 22023 with DETAIL');
+SELECT is(pg_temp.err($$SELECT wallet.add_currency('GEMX', 19, 'x')$$), '22023 +detail', 'B8: add_currency with 19 decimals: 22023 with DETAIL');
+SELECT is(pg_temp.err($$SELECT wallet.open_account('', 'USD')$$), '22023 +detail', 'B8: open_account with an empty owner: 22023 with DETAIL');
+SELECT is(pg_temp.err('SELECT wallet.refund_recharge(-42, ''x'')'), 'WL009 +detail', 'B8: refund of an unknown transaction: WL009 with DETAIL');
 
 -- ---------------------------------------------------------------------------
 -- B9  Bad input has a documented SQLSTATE (README: 22004 "a required
@@ -269,7 +267,7 @@ SELECT is(pg_temp.err('SELECT wallet.refund_recharge(-42, ''x'')'), 'WL009 +deta
 --     (not-null violation of custom_currencies.code) instead.
 --     Cause: ext/install/10_currency.sql add_currency() checks minor_units
 --     for NULL but not code.  Fix: IF code IS NULL THEN RAISE ... 22004.
-SELECT is(pg_temp.state($$SELECT wallet.add_currency(NULL, 0, 'x')$$), '22004', 'B9 BUG: add_currency(NULL, ...): 22004');
+SELECT is(pg_temp.state($$SELECT wallet.add_currency(NULL, 0, 'x')$$), '22004', 'B9: add_currency(NULL, ...): 22004');
 
 -- ---------------------------------------------------------------------------
 -- B10 audit_verify names the first bad record, but for a record inserted
@@ -288,7 +286,7 @@ INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash) VALUES (:burned
 SET LOCAL session_replication_role = origin;
 SELECT is((SELECT bool_and(ok) FROM wallet.audit_verify(:'head10')), false, 'B10 control: the inserted record is found');
 SELECT is((SELECT count(*) FROM wallet.audit_verify(:'head10') WHERE detail LIKE '%sealed in seal )%'), 0::bigint,
-          'B10 BUG: its detail has no empty "(sealed in seal )"');
+          'B10: its detail has no empty "(sealed in seal )"');
 
 -- ---------------------------------------------------------------------------
 -- B11 (no assertion here: it needs a preloaded server with several
