@@ -19,6 +19,8 @@
 --    retried after the update with the same key is refused as a different
 --    request, WL006); audit_verify finds forged ids <= 0; audit_trail shows
 --    only the wallet's records and those of tables the caller may read.
+-- 5. seal() reads each chunk of the journal once, through
+--    wallet.journal_chunk(), with the same hashes as before.
 -- Roles given rights with wallet.grant_app() or wallet.grant_reader() before
 -- the update keep them and get the new view and functions (see the end).
 \echo Use "ALTER EXTENSION wallet UPDATE TO '1.1.0'" to load this file. \quit
@@ -83,6 +85,13 @@ UPDATE pg_catalog.pg_depend d SET refobjid = amop.new_op
   FROM amop
  WHERE d.classid = 'pg_catalog.pg_amop'::regclass AND d.objid = amop.oid
    AND d.refclassid = 'pg_catalog.pg_operator'::regclass AND d.refobjid = amop.old_op;
+-- Every session's type cache remembers the ordering operator of
+-- wallet.amount and is invalidated by changes to pg_opclass, not pg_amop:
+-- touch the class so that open sessions (pooled connections) see the new
+-- members.
+UPDATE pg_catalog.pg_opclass SET opcname = opcname
+ WHERE opcname = 'amount_ops' AND opcnamespace = 'wallet'::regnamespace
+   AND opcmethod = (SELECT oid FROM pg_catalog.pg_am WHERE amname = 'btree');
 ALTER OPERATOR pg_catalog.< (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_ltsel);
 ALTER OPERATOR pg_catalog.<= (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_lesel);
 ALTER OPERATOR pg_catalog.> (wallet.amount, wallet.amount) SET (RESTRICT = wallet.amount_gtsel);
@@ -99,6 +108,19 @@ DELETE FROM pg_catalog.pg_depend
    AND objid IN ('wallet.min(wallet.amount)'::regprocedure, 'wallet.max(wallet.amount)'::regprocedure,
                  'pg_catalog.min(wallet.amount)'::regprocedure, 'pg_catalog.max(wallet.amount)'::regprocedure);
 
+-- The checking operators stay valid sort operators (views made under
+-- 1.0.0 sort by them, and pg_dump writes those as ORDER BY a USING <).
+CREATE OPERATOR pg_catalog.~=~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_eq, COMMUTATOR = OPERATOR(pg_catalog.~=~),
+    RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR CLASS wallet.amount_checked_ops
+    FOR TYPE wallet.amount USING btree AS
+        OPERATOR 1 pg_catalog.<,
+        OPERATOR 2 pg_catalog.<=,
+        OPERATOR 3 pg_catalog.~=~,
+        OPERATOR 4 pg_catalog.>=,
+        OPERATOR 5 pg_catalog.>,
+        FUNCTION 1 wallet.amount_cmp(wallet.amount, wallet.amount);
 -- ---- 3. post_system(..., reverses) ----
 
 DROP FUNCTION wallet.post_system(text, wallet.leg[], text, jsonb);
@@ -195,6 +217,15 @@ SELECT x.account_id, x.txn_id, wallet.amount(x.units, a.currency) AS amount, x.u
   JOIN wallet.account a ON a.id = x.account_id
   JOIN wallet.txn t ON t.id = x.txn_id;
 COMMENT ON VIEW wallet.account_entries IS 'Entries per account (filed history plus the journal''s tail): filter by account_id.';
+
+-- ---- 5. the sealer reads the journal in one pass (journal_chunk) ----
+
+CREATE FUNCTION wallet.journal_chunk(after bigint, upto bigint, max_records int,
+                                     OUT through bigint, OUT ids bigint[], OUT hashes bytea)
+    AS 'MODULE_PATHNAME', 'wallet_journal_chunk'
+    LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.journal_chunk(bigint, bigint, int) FROM PUBLIC;
 
 -- ---- every other function or view whose definition changed ----
 
@@ -908,9 +939,18 @@ DECLARE
     a_through bigint;
     total bigint := 0;
     chunk constant int := 10000;
-    n_chunk bigint;
     j_upto bigint;
 BEGIN
+    -- ids cached by a session (sequence CACHE > 1) are drawn without the
+    -- writer lock and could land below a sealed horizon
+    IF EXISTS (SELECT 1 FROM pg_sequence s
+                WHERE s.seqrelid IN ('wallet.txn_id_seq'::regclass, 'wallet.audit_log_id_seq'::regclass)
+                  AND s.seqcache > 1) THEN
+        RAISE EXCEPTION 'wallet.seal() needs the journal''s sequences without a cache'
+            USING ERRCODE = '55000',
+                  DETAIL = 'wallet.txn_id_seq or wallet.audit_log_id_seq has CACHE > 1: a session could draw an id below the horizon later.',
+                  HINT = 'ALTER SEQUENCE wallet.txn_id_seq CACHE 1; ALTER SEQUENCE wallet.audit_log_id_seq CACHE 1;';
+    END IF;
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
             USING ERRCODE = '25000',
@@ -940,16 +980,10 @@ BEGIN
     a_to := greatest(a_to, a_from);
     -- 4. seal what exists up to the horizon, in chunks
     LOOP
-        -- the next chunk of the journal: at most `chunk` transactions
-        SELECT count(*), max(c.id) INTO n_chunk, j_upto
-          FROM (SELECT t.id FROM wallet.txn t
-                 WHERE t.id > j_from AND t.id <= j_to ORDER BY t.id LIMIT chunk) c;
-        IF n_chunk < chunk THEN
-            j_upto := j_to;
-        END IF;
-        SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'), coalesce(string_agg(h.hash, ''::bytea ORDER BY h.id), '')
-          INTO j_ids, j_hashes
-          FROM wallet.journal_hashes(j_from, j_upto) h;
+        -- the next chunk of the journal: at most `chunk` transactions, with
+        -- their hashes, and how far that covers (one pass, in C)
+        SELECT c.through, c.ids, c.hashes INTO j_upto, j_ids, j_hashes
+          FROM wallet.journal_chunk(j_from, j_to, chunk) c;
         SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
           INTO a_ids, a_hashes
           FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
@@ -1026,7 +1060,7 @@ BEGIN
           -- included (a forged id 0 or -5 is "inserted after sealing")
           FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(-9223372036854775808, j_max) jh
                      UNION ALL
-                     SELECT t.id, NULL FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
+                     SELECT t.id, '\x'::bytea FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
             ON cur.id = sd.id
          WHERE sd.h IS DISTINCT FROM cur.h) x
      ORDER BY x.id LIMIT 1;
@@ -1143,19 +1177,27 @@ BEGIN
     RETURN NEXT;
 
     -- 3. stored balance (+ pending hot rows) equals the sum of entries
+    --    (sums in numeric: a wrong ledger may hold sums past int64, and
+    --    verify must report them, not fail)
     bad := NULL;
     SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS stored, coalesce(s.total, 0) AS summed INTO bad
       FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount)::bigint AS total FROM wallet.entry GROUP BY account_id) s
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.entry GROUP BY account_id) s
              ON s.account_id = a.id
-      LEFT JOIN (SELECT account_id, sum(amount)::bigint AS total FROM wallet.hot_pending GROUP BY account_id) p
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
              ON p.account_id = a.id
      WHERE a.balance + coalesce(p.total, 0) <> coalesce(s.total, 0)
+        OR a.balance + coalesce(p.total, 0) NOT BETWEEN -9223372036854775808 AND 9223372036854775807
      ORDER BY a.id LIMIT 1;
     check_name := 'balances_match_entries'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN (SELECT format('%s accounts match their entries', count(*)) FROM wallet.account)
+                   WHEN bad.stored NOT BETWEEN -9223372036854775808 AND 9223372036854775807
+                        OR bad.summed NOT BETWEEN -9223372036854775808 AND 9223372036854775807
+                   THEN format('account %s stores %s minor units of %s (pending credits included), its entries sum to %s: past 64 bits',
+                               bad.id, bad.stored, bad.currency, bad.summed)
                    ELSE format('account %s stores %s but its entries sum to %s', bad.id,
-                               wallet.amount(bad.stored, bad.currency), wallet.amount(bad.summed, bad.currency)) END;
+                               wallet.amount(bad.stored::bigint, bad.currency),
+                               wallet.amount(bad.summed::bigint, bad.currency)) END;
     RETURN NEXT;
 
     -- 3b. the journal per account (wallet.account_history) holds exactly
@@ -1213,7 +1255,7 @@ BEGIN
     bad := NULL;
     SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS posted, a.held INTO bad
       FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount)::bigint AS total FROM wallet.hot_pending GROUP BY account_id) p
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
              ON p.account_id = a.id
      WHERE NOT a.allow_negative AND NOT a.forced_negative
        AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0)
@@ -1222,7 +1264,10 @@ BEGIN
     check_name := 'no_forbidden_negative'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
                    ELSE format('account %s may not go negative but has posted %s with %s held', bad.id,
-                               wallet.amount(bad.posted, bad.currency), wallet.amount(bad.held, bad.currency)) END;
+                               CASE WHEN bad.posted BETWEEN -9223372036854775808 AND 9223372036854775807
+                                    THEN wallet.amount(bad.posted::bigint, bad.currency)::text
+                                    ELSE bad.posted || ' minor units of ' || bad.currency END,
+                               wallet.amount(bad.held, bad.currency)) END;
     RETURN NEXT;
 
     -- 4b. every account has a known status, a registered currency and a

@@ -7,7 +7,8 @@
 #
 #   scripts/test.sh [--stress] [regress] [pgtap] [unit] [fuzz] [harness]
 #
-# Env: WALLET_TEST_PORT (54330), WALLET_FUZZ_SECONDS (30),
+# Env: WALLET_TEST_PORT (54330), WALLET_TEST_CLUSTER (test: the cluster
+#      under .cluster/; another name and port run a second suite beside it), WALLET_FUZZ_SECONDS (30),
 #      WALLET_SUITE_TIMEOUT (seconds per suite command, 0 = none; default
 #      1800, 7200 with --stress), WALLET_KEEP_CLUSTER=1 leaves it running.
 set -uo pipefail
@@ -16,6 +17,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO" || exit 1
 CLUSTER="$REPO/scripts/cluster.sh"
 PORT=${WALLET_TEST_PORT:-54330}
+CNAME=${WALLET_TEST_CLUSTER:-test}   # the cluster's name under .cluster/
 ALL_SUITES=(regress pgtap unit fuzz harness)
 
 STRESS=0
@@ -105,7 +107,7 @@ count_tap() {
 STARTED=0
 stop_cluster() {
   if [ "$STARTED" = 1 ] && [ "${WALLET_KEEP_CLUSTER:-0}" != 1 ]; then
-    bash "$CLUSTER" stop test
+    bash "$CLUSTER" stop "$CNAME"
   fi
   STARTED=0
 }
@@ -126,8 +128,8 @@ NEED_SERVER=0
 for s in regress pgtap harness; do selected "$s" && NEED_SERVER=1; done
 
 # A fresh cluster every run: no state left over from earlier runs.
-if [ "$NEED_SERVER" = 1 ]; then bash "$CLUSTER" destroy test >/dev/null 2>&1 || true; fi
-CDIR=$(bash "$CLUSTER" dir test) || { echo "test.sh: cannot create the cluster dir" >&2; exit 1; }
+if [ "$NEED_SERVER" = 1 ]; then bash "$CLUSTER" destroy "$CNAME" >/dev/null 2>&1 || true; fi
+CDIR=$(bash "$CLUSTER" dir "$CNAME") || { echo "test.sh: cannot create the cluster dir" >&2; exit 1; }
 LOGDIR="$CDIR/logs"
 rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"
@@ -149,16 +151,16 @@ SERVER_OK=0
 if [ "$NEED_SERVER" = 1 ] && [ "$BUILD_OK" = 1 ]; then
   banner "cluster"
   STARTED=1  # also stop a half-started cluster at exit
-  if WALLET_PRELOAD=wallet bash "$CLUSTER" start test "$PORT"; then
+  if WALLET_PRELOAD=wallet bash "$CLUSTER" start "$CNAME" "$PORT"; then
     SERVER_OK=1
-    eval "$(bash "$CLUSTER" env test)"
+    eval "$(bash "$CLUSTER" env "$CNAME")"
     export PGHOST PGPORT PGUSER
     unset PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
   else
     record cluster 0 1 "see $CDIR/log"
   fi
 fi
-export WALLET_REPO="$REPO" WALLET_CLUSTER=test WALLET_CLUSTER_DIR="$CDIR"
+export WALLET_REPO="$REPO" WALLET_CLUSTER="$CNAME" WALLET_CLUSTER_DIR="$CDIR"
 
 skip() { record "$1" 0 0 "skipped: $2"; echo "$1: skipped ($2)"; }
 NO_SERVER="no server"

@@ -133,7 +133,7 @@ SELECT p.proname, p.pronamespace::regnamespace AS schema, p.prokind, p.proparall
  ORDER BY 1, 2;
 SELECT opc.opcname, am.amname, opc.opcdefault
   FROM pg_opclass opc JOIN pg_am am ON am.oid = opc.opcmethod
- WHERE opc.opcintype = 'wallet.amount'::regtype ORDER BY 2;
+ WHERE opc.opcintype = 'wallet.amount'::regtype ORDER BY 2, 1;
 
 -- ---- btree: index, ORDER BY, index scans, UNIQUE ----
 CREATE TABLE ops_t (id int, a wallet.amount);

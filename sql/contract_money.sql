@@ -204,7 +204,7 @@ SELECT pg_temp.st($$SELECT abs('-92233720368547758.08 USD'::wallet.amount)$$) AS
 -- ---- btree and hash operator classes ----
 SELECT am.amname, opc.opcdefault
   FROM pg_opclass opc JOIN pg_am am ON am.oid = opc.opcmethod
- WHERE opc.opcintype = 'wallet.amount'::regtype ORDER BY 1;
+ WHERE opc.opcintype = 'wallet.amount'::regtype ORDER BY 1, 2;
 CREATE TEMP TABLE cm_t (id int, a wallet.amount);
 INSERT INTO cm_t SELECT i, wallet.amount(((i * 7919) % 201 - 100)::bigint, 'USD') FROM generate_series(1, 400) i;
 INSERT INTO cm_t VALUES (401, NULL), (402, '92233720368547758.07 USD'), (403, '-92233720368547758.08 USD');

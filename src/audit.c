@@ -20,10 +20,17 @@
  */
 #include "wallet.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "funcapi.h"
@@ -35,11 +42,13 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #define WRITER_LOCK_SHARDS	8
@@ -351,17 +360,276 @@ append_counted(StringInfo buf, const char *label, const char *data, int len)
 }
 
 /*
+ * The journal reader: every journal transaction with after < id <= upto,
+ * in id order, with its SHA-256 over a canonical byte string: a version
+ * tag; the id; key, kind and metadata (jsonb's normalised text) as
+ * length-counted strings; the request hash in hex; reverses; forced;
+ * created_at as integer microseconds; then each entry "leg:account:amount"
+ * in leg order.  Independent of every session setting.
+ *
+ * The transactions and the entries are read through their primary keys
+ * (txn (id), entry (txn_id, leg)) with the table and index access methods,
+ * two ordered scans merged, so memory stays flat for any range; entries of
+ * a transaction that is not there are skipped (audit_verify reports the
+ * transaction as deleted).  seal() (through journal_chunk) and
+ * audit_verify() (through journal_hashes) both use it, so what is sealed
+ * and what is checked are computed the same way.
+ */
+typedef struct JournalReader
+{
+	Relation	txn_rel,
+				txn_idx,
+				ent_rel,
+				ent_idx;
+	IndexScanDesc txn_scan,
+				ent_scan;
+	TupleTableSlot *txn_slot,
+			   *ent_slot;
+	ScanKeyData txn_key,
+				ent_key;
+	AttrNumber	t_id,
+				t_key,
+				t_kind,
+				t_hash,
+				t_metadata,
+				t_reverses,
+				t_forced,
+				t_created_at;
+	AttrNumber	e_txn,
+				e_leg,
+				e_account,
+				e_amount;
+	bool		ent_ready;		/* ent_slot holds an entry not consumed yet */
+	bool		ent_done;
+	int64		upto;
+	pg_cryptohash_ctx *ctx;
+	StringInfoData buf;
+	MemoryContext per_row;
+} JournalReader;
+
+static AttrNumber
+journal_column(Relation rel, const char *name)
+{
+	AttrNumber	n = get_attnum(RelationGetRelid(rel), name);
+
+	if (n == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("wallet: column %s.%s is missing", RelationGetRelationName(rel), name),
+				 errdetail("The journal hashes read it."),
+				 errhint("Reinstall the extension.")));
+	return n;
+}
+
+/* the relation wallet.<name> and its primary key, locked for reading */
+static void
+journal_open(const char *name, Relation *rel, Relation *idx)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("wallet", false));
+	Oid			pkey;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("wallet: relation wallet.%s is missing", name),
+				 errdetail("The journal hashes read it."),
+				 errhint("Reinstall the extension.")));
+	*rel = table_open(relid, AccessShareLock);
+	pkey = RelationGetPrimaryKeyIndex(*rel);
+	if (!OidIsValid(pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("wallet: wallet.%s has no primary key", name),
+				 errdetail("The journal hashes read it in key order."),
+				 errhint("Reinstall the extension.")));
+	*idx = index_open(pkey, AccessShareLock);
+}
+
+static void
+journal_begin(JournalReader *r, int64 after, int64 upto, Snapshot snap)
+{
+	memset(r, 0, sizeof(*r));
+	r->upto = upto;
+	journal_open("txn", &r->txn_rel, &r->txn_idx);
+	journal_open("entry", &r->ent_rel, &r->ent_idx);
+	r->t_id = journal_column(r->txn_rel, "id");
+	r->t_key = journal_column(r->txn_rel, "idempotency_key");
+	r->t_kind = journal_column(r->txn_rel, "kind");
+	r->t_hash = journal_column(r->txn_rel, "request_hash");
+	r->t_metadata = journal_column(r->txn_rel, "metadata");
+	r->t_reverses = journal_column(r->txn_rel, "reverses");
+	r->t_forced = journal_column(r->txn_rel, "forced");
+	r->t_created_at = journal_column(r->txn_rel, "created_at");
+	r->e_txn = journal_column(r->ent_rel, "txn_id");
+	r->e_leg = journal_column(r->ent_rel, "leg");
+	r->e_account = journal_column(r->ent_rel, "account_id");
+	r->e_amount = journal_column(r->ent_rel, "amount");
+	if (r->txn_idx->rd_index->indkey.values[0] != r->t_id ||
+		r->ent_idx->rd_index->indkey.values[0] != r->e_txn)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("wallet: the journal's primary keys do not start with the transaction id"),
+				 errdetail("The journal hashes read transactions and entries in that order."),
+				 errhint("Reinstall the extension.")));
+
+	r->txn_slot = table_slot_create(r->txn_rel, NULL);
+	r->ent_slot = table_slot_create(r->ent_rel, NULL);
+	ScanKeyInit(&r->txn_key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
+	ScanKeyInit(&r->ent_key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
+	r->txn_scan = index_beginscan(r->txn_rel, r->txn_idx, snap, 1, 0);
+	index_rescan(r->txn_scan, &r->txn_key, 1, NULL, 0);
+	r->ent_scan = index_beginscan(r->ent_rel, r->ent_idx, snap, 1, 0);
+	index_rescan(r->ent_scan, &r->ent_key, 1, NULL, 0);
+
+	/* one hash context for the whole range, re-initialised per transaction */
+	r->ctx = pg_cryptohash_create(PG_SHA256);
+	if (r->ctx == NULL)
+		elog(ERROR, "wallet: could not create a SHA-256 context");
+	initStringInfo(&r->buf);
+	r->per_row = AllocSetContextCreate(CurrentMemoryContext, "wallet journal hash",
+									   ALLOCSET_DEFAULT_SIZES);
+}
+
+static void
+journal_end(JournalReader *r)
+{
+	index_endscan(r->txn_scan);
+	index_endscan(r->ent_scan);
+	ExecDropSingleTupleTableSlot(r->txn_slot);
+	ExecDropSingleTupleTableSlot(r->ent_slot);
+	index_close(r->txn_idx, NoLock);
+	index_close(r->ent_idx, NoLock);
+	table_close(r->txn_rel, NoLock);
+	table_close(r->ent_rel, NoLock);
+	pg_cryptohash_free(r->ctx);
+	MemoryContextDelete(r->per_row);
+	pfree(r->buf.data);
+}
+
+/* the next entry's transaction id, or PG_INT64_MAX when there is none */
+static int64
+journal_peek_entry(JournalReader *r)
+{
+	bool		isnull;
+
+	if (!r->ent_ready && !r->ent_done)
+	{
+		if (index_getnext_slot(r->ent_scan, ForwardScanDirection, r->ent_slot))
+			r->ent_ready = true;
+		else
+			r->ent_done = true;
+	}
+	if (r->ent_done)
+		return PG_INT64_MAX;
+	return DatumGetInt64(slot_getattr(r->ent_slot, r->e_txn, &isnull));
+}
+
+/* the next transaction: its id and hash; false past upto */
+static bool
+journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENGTH])
+{
+	static const char hexdigits[] = "0123456789abcdef";
+	TupleTableSlot *slot = r->txn_slot;
+	StringInfo	buf = &r->buf;
+	MemoryContext old;
+	bool		isnull;
+	int64		id;
+	Datum		d;
+	text	   *t;
+	bytea	   *b;
+
+	CHECK_FOR_INTERRUPTS();
+	if (!index_getnext_slot(r->txn_scan, ForwardScanDirection, slot))
+		return false;
+	id = DatumGetInt64(slot_getattr(slot, r->t_id, &isnull));
+	if (id > r->upto)
+		return false;
+
+	MemoryContextReset(r->per_row);
+	old = MemoryContextSwitchTo(r->per_row);
+	resetStringInfo(buf);
+	appendStringInfoString(buf, "wallet-journal-v1\nid=");
+	append_int64(buf, id);
+	appendStringInfoChar(buf, '\n');
+	t = DatumGetTextPP(slot_getattr(slot, r->t_key, &isnull));
+	append_counted(buf, "key", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	t = DatumGetTextPP(slot_getattr(slot, r->t_kind, &isnull));
+	append_counted(buf, "kind", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	b = DatumGetByteaPP(slot_getattr(slot, r->t_hash, &isnull));
+	appendStringInfoString(buf, "request=");
+	enlargeStringInfo(buf, 2 * VARSIZE_ANY_EXHDR(b) + 1);
+	for (int i = 0; i < VARSIZE_ANY_EXHDR(b); i++)
+	{
+		unsigned char c = (unsigned char) VARDATA_ANY(b)[i];
+
+		buf->data[buf->len++] = hexdigits[c >> 4];
+		buf->data[buf->len++] = hexdigits[c & 15];
+	}
+	buf->data[buf->len] = '\0';
+	appendStringInfoChar(buf, '\n');
+	d = slot_getattr(slot, r->t_metadata, &isnull);
+	if (isnull)
+		appendStringInfoString(buf, "metadata=null\n");
+	else
+	{
+		Jsonb	   *jb = DatumGetJsonbP(d);
+		char	   *js = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+		append_counted(buf, "metadata", js, strlen(js));
+	}
+	d = slot_getattr(slot, r->t_reverses, &isnull);
+	if (isnull)
+		appendStringInfoString(buf, "reverses=null\n");
+	else
+	{
+		appendStringInfoString(buf, "reverses=");
+		append_int64(buf, DatumGetInt64(d));
+		appendStringInfoChar(buf, '\n');
+	}
+	appendStringInfoString(buf,
+						   DatumGetBool(slot_getattr(slot, r->t_forced, &isnull)) ? "forced=t\n" : "forced=f\n");
+	appendStringInfoString(buf, "created_at=");
+	append_int64(buf, (int64) DatumGetTimestampTz(slot_getattr(slot, r->t_created_at, &isnull)));
+	appendStringInfoChar(buf, '\n');
+
+	/* its entries: the entry scan is ordered the same way */
+	for (;;)
+	{
+		int64		etxn = journal_peek_entry(r);
+
+		if (etxn < id)
+		{
+			r->ent_ready = false;	/* entry of a transaction that is not there */
+			continue;
+		}
+		if (etxn > id)
+			break;
+		appendStringInfoString(buf, "leg=");
+		append_int64(buf, DatumGetInt16(slot_getattr(r->ent_slot, r->e_leg, &isnull)));
+		appendStringInfoChar(buf, ':');
+		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->e_account, &isnull)));
+		appendStringInfoChar(buf, ':');
+		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->e_amount, &isnull)));
+		appendStringInfoChar(buf, '\n');
+		r->ent_ready = false;
+	}
+
+	if (pg_cryptohash_init(r->ctx) < 0 ||
+		pg_cryptohash_update(r->ctx, (uint8 *) buf->data, buf->len) < 0 ||
+		pg_cryptohash_final(r->ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "wallet: could not compute SHA-256");
+	MemoryContextSwitchTo(old);
+	*id_out = id;
+	return true;
+}
+
+/*
  * wallet.journal_hashes(after bigint, upto bigint)
  *   → table(id bigint, hash bytea)
  *
- * SHA-256 of every journal transaction with after < id <= upto, in id
- * order, over a canonical byte string: a version tag; the id; key, kind and
- * metadata (jsonb's normalised text) as length-counted strings; the request
- * hash in hex; reverses; forced; created_at as integer microseconds; then
- * each entry "leg:account:amount" in leg order.  Independent of every
- * session setting.  Two ordered cursors (transactions, entries) are merged,
- * so memory stays flat for any range.  seal() and audit_verify() both use
- * it, so what is sealed and what is checked are computed the same way.
+ * The hash of every journal transaction with after < id <= upto, in id
+ * order (see the journal reader above).  audit_verify() compares them with
+ * the sealed ones.
  */
 PG_FUNCTION_INFO_V1(wallet_journal_hashes);
 Datum
@@ -370,159 +638,80 @@ wallet_journal_hashes(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		after = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
 	int64		upto = PG_ARGISNULL(1) ? PG_INT64_MAX : PG_GETARG_INT64(1);
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-	Portal		tcur,
-				ecur;
-	SPITupleTable *etab = NULL;
-	uint64		epos = 0;
-	bool		edone = false;
-	StringInfoData buf;
-	MemoryContext per_row;
-	pg_cryptohash_ctx *ctx;
-	static const char hexdigits[] = "0123456789abcdef";
+	JournalReader r;
+	int64		id;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 
 	InitMaterializedSRF(fcinfo, 0);
-	/* one hash context for the whole range, re-initialised per transaction */
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL)
-		elog(ERROR, "wallet: could not create a SHA-256 context");
-	args[0] = Int64GetDatum(after);
-	args[1] = Int64GetDatum(upto);
-	initStringInfo(&buf);
-	per_row = AllocSetContextCreate(CurrentMemoryContext, "wallet journal hash",
-									ALLOCSET_DEFAULT_SIZES);
-
-	SPI_connect();
-	tcur = SPI_cursor_open_with_args(NULL,
-									 "SELECT id, idempotency_key, kind, request_hash, metadata, reverses, forced, created_at "
-									 "FROM wallet.txn WHERE id > $1 AND id <= $2 ORDER BY id",
-									 2, argtypes, args, NULL, true, 0);
-	ecur = SPI_cursor_open_with_args(NULL,
-									 "SELECT txn_id, leg, account_id, amount "
-									 "FROM wallet.entry WHERE txn_id > $1 AND txn_id <= $2 ORDER BY txn_id, leg",
-									 2, argtypes, args, NULL, true, 0);
-	for (;;)
+	journal_begin(&r, after, upto, GetActiveSnapshot());
+	while (journal_next(&r, &id, digest))
 	{
-		SPITupleTable *ttab;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
 
-		SPI_cursor_fetch(tcur, true, 1000);
-		ttab = SPI_tuptable;
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < ttab->numvals; r++)
-		{
-			HeapTuple	tup = ttab->vals[r];
-			TupleDesc	desc = ttab->tupdesc;
-			bool		isnull;
-			int64		id;
-			text	   *t;
-			bytea	   *b;
-			Datum		d;
-			uint8		digest[PG_SHA256_DIGEST_LENGTH];
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
-			MemoryContext old;
-
-			CHECK_FOR_INTERRUPTS();
-			old = MemoryContextSwitchTo(per_row);
-			resetStringInfo(&buf);
-			id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			appendStringInfoString(&buf, "wallet-journal-v1\nid=");
-			append_int64(&buf, id);
-			appendStringInfoChar(&buf, '\n');
-			t = DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull));
-			append_counted(&buf, "key", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			t = DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull));
-			append_counted(&buf, "kind", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			b = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
-			appendStringInfoString(&buf, "request=");
-			enlargeStringInfo(&buf, 2 * VARSIZE_ANY_EXHDR(b) + 1);
-			for (int i = 0; i < VARSIZE_ANY_EXHDR(b); i++)
-			{
-				unsigned char c = (unsigned char) VARDATA_ANY(b)[i];
-
-				buf.data[buf.len++] = hexdigits[c >> 4];
-				buf.data[buf.len++] = hexdigits[c & 15];
-			}
-			buf.data[buf.len] = '\0';
-			appendStringInfoChar(&buf, '\n');
-			d = SPI_getbinval(tup, desc, 5, &isnull);
-			if (isnull)
-				appendStringInfoString(&buf, "metadata=null\n");
-			else
-			{
-				Jsonb	   *jb = DatumGetJsonbP(d);
-				char	   *js = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-
-				append_counted(&buf, "metadata", js, strlen(js));
-			}
-			d = SPI_getbinval(tup, desc, 6, &isnull);
-			if (isnull)
-				appendStringInfoString(&buf, "reverses=null\n");
-			else
-			{
-				appendStringInfoString(&buf, "reverses=");
-				append_int64(&buf, DatumGetInt64(d));
-				appendStringInfoChar(&buf, '\n');
-			}
-			appendStringInfoString(&buf,
-								   DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull)) ? "forced=t\n" : "forced=f\n");
-			appendStringInfoString(&buf, "created_at=");
-			append_int64(&buf, (int64) DatumGetTimestampTz(SPI_getbinval(tup, desc, 8, &isnull)));
-			appendStringInfoChar(&buf, '\n');
-
-			/* its entries: the entry cursor is ordered the same way */
-			for (;;)
-			{
-				int64		etxn;
-
-				if (!edone && (etab == NULL || epos >= etab->numvals))
-				{
-					if (etab != NULL)
-						SPI_freetuptable(etab);
-					SPI_cursor_fetch(ecur, true, 4000);
-					etab = SPI_tuptable;
-					epos = 0;
-					if (SPI_processed == 0)
-						edone = true;
-				}
-				if (edone)
-					break;
-				etxn = DatumGetInt64(SPI_getbinval(etab->vals[epos], etab->tupdesc, 1, &isnull));
-				if (etxn < id)
-				{
-					epos++;		/* entry of a transaction that is not there */
-					continue;
-				}
-				if (etxn > id)
-					break;
-				appendStringInfoString(&buf, "leg=");
-				append_int64(&buf, DatumGetInt16(SPI_getbinval(etab->vals[epos], etab->tupdesc, 2, &isnull)));
-				appendStringInfoChar(&buf, ':');
-				append_int64(&buf, DatumGetInt64(SPI_getbinval(etab->vals[epos], etab->tupdesc, 3, &isnull)));
-				appendStringInfoChar(&buf, ':');
-				append_int64(&buf, DatumGetInt64(SPI_getbinval(etab->vals[epos], etab->tupdesc, 4, &isnull)));
-				appendStringInfoChar(&buf, '\n');
-				epos++;
-			}
-
-			if (pg_cryptohash_init(ctx) < 0 ||
-				pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
-				pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-				elog(ERROR, "wallet: could not compute SHA-256");
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(per_row);
-
-			values[0] = Int64GetDatum(id);
-			values[1] = PointerGetDatum(cstring_to_text_with_len((char *) digest, sizeof(digest)));
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		SPI_freetuptable(ttab);
+		values[0] = Int64GetDatum(id);
+		values[1] = PointerGetDatum(cstring_to_text_with_len((char *) digest, sizeof(digest)));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_cursor_close(tcur);
-	SPI_cursor_close(ecur);
-	SPI_finish();
-	pg_cryptohash_free(ctx);
+	journal_end(&r);
 	return (Datum) 0;
+}
+
+/*
+ * wallet.journal_chunk(after bigint, upto bigint, max_records int,
+ *                      OUT through bigint, OUT ids bigint[], OUT hashes bytea)
+ *
+ * What seal() stores for the next chunk of the journal: the ids of at most
+ * max_records transactions with after < id <= upto, in id order, their
+ * hashes concatenated (32 bytes each), and how far the chunk covers: upto
+ * when the range held fewer than max_records, else the last id taken.
+ * One pass over the journal, no sort and no tuplestore (seal() used to
+ * count the chunk, then aggregate journal_hashes() twice).
+ */
+PG_FUNCTION_INFO_V1(wallet_journal_chunk);
+Datum
+wallet_journal_chunk(PG_FUNCTION_ARGS)
+{
+	int64		after = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0);
+	int64		upto = PG_ARGISNULL(1) ? PG_INT64_MAX : PG_GETARG_INT64(1);
+	int32		max_records = PG_ARGISNULL(2) ? 10000 : PG_GETARG_INT32(2);
+	TupleDesc	tupdesc;
+	JournalReader r;
+	int64		id;
+	int			n = 0;
+	int64	   *ids;
+	bytea	   *hashes;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	int64		through;
+
+	if (max_records < 1 || max_records > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be between 1 and 1000000, got %d", max_records),
+				 errdetail("A seal covers at most that many transactions.")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "wallet: journal_chunk must return a record");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	ids = palloc(sizeof(int64) * max_records);
+	hashes = palloc(VARHDRSZ + (Size) PG_SHA256_DIGEST_LENGTH * max_records);
+	journal_begin(&r, after, upto, GetActiveSnapshot());
+	while (n < max_records &&
+		   journal_next(&r, &id, (uint8 *) VARDATA(hashes) + (Size) n * PG_SHA256_DIGEST_LENGTH))
+		ids[n++] = id;
+	journal_end(&r);
+	SET_VARSIZE(hashes, VARHDRSZ + (Size) PG_SHA256_DIGEST_LENGTH * n);
+	through = n < max_records ? upto : ids[n - 1];
+
+	values[0] = Int64GetDatum(through);
+	{
+		Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+		for (int i = 0; i < n; i++)
+			d[i] = Int64GetDatum(ids[i]);
+		values[1] = PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+	values[2] = PointerGetDatum(hashes);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -372,7 +372,7 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 				row->status = BS_CURRENCY;
 			else if (!f->allow_negative)
 			{
-				int64		avail;
+				int128		avail;
 
 				if (!f->funds_loaded)
 				{
@@ -383,7 +383,7 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 					if (f->debt_account != 0)
 						f->has_debt = ledger_stored_balance(f->debt_account) < 0;
 				}
-				avail = f->balance + f->pending - f->held + f->delta;
+				avail = (int128) f->balance + f->pending - f->held + f->delta;
 				if (f->has_debt)
 					row->status = BS_INSUFFICIENT;
 				else if (avail < row->units)

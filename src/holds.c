@@ -230,15 +230,15 @@ wallet_hold(PG_FUNCTION_ARGS)
 	check_currency(from, &from_row, amount);
 	if (!from_row.allow_negative)
 	{
-		int64		pending = from_row.hot ? ledger_pending(from) : 0;
-		int64		avail = from_row.balance + pending - from_row.held;
+		int128		pending = from_row.hot ? ledger_pending(from) : 0;
+		int128		avail = (int128) from_row.balance + pending - from_row.held;
 
 		if (avail < amount->units)
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 					 errmsg("insufficient funds in account " INT64_FORMAT, from),
 					 errdetail("Available %s, requested %s.",
-							   units_to_cstring(avail, &from_row.currency),
+							   units_to_cstring(ledger_clamp_int64(avail), &from_row.currency),
 							   amount_to_cstring(amount))));
 		if (from_row.debt_account != 0)
 		{

@@ -37,7 +37,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/resowner.h"
 #include "utils/typcache.h"
 
 /* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
@@ -112,7 +111,7 @@ prepare_plans(void)
 		Oid			t[1] = {INT8OID};
 
 		plan_pending_sum = ledger_prepare_kept(
-										"SELECT coalesce(sum(amount), 0)::bigint FROM wallet.hot_pending WHERE account_id = $1", 1, t);
+										"SELECT coalesce(sum(amount), 0)::text FROM wallet.hot_pending WHERE account_id = $1", 1, t);
 		plan_debt_balance = ledger_prepare_kept(
 										 "SELECT balance FROM wallet.account WHERE id = $1", 1, t);
 	}
@@ -325,32 +324,65 @@ ledger_lock_hot_shared(int64 account_id)
 	(void) LockAcquire(&tag, ShareLock, false, false);
 }
 
-/* wallet.lock_hot_exclusive(id): used by freeze/close (SQL, internal) */
-PG_FUNCTION_INFO_V1(wallet_lock_hot_exclusive);
-Datum
-wallet_lock_hot_exclusive(PG_FUNCTION_ARGS)
+void
+ledger_lock_hot_exclusive(int64 account_id)
 {
-	int64		account_id = PG_GETARG_INT64(0);
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
 						 (uint32) account_id, WALLET_LOCKTAG_HOT);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* wallet.lock_hot_exclusive(id): used by freeze/close (SQL, internal) */
+PG_FUNCTION_INFO_V1(wallet_lock_hot_exclusive);
+Datum
+wallet_lock_hot_exclusive(PG_FUNCTION_ARGS)
+{
+	ledger_lock_hot_exclusive(PG_GETARG_INT64(0));
 	PG_RETURN_VOID();
 }
 
 int64
+ledger_clamp_int64(int128 v)
+{
+	if (v > PG_INT64_MAX)
+		return PG_INT64_MAX;
+	if (v < PG_INT64_MIN)
+		return PG_INT64_MIN;
+	return (int64) v;
+}
+
+/*
+ * The sum of a hot account's committed pending rows, in 128 bits: it can
+ * leave int64 only in the case HOT_SAFE_BALANCE describes, and a debit must
+ * still be able to bring the account back.  The sum comes as numeric text.
+ */
+int128
 ledger_pending(int64 account_id)
 {
 	Datum		arg = Int64GetDatum(account_id);
 	bool		isnull;
-	int64		v;
+	Datum		d;
+	char	   *s;
+	int128		v = 0;
+	bool		neg = false;
 
 	prepare_plans();
 	if (SPI_execute_plan(plan_pending_sum, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: pending sum failed");
-	v = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return isnull ? 0 : v;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return 0;
+	s = TextDatumGetCString(d);
+	if (*s == '-')
+	{
+		neg = true;
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (*s - '0');
+	return neg ? -v : v;
 }
 
 /* Stored balance column of an account (0 if it does not exist). */
@@ -652,8 +684,8 @@ ledger_post(PostRequest *req)
 	for (int i = 0; i < nstates; i++)
 	{
 		AccountState *st = &states[i];
-		int64		pending = 0;
-		int64		after;
+		int128		pending = 0;
+		int128		after;
 
 		if (st->hot)
 			ledger_check_hot_credit(st, st->delta);
@@ -663,27 +695,22 @@ ledger_post(PostRequest *req)
 			continue;
 		if (st->hot)
 			pending = ledger_pending(st->id);
-		/* available after = balance + pending - (held + held_delta) + delta */
-		if (__builtin_add_overflow(st->balance, pending, &after) ||
-			__builtin_sub_overflow(after, st->held + st->held_delta, &after) ||
-			__builtin_add_overflow(after, st->delta, &after))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
-					 errdetail("Balance %s, pending credits %s, held %s, this posting %s.",
-							   units_to_cstring(st->balance, &st->currency),
-							   units_to_cstring(pending, &st->currency),
-							   units_to_cstring(st->held, &st->currency),
-							   units_to_cstring(st->delta, &st->currency))));
+		/*
+		 * available after = balance + pending - (held + held_delta) + delta,
+		 * in 128 bits (the stored balance's own range is checked when it is
+		 * written)
+		 */
+		after = (int128) st->balance + pending - st->held - st->held_delta + st->delta;
 		if (after < 0 && !req->force && st->delta < 0)
 		{
-			int64		avail = st->balance + pending - st->held - (req->release_account == st->id ? st->held_delta : 0);
+			int128		avail = (int128) st->balance + pending - st->held -
+				(req->release_account == st->id ? st->held_delta : 0);
 
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 					 errmsg("insufficient funds in account " INT64_FORMAT, st->id),
 					 errdetail("Available %s, requested %s.",
-							   units_to_cstring(avail, &st->currency),
+							   units_to_cstring(ledger_clamp_int64(avail), &st->currency),
 							   units_to_cstring(-st->delta, &st->currency))));
 		}
 		if (st->delta < 0 && !req->force && st->debt_account != 0)
@@ -758,20 +785,26 @@ ledger_post(PostRequest *req)
 void
 ledger_check_hot_credit(AccountState *st, int64 delta)
 {
-	int64		pending;
-	int64		total;
+	int128		pending;
+	int128		total;
 
 	if (delta <= 0 || (st->balance <= HOT_SAFE_BALANCE && delta <= HOT_SAFE_CREDIT))
 		return;
+	/*
+	 * Credits in flight that skipped the row lock hold the hot lock shared:
+	 * wait for them (and keep new ones out until we commit) so that the
+	 * pending sum below counts every credit that can commit before ours.
+	 */
+	ledger_lock_hot_exclusive(st->id);
 	pending = ledger_pending(st->id);
-	if (__builtin_add_overflow(st->balance, pending, &total) ||
-		__builtin_add_overflow(total, delta, &total))
+	total = (int128) st->balance + pending + delta;
+	if (total > PG_INT64_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
 				 errdetail("Stored %s, pending credits %s, credit %s: more than 64-bit minor units hold.",
 						   units_to_cstring(st->balance, &st->currency),
-						   units_to_cstring(pending, &st->currency),
+						   units_to_cstring(ledger_clamp_int64(pending), &st->currency),
 						   units_to_cstring(delta, &st->currency))));
 }
 
@@ -937,7 +970,9 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan_accounts = NULL;
 	static SPIPlanPtr plan_fold = NULL;
-	volatile int64 folded = 0;
+	static SPIPlanPtr plan_unfoldable = NULL;
+	int64		folded = 0;
+	bool		isnull_dummy;
 	int64	   *ids;
 	uint64		nids;
 
@@ -948,12 +983,26 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 
 		plan_accounts = ledger_prepare_kept("SELECT DISTINCT account_id FROM wallet.hot_pending "
 									 "WHERE $1 IS NULL OR account_id = $1 ORDER BY 1", 1, t);
-		plan_fold = ledger_prepare_kept("WITH locked AS (SELECT id FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE), "
-								 "gone AS (DELETE FROM wallet.hot_pending p USING locked "
-								 "         WHERE p.account_id = locked.id RETURNING p.amount) "
+		/*
+		 * Folds only when stored + pending fits in int64 (see
+		 * HOT_SAFE_BALANCE); otherwise the rows stay and plan_unfoldable
+		 * says why.  One statement: the check and the delete read the same
+		 * rows.
+		 */
+		plan_fold = ledger_prepare_kept("WITH locked AS (SELECT id, balance FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE), "
+								 "fits AS (SELECT l.id FROM locked l "
+								 "         WHERE l.balance::numeric + (SELECT coalesce(sum(p.amount), 0) FROM wallet.hot_pending p "
+								 "                                     WHERE p.account_id = l.id) "
+								 "               BETWEEN -9223372036854775808 AND 9223372036854775807), "
+								 "gone AS (DELETE FROM wallet.hot_pending p USING fits "
+								 "         WHERE p.account_id = fits.id RETURNING p.amount) "
 								 "UPDATE wallet.account a SET balance = a.balance + s.total "
 								 "FROM (SELECT coalesce(sum(amount), 0)::bigint AS total, count(*) AS n FROM gone) s "
 								 "WHERE a.id = $1 AND s.n > 0 RETURNING s.n", 1, t);
+		plan_unfoldable = ledger_prepare_kept("SELECT a.balance::text FROM wallet.account a "
+									   "WHERE a.id = $1 AND a.balance::numeric + (SELECT coalesce(sum(p.amount), 0) "
+									   "  FROM wallet.hot_pending p WHERE p.account_id = a.id) "
+									   "  NOT BETWEEN -9223372036854775808 AND 9223372036854775807", 1, t);
 	}
 	{
 		Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
@@ -973,53 +1022,25 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 	for (uint64 i = 0; i < nids; i++)
 	{
 		Datum		arg = Int64GetDatum(ids[i]);
-		MemoryContext oldcontext = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
 
 		CHECK_FOR_INTERRUPTS();
-
-		/*
-		 * Each account in a subtransaction of its own: one whose fold would
-		 * leave int64 (which the posting checks make unreachable in
-		 * practice, see HOT_SAFE_BALANCE) keeps its pending rows and is
-		 * reported, and the others are still folded.
-		 */
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcontext);
-		PG_TRY();
+		if (SPI_execute_plan(plan_fold, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "wallet: fold failed");
+		if (SPI_processed == 1)
 		{
-			if (SPI_execute_plan(plan_fold, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-				elog(ERROR, "wallet: fold failed");
-			if (SPI_processed == 1)
-			{
-				bool		isnull;
+			bool		isnull;
 
-				folded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			}
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
+			folded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-			if (edata->sqlerrcode != ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE)
-				ReThrowError(edata);
+		else if (SPI_execute_plan(plan_unfoldable, &arg, NULL, false, 1) == SPI_OK_SELECT &&
+				 SPI_processed == 1)
 			ereport(WARNING,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("pending credits of hot account " INT64_FORMAT " not folded: %s",
-							ids[i], edata->message),
-					 errhint("Its posted balance leaves the 64-bit range; move funds out of it.")));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
+					 errmsg("pending credits of hot account " INT64_FORMAT " not folded", ids[i]),
+					 errdetail("Its posted balance (stored %s plus pending credits) leaves 64-bit minor units.",
+							   TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 1, &isnull_dummy))),
+					 errhint("Debit the account back into range; the credits stay pending until then.")));
 	}
 	SPI_finish();
 	PG_RETURN_INT64(folded);

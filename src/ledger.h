@@ -49,7 +49,7 @@ typedef struct AccountState
 	bool		unlocked_write; /* read without lock: write only if unchanged */
 	/* batch replay (batch.c) */
 	bool		funds_loaded;	/* hot pending rows and debt looked up */
-	int64		pending;		/* committed hot pending credits (not in balance) */
+	int128		pending;		/* committed hot pending credits (not in balance) */
 	bool		has_debt;		/* its debt account is negative */
 } AccountState;
 
@@ -80,11 +80,17 @@ typedef struct PostResult
  * credits, which postings add without reading them.  So that the sum stays
  * within int64 without that read, a credit goes to the pending rows only
  * while the stored balance is at most HOT_SAFE_BALANCE and the credit at
- * most HOT_SAFE_CREDIT; otherwise the row is locked and the credit checked
- * against stored + pending exactly (ledger_check_hot_credit).  Pending
- * credits could then only overflow after more than 2^10 credits of
- * 2^52 minor units each between two folds.
+ * most HOT_SAFE_CREDIT; otherwise the row is locked, the account's hot lock
+ * taken exclusively (credits in flight finish first, no new ones start) and
+ * the credit checked against stored + pending exactly
+ * (ledger_check_hot_credit).  Pending credits could then only overflow after
+ * more than 2^10 credits of 2^52 minor units each between two folds; funds
+ * checks add stored and pending in 128 bits, so such an account can still
+ * be debited back into range, and fold_hot() leaves it pending until then.
  */
+#ifndef HAVE_INT128
+#error "wallet needs a 128-bit integer type (for hot accounts' posted balances)"
+#endif
 #define HOT_SAFE_BALANCE	(INT64CONST(1) << 62)
 #define HOT_SAFE_CREDIT		(INT64CONST(1) << 52)
 extern void ledger_check_hot_credit(AccountState *st, int64 delta);
@@ -108,7 +114,12 @@ extern SPIPlanPtr ledger_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 
 /* Lock helpers shared with holds.c (SPI connected). */
 extern void ledger_lock_hot_shared(int64 account_id);
-extern int64 ledger_pending(int64 account_id);
+/* committed pending credits of a hot account (int128: see HOT_SAFE_BALANCE) */
+extern int128 ledger_pending(int64 account_id);
+/* the hot lock in exclusive mode: waits for credits in flight (see ledger.c) */
+extern void ledger_lock_hot_exclusive(int64 account_id);
+/* int128 to int64, saturating: for amounts shown in messages */
+extern int64 ledger_clamp_int64(int128 v);
 extern int64 ledger_stored_balance(int64 account_id);
 
 /* ---- rows.c: direct row access ---- */

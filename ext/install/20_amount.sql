@@ -178,6 +178,25 @@ CREATE OPERATOR CLASS wallet.amount_ops
         OPERATOR 5 pg_catalog.~>~,
         FUNCTION 1 wallet.amount_cmp(wallet.amount, wallet.amount);
 
+-- The checking operators as a btree ordering too (non-default): they stay
+-- valid sort operators, so ORDER BY a USING < (how pg_dump writes a view
+-- that sorted amounts before 1.1.0) keeps working, and an index built with
+-- this class serves range conditions with the check.  Its equality is a
+-- twin of = (~=~, not mergeable), so that = belongs to one btree family
+-- only and the planner never estimates a merge join through < on
+-- statistics that mix currencies.
+CREATE OPERATOR pg_catalog.~=~ (LEFTARG = wallet.amount, RIGHTARG = wallet.amount,
+    FUNCTION = wallet.amount_eq, COMMUTATOR = OPERATOR(pg_catalog.~=~),
+    RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR CLASS wallet.amount_checked_ops
+    FOR TYPE wallet.amount USING btree AS
+        OPERATOR 1 pg_catalog.<,
+        OPERATOR 2 pg_catalog.<=,
+        OPERATOR 3 pg_catalog.~=~,
+        OPERATOR 4 pg_catalog.>=,
+        OPERATOR 5 pg_catalog.>,
+        FUNCTION 1 wallet.amount_cmp(wallet.amount, wallet.amount);
+
 CREATE OPERATOR CLASS wallet.amount_hash_ops
     DEFAULT FOR TYPE wallet.amount USING hash AS
         OPERATOR 1 pg_catalog.=,

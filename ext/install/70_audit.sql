@@ -138,6 +138,17 @@ RETURNS TABLE (id bigint, hash bytea)
     SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION wallet.journal_hashes(bigint, bigint) FROM PUBLIC;
 
+-- What seal() stores for the next chunk: the ids of at most max_records
+-- transactions after `after` and up to `upto`, their hashes (as
+-- journal_hashes computes them, 32 bytes each, concatenated) and how far
+-- the chunk covers (upto when the range held fewer, else the last id).
+CREATE FUNCTION wallet.journal_chunk(after bigint, upto bigint, max_records int,
+                                     OUT through bigint, OUT ids bigint[], OUT hashes bytea)
+    AS 'MODULE_PATHNAME', 'wallet_journal_chunk'
+    LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.journal_chunk(bigint, bigint, int) FROM PUBLIC;
+
 -- SHA-256 of an audit record over a canonical text (every field quoted or
 -- NULL, times in UTC microseconds, jsonb's normalised text).
 CREATE FUNCTION wallet.audit_hash(a wallet.audit_log) RETURNS bytea
@@ -196,9 +207,18 @@ DECLARE
     a_through bigint;
     total bigint := 0;
     chunk constant int := 10000;
-    n_chunk bigint;
     j_upto bigint;
 BEGIN
+    -- ids cached by a session (sequence CACHE > 1) are drawn without the
+    -- writer lock and could land below a sealed horizon
+    IF EXISTS (SELECT 1 FROM pg_sequence s
+                WHERE s.seqrelid IN ('wallet.txn_id_seq'::regclass, 'wallet.audit_log_id_seq'::regclass)
+                  AND s.seqcache > 1) THEN
+        RAISE EXCEPTION 'wallet.seal() needs the journal''s sequences without a cache'
+            USING ERRCODE = '55000',
+                  DETAIL = 'wallet.txn_id_seq or wallet.audit_log_id_seq has CACHE > 1: a session could draw an id below the horizon later.',
+                  HINT = 'ALTER SEQUENCE wallet.txn_id_seq CACHE 1; ALTER SEQUENCE wallet.audit_log_id_seq CACHE 1;';
+    END IF;
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
             USING ERRCODE = '25000',
@@ -228,16 +248,10 @@ BEGIN
     a_to := greatest(a_to, a_from);
     -- 4. seal what exists up to the horizon, in chunks
     LOOP
-        -- the next chunk of the journal: at most `chunk` transactions
-        SELECT count(*), max(c.id) INTO n_chunk, j_upto
-          FROM (SELECT t.id FROM wallet.txn t
-                 WHERE t.id > j_from AND t.id <= j_to ORDER BY t.id LIMIT chunk) c;
-        IF n_chunk < chunk THEN
-            j_upto := j_to;
-        END IF;
-        SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'), coalesce(string_agg(h.hash, ''::bytea ORDER BY h.id), '')
-          INTO j_ids, j_hashes
-          FROM wallet.journal_hashes(j_from, j_upto) h;
+        -- the next chunk of the journal: at most `chunk` transactions, with
+        -- their hashes, and how far that covers (one pass, in C)
+        SELECT c.through, c.ids, c.hashes INTO j_upto, j_ids, j_hashes
+          FROM wallet.journal_chunk(j_from, j_to, chunk) c;
         SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
           INTO a_ids, a_hashes
           FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
@@ -334,7 +348,7 @@ BEGIN
           -- included (a forged id 0 or -5 is "inserted after sealing")
           FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(-9223372036854775808, j_max) jh
                      UNION ALL
-                     SELECT t.id, NULL FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
+                     SELECT t.id, '\x'::bytea FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
             ON cur.id = sd.id
          WHERE sd.h IS DISTINCT FROM cur.h) x
      ORDER BY x.id LIMIT 1;

@@ -54,19 +54,27 @@ BEGIN
     RETURN NEXT;
 
     -- 3. stored balance (+ pending hot rows) equals the sum of entries
+    --    (sums in numeric: a wrong ledger may hold sums past int64, and
+    --    verify must report them, not fail)
     bad := NULL;
     SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS stored, coalesce(s.total, 0) AS summed INTO bad
       FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount)::bigint AS total FROM wallet.entry GROUP BY account_id) s
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.entry GROUP BY account_id) s
              ON s.account_id = a.id
-      LEFT JOIN (SELECT account_id, sum(amount)::bigint AS total FROM wallet.hot_pending GROUP BY account_id) p
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
              ON p.account_id = a.id
      WHERE a.balance + coalesce(p.total, 0) <> coalesce(s.total, 0)
+        OR a.balance + coalesce(p.total, 0) NOT BETWEEN -9223372036854775808 AND 9223372036854775807
      ORDER BY a.id LIMIT 1;
     check_name := 'balances_match_entries'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN (SELECT format('%s accounts match their entries', count(*)) FROM wallet.account)
+                   WHEN bad.stored NOT BETWEEN -9223372036854775808 AND 9223372036854775807
+                        OR bad.summed NOT BETWEEN -9223372036854775808 AND 9223372036854775807
+                   THEN format('account %s stores %s minor units of %s (pending credits included), its entries sum to %s: past 64 bits',
+                               bad.id, bad.stored, bad.currency, bad.summed)
                    ELSE format('account %s stores %s but its entries sum to %s', bad.id,
-                               wallet.amount(bad.stored, bad.currency), wallet.amount(bad.summed, bad.currency)) END;
+                               wallet.amount(bad.stored::bigint, bad.currency),
+                               wallet.amount(bad.summed::bigint, bad.currency)) END;
     RETURN NEXT;
 
     -- 3b. the journal per account (wallet.account_history) holds exactly
@@ -124,7 +132,7 @@ BEGIN
     bad := NULL;
     SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS posted, a.held INTO bad
       FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount)::bigint AS total FROM wallet.hot_pending GROUP BY account_id) p
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
              ON p.account_id = a.id
      WHERE NOT a.allow_negative AND NOT a.forced_negative
        AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0)
@@ -133,7 +141,10 @@ BEGIN
     check_name := 'no_forbidden_negative'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
                    ELSE format('account %s may not go negative but has posted %s with %s held', bad.id,
-                               wallet.amount(bad.posted, bad.currency), wallet.amount(bad.held, bad.currency)) END;
+                               CASE WHEN bad.posted BETWEEN -9223372036854775808 AND 9223372036854775807
+                                    THEN wallet.amount(bad.posted::bigint, bad.currency)::text
+                                    ELSE bad.posted || ' minor units of ' || bad.currency END,
+                               wallet.amount(bad.held, bad.currency)) END;
     RETURN NEXT;
 
     -- 4b. every account has a known status, a registered currency and a
