@@ -35,9 +35,9 @@
  * Last stdout line: "clients=... acked=... refused=... wl001=...
  * unknown=... losses=... unexpected=... deadlocks=... hk_calls=...
  * hk_errors=... hk_deadlocks=... connect_attempts=... seconds=..."
- * (hk_: the housekeeping thread; its 40P01 are counted apart, see
- * crash.sh).  Exit 0 when no unexpected error (housekeeping's 40P01
- * aside), 1 otherwise, 2 on a usage/setup error.
+ * (hk_: the housekeeping thread; its 40P01 are counted apart).  Exit 0
+ * when no unexpected error (housekeeping's 40P01 aside), 1 otherwise, 2 on
+ * a usage/setup error.
  *
  * Retry mode (--retry FILE): reads S lines and sends each request again,
  * with the same key and arguments, on one connection, and logs A/E/U lines
@@ -847,7 +847,7 @@ housekeeper_thread(void *arg)
 		w->st.hk_calls++;
 		if (o == O_REFUSED)
 		{
-			/* 40P01 apart: a known defect, reported on its own by crash.sh */
+			/* 40P01 apart: crash.sh reports it on its own */
 			if (strcmp(state, "40P01") == 0)
 				w->st.hk_deadlocks++;
 			else
