@@ -404,7 +404,8 @@ typedef struct JournalReader
 	int64		upto;
 	pg_cryptohash_ctx *ctx;
 	StringInfoData buf;
-	MemoryContext per_row;
+	MemoryContext scan_cxt;		/* where the scans live and run */
+	MemoryContext per_row;		/* reset per transaction: strings only */
 } JournalReader;
 
 static AttrNumber
@@ -450,6 +451,7 @@ journal_begin(JournalReader *r, int64 after, int64 upto, Snapshot snap)
 {
 	memset(r, 0, sizeof(*r));
 	r->upto = upto;
+	r->scan_cxt = CurrentMemoryContext;
 	journal_open("txn", &r->txn_rel, &r->txn_idx);
 	journal_open("entry", &r->ent_rel, &r->ent_idx);
 	r->t_id = journal_column(r->txn_rel, "id");
@@ -506,7 +508,12 @@ journal_end(JournalReader *r)
 	pfree(r->buf.data);
 }
 
-/* the next entry's transaction id, or PG_INT64_MAX when there is none */
+/*
+ * The next entry's transaction id, or PG_INT64_MAX when there is none.
+ * The scan runs in the reader's own context: the index AM keeps memory
+ * between calls (btree's list of dead items to mark, for one), which must
+ * not live in the per-transaction context that is reset.
+ */
 static int64
 journal_peek_entry(JournalReader *r)
 {
@@ -514,10 +521,13 @@ journal_peek_entry(JournalReader *r)
 
 	if (!r->ent_ready && !r->ent_done)
 	{
+		MemoryContext old = MemoryContextSwitchTo(r->scan_cxt);
+
 		if (index_getnext_slot(r->ent_scan, ForwardScanDirection, r->ent_slot))
 			r->ent_ready = true;
 		else
 			r->ent_done = true;
+		MemoryContextSwitchTo(old);
 	}
 	if (r->ent_done)
 		return PG_INT64_MAX;
@@ -539,6 +549,7 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 	bytea	   *b;
 
 	CHECK_FOR_INTERRUPTS();
+	Assert(CurrentMemoryContext == r->scan_cxt);
 	if (!index_getnext_slot(r->txn_scan, ForwardScanDirection, slot))
 		return false;
 	id = DatumGetInt64(slot_getattr(slot, r->t_id, &isnull));
