@@ -112,15 +112,14 @@ prepare_batch_plans(void)
 	}
 }
 
-static BatchRow *sort_rows;		/* for qsort comparators */
-
-static int
-cmp_key_idx(const void *a, const void *b)
+/* rows ia and ib by key (bytes, then length), then by position */
+static inline int
+cmp_key_idx(const int *a, const int *b, BatchRow *rows)
 {
-	int			ia = *(const int *) a;
-	int			ib = *(const int *) b;
-	text	   *ka = sort_rows[ia].key;
-	text	   *kb = sort_rows[ib].key;
+	int			ia = *a;
+	int			ib = *b;
+	text	   *ka = rows[ia].key;
+	text	   *kb = rows[ib].key;
 	int			la = VARSIZE_ANY_EXHDR(ka),
 				lb = VARSIZE_ANY_EXHDR(kb);
 	int			c = memcmp(VARDATA_ANY(ka), VARDATA_ANY(kb), Min(la, lb));
@@ -132,14 +131,24 @@ cmp_key_idx(const void *a, const void *b)
 	return (ia > ib) - (ia < ib);
 }
 
-static int
-cmp_int(const void *a, const void *b)
-{
-	int			x = *(const int *) a;
-	int			y = *(const int *) b;
+/* sort_by_key(idx, n, rows): row indexes in key order */
+#define ST_SORT sort_by_key
+#define ST_ELEMENT_TYPE int
+#define ST_COMPARE_ARG_TYPE BatchRow
+#define ST_COMPARE(a, b, arg) cmp_key_idx(a, b, arg)
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	return (x > y) - (x < y);
-}
+/* sort_ints(): ascending, comparison inlined (PostgreSQL's sort template) */
+#define ST_SORT sort_ints
+#define ST_ELEMENT_TYPE int
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 static bool
 same_key(text *a, text *b)
@@ -353,7 +362,7 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 
 		for (int i = 0; i < n; i++)
 			by_idx[i] = cand[i];
-		qsort(by_idx, n, sizeof(int), cmp_int);
+		sort_ints(by_idx, n);
 		for (int i = 0; i < n; i++)
 		{
 			BatchRow   *row = &rows[by_idx[i]];
@@ -667,8 +676,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (rows[i].status == BS_PENDING)
 			byk[ncand++] = i;
-	sort_rows = rows;
-	qsort(byk, ncand, sizeof(int), cmp_key_idx);
+	sort_by_key(byk, ncand, rows);
 	{
 		int			u = 0;
 

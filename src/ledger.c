@@ -129,14 +129,14 @@ ledger_int8_array(const int64 *values, int n)
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
+/* sort_int64s(): ascending, comparison inlined (PostgreSQL's sort template) */
+#define ST_SORT sort_int64s
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * Sorts account ids ascending (the global lock order) and drops repeats;
@@ -147,7 +147,7 @@ ledger_sort_unique_ids(int64 *ids, int n)
 {
 	int			u = 0;
 
-	qsort(ids, n, sizeof(int64), cmp_int64);
+	sort_int64s(ids, n);
 	for (int i = 0; i < n; i++)
 		if (u == 0 || ids[u - 1] != ids[i])
 			ids[u++] = ids[i];
