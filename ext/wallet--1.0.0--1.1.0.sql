@@ -20,7 +20,10 @@
 --    request, WL006); audit_verify finds forged ids <= 0; audit_trail shows
 --    only the wallet's records and those of tables the caller may read.
 -- 5. seal() reads each chunk of the journal once, through
---    wallet.journal_chunk(), with the same hashes as before.
+--    wallet.journal_chunk(), with the same hashes as before; its work after
+--    the wait is wallet.seal_range(), which the background worker calls in
+--    short transactions (as index_history_range()) so that housekeeping
+--    never holds back the cleanup of dead rows for long.
 -- Roles given rights with wallet.grant_app() or wallet.grant_reader() before
 -- the update keep them and get the new view and functions (see the end).
 \echo Use "ALTER EXTENSION wallet UPDATE TO '1.1.0'" to load this file. \quit
@@ -201,6 +204,20 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT coalesce(max(h.merged_through), 0)::bigint FROM wallet.history_horizon h $$;
 
+-- The filing step without the wait: files the entries after the horizon up
+-- to `upto`, at most about max_entries (whole transactions), and returns
+-- how many; 0 when there is nothing left below `upto`.  The caller has
+-- waited for every writer that could still commit an id at or below
+-- `upto`; the background worker waits once, holding no snapshot, and then
+-- calls this in short transactions (a long one would hold back the
+-- cleanup of every table's dead rows, and with it the account rows' HOT
+-- updates).  Internal.
+CREATE FUNCTION wallet.index_history_range(upto bigint, max_entries bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'wallet_index_history_range'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.index_history_range(bigint, bigint) FROM PUBLIC;
+
 -- Every entry of every account, by account: the filed history up to the
 -- horizon plus the journal's tail after it, read in one snapshot.  Filter
 -- it by account_id (both parts are then read through their keys):
@@ -226,6 +243,85 @@ CREATE FUNCTION wallet.journal_chunk(after bigint, upto bigint, max_records int,
     LANGUAGE C STABLE
     SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION wallet.journal_chunk(bigint, bigint, int) FROM PUBLIC;
+
+CREATE FUNCTION wallet.seal_range(j_to bigint, a_to bigint, max_seals int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last wallet.audit_seal;
+    prev bytea;
+    j_from bigint;
+    a_from bigint;
+    j_ids bigint[];
+    j_hashes bytea;
+    a_ids bigint[];
+    a_hashes bytea;
+    j_through bigint;
+    a_through bigint;
+    total bigint := 0;
+    seals int := 0;
+    chunk constant int := 10000;
+    j_upto bigint;
+BEGIN
+    IF j_to IS NULL OR a_to IS NULL THEN
+        RAISE EXCEPTION 'wallet.seal_range: the horizons must not be null' USING ERRCODE = '22004',
+            DETAIL = format('j_to %s, a_to %s.', coalesce(j_to::text, 'NULL'), coalesce(a_to::text, 'NULL'));
+    END IF;
+    -- ids cached by a session (sequence CACHE > 1) are drawn without the
+    -- writer lock and could land below a sealed horizon
+    IF EXISTS (SELECT 1 FROM pg_sequence s
+                WHERE s.seqrelid IN ('wallet.txn_id_seq'::regclass, 'wallet.audit_log_id_seq'::regclass)
+                  AND s.seqcache > 1) THEN
+        RAISE EXCEPTION 'wallet.seal() needs the journal''s sequences without a cache'
+            USING ERRCODE = '55000',
+                  DETAIL = 'wallet.txn_id_seq or wallet.audit_log_id_seq has CACHE > 1: a session could draw an id below the horizon later.',
+                  HINT = 'ALTER SEQUENCE wallet.txn_id_seq CACHE 1; ALTER SEQUENCE wallet.audit_log_id_seq CACHE 1;';
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
+            USING ERRCODE = '25000',
+                  DETAIL = format('This transaction is %s; the sealer must see what the writers it waited for committed.',
+                                  upper(current_setting('transaction_isolation')));
+    END IF;
+    -- one sealer at a time; another may have sealed meanwhile
+    LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
+    prev := coalesce(last.head, wallet.genesis_head());
+    j_from := coalesce(last.journal_through, 0);
+    a_from := coalesce(last.audit_through, 0);
+    IF j_to <= j_from AND a_to <= a_from THEN
+        RETURN 0;
+    END IF;
+    j_to := greatest(j_to, j_from);
+    a_to := greatest(a_to, a_from);
+    -- seal what exists up to the horizons, in chunks
+    LOOP
+        -- the next chunk of the journal: at most `chunk` transactions, with
+        -- their hashes, and how far that covers (one pass, in C)
+        SELECT c.through, c.ids, c.hashes INTO j_upto, j_ids, j_hashes
+          FROM wallet.journal_chunk(j_from, j_to, chunk) c;
+        SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
+          INTO a_ids, a_hashes
+          FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
+                 WHERE a.id > a_from AND a.id <= a_to ORDER BY a.id LIMIT chunk) s;
+        j_through := greatest(j_upto, j_from);
+        a_through := CASE WHEN cardinality(a_ids) = chunk THEN a_ids[chunk] ELSE greatest(a_to, a_from) END;
+        INSERT INTO wallet.audit_seal (journal_through, audit_through, journal_ids, journal_hashes,
+                                       audit_ids, audit_hashes, prev_head, head)
+        VALUES (j_through, a_through, j_ids, j_hashes, a_ids, a_hashes, prev,
+                wallet.seal_head(prev, j_through, a_through, j_ids, j_hashes, a_ids, a_hashes))
+        RETURNING head INTO prev;
+        total := total + cardinality(j_ids) + cardinality(a_ids);
+        seals := seals + 1;
+        j_from := j_through;
+        a_from := a_through;
+        EXIT WHEN (j_from >= j_to AND a_from >= a_to) OR seals = max_seals;
+    END LOOP;
+    RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.seal_range(bigint, bigint, int) FROM PUBLIC;
 
 -- ---- every other function or view whose definition changed ----
 
@@ -925,32 +1021,9 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    last wallet.audit_seal;
-    prev bytea;
-    j_from bigint;
-    a_from bigint;
     j_to bigint;
     a_to bigint;
-    j_ids bigint[];
-    j_hashes bytea;
-    a_ids bigint[];
-    a_hashes bytea;
-    j_through bigint;
-    a_through bigint;
-    total bigint := 0;
-    chunk constant int := 10000;
-    j_upto bigint;
 BEGIN
-    -- ids cached by a session (sequence CACHE > 1) are drawn without the
-    -- writer lock and could land below a sealed horizon
-    IF EXISTS (SELECT 1 FROM pg_sequence s
-                WHERE s.seqrelid IN ('wallet.txn_id_seq'::regclass, 'wallet.audit_log_id_seq'::regclass)
-                  AND s.seqcache > 1) THEN
-        RAISE EXCEPTION 'wallet.seal() needs the journal''s sequences without a cache'
-            USING ERRCODE = '55000',
-                  DETAIL = 'wallet.txn_id_seq or wallet.audit_log_id_seq has CACHE > 1: a session could draw an id below the horizon later.',
-                  HINT = 'ALTER SEQUENCE wallet.txn_id_seq CACHE 1; ALTER SEQUENCE wallet.audit_log_id_seq CACHE 1;';
-    END IF;
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
             USING ERRCODE = '25000',
@@ -967,40 +1040,8 @@ BEGIN
     --    with WL013 as it should, not with 40P01).  So "nothing new" is only
     --    decided after the wait; with no writer in flight it costs nothing.
     PERFORM wallet.wait_for_writers();
-    -- 3. one sealer at a time; another may have sealed meanwhile
-    LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
-    SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
-    prev := coalesce(last.head, wallet.genesis_head());
-    j_from := coalesce(last.journal_through, 0);
-    a_from := coalesce(last.audit_through, 0);
-    IF j_to <= j_from AND a_to <= a_from THEN
-        RETURN 0;
-    END IF;
-    j_to := greatest(j_to, j_from);
-    a_to := greatest(a_to, a_from);
-    -- 4. seal what exists up to the horizon, in chunks
-    LOOP
-        -- the next chunk of the journal: at most `chunk` transactions, with
-        -- their hashes, and how far that covers (one pass, in C)
-        SELECT c.through, c.ids, c.hashes INTO j_upto, j_ids, j_hashes
-          FROM wallet.journal_chunk(j_from, j_to, chunk) c;
-        SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}'), coalesce(string_agg(s.h, ''::bytea ORDER BY s.id), '')
-          INTO a_ids, a_hashes
-          FROM (SELECT a.id, wallet.audit_hash(a) AS h FROM wallet.audit_log a
-                 WHERE a.id > a_from AND a.id <= a_to ORDER BY a.id LIMIT chunk) s;
-        j_through := greatest(j_upto, j_from);
-        a_through := CASE WHEN cardinality(a_ids) = chunk THEN a_ids[chunk] ELSE greatest(a_to, a_from) END;
-        INSERT INTO wallet.audit_seal (journal_through, audit_through, journal_ids, journal_hashes,
-                                       audit_ids, audit_hashes, prev_head, head)
-        VALUES (j_through, a_through, j_ids, j_hashes, a_ids, a_hashes, prev,
-                wallet.seal_head(prev, j_through, a_through, j_ids, j_hashes, a_ids, a_hashes))
-        RETURNING head INTO prev;
-        total := total + cardinality(j_ids) + cardinality(a_ids);
-        j_from := j_through;
-        a_from := a_through;
-        EXIT WHEN j_from >= j_to AND a_from >= a_to;
-    END LOOP;
-    RETURN total;
+    -- 3. seal up to there
+    RETURN wallet.seal_range(j_to, a_to);
 END
 $$;
 CREATE OR REPLACE FUNCTION wallet.audit_verify(known_head text DEFAULT NULL)

@@ -178,6 +178,28 @@ SELECT count(*) FILTER (WHERE line ~ 'Seq Scan on entry') AS journal_seq_scans,
   FROM (SELECT public.hi_plan(format('SELECT * FROM wallet.account_entries WHERE account_id = %s', :a)) AS line) p;
 
 RESET enable_seqscan;
+
+-- 8. The steps the background worker runs in short transactions (after
+-- its own wait for writers): index_history_range files at most about
+-- max_entries per call, whole transactions, and 0 means nothing is left
+-- below its horizon; seal_range seals up to given horizons.
+BEGIN;
+SELECT wallet.index_history() >= 0 AS all_filed_before;
+SELECT wallet.open_account('hi-e', 'USD') AS e \gset
+SELECT count(wallet.transfer(:bank, :e, '0.01 USD', 'hi-e-' || g)) AS posted FROM generate_series(1, 3) g;
+SELECT max(id) AS top FROM wallet.txn \gset
+SELECT wallet.index_history_range(:top, 1) AS one_transaction_two_legs;
+SELECT wallet.index_history_range(:top, 3) AS two_more_transactions;
+SELECT wallet.index_history_range(:top, 1000000) >= 0 AS filed_the_rest;
+SELECT wallet.index_history_range(:top, 1) AS nothing_left;
+SELECT wallet.history_merged_through() >= :top AS horizon_at_top;
+SELECT public.hi_diff(:e) AS e_diff;
+COMMIT;
+SELECT public.sqlstate_of('SELECT wallet.index_history_range(NULL, 1)') AS null_upto;
+SELECT public.sqlstate_of('SELECT wallet.index_history_range(1, 0)') AS zero_max;
+SELECT public.sqlstate_of('SELECT wallet.seal_range(NULL, 0)') AS null_horizon;
+SELECT wallet.seal_range(0, 0) AS nothing_below_zero;
+
 DROP FUNCTION public.hi_plan(text);
 DROP FUNCTION public.hi_verify_after(text);
 DROP FUNCTION public.hi_statement_ok(bigint);

@@ -140,12 +140,12 @@ entry_column(Relation rel, const char *name, Oid type)
 
 /*
  * Read the entries with after < txn_id <= upto, in (txn_id, leg) order
- * through the journal's primary key, into *out (at most HISTORY_CHUNK of
- * them, never splitting a transaction).  Returns how far the entries read
+ * through the journal's primary key, into *out (about `limit` of them at
+ * most: never splitting a transaction).  Returns how far the entries read
  * cover: upto when the range was exhausted, else the last transaction read.
  */
 static int64
-read_entries(Snapshot snap, int64 after, int64 upto, HistEntry **out, int *nout)
+read_entries(Snapshot snap, int64 after, int64 upto, int limit, HistEntry **out, int *nout)
 {
 	Oid			nsp = get_namespace_oid("wallet", false);
 	Oid			relid = get_relname_relid("entry", nsp);
@@ -202,7 +202,7 @@ read_entries(Snapshot snap, int64 after, int64 upto, HistEntry **out, int *nout)
 
 		if (txn > upto)
 			break;
-		if (n >= HISTORY_CHUNK && txn != e[n - 1].txn)
+		if (n >= limit && txn != e[n - 1].txn)
 		{
 			reached = e[n - 1].txn;
 			break;
@@ -321,29 +321,15 @@ query_int8(const char *sql)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-/*
- * wallet.index_history() → bigint: files every committed entry that no
- * running transaction can still precede into wallet.account_history and
- * advances wallet.history_horizon; returns how many entries it filed.
- * Waits for writers in flight (honours lock_timeout); one pass at a time.
- */
-PG_FUNCTION_INFO_V1(wallet_index_history);
-Datum
-wallet_index_history(PG_FUNCTION_ARGS)
+/* 25000 outside READ COMMITTED, 55000 with a cached sequence (SPI connected) */
+static void
+check_can_file(const char *fn)
 {
-	int64		seq_last,
-				merged,
-				total = 0;
-	MemoryContext chunk_cxt,
-				old;
-
 	if (XactIsoLevel != XACT_READ_COMMITTED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("wallet.index_history() must run in a READ COMMITTED transaction"),
+				 errmsg("%s must run in a READ COMMITTED transaction", fn),
 				 errdetail("It must see what the writers it waited for have committed.")));
-
-	SPI_connect();
 	/*
 	 * Ids cached by a session (sequence CACHE > 1) are drawn without the
 	 * writer lock: one could land below the horizon after this pass.
@@ -352,17 +338,26 @@ wallet_index_history(PG_FUNCTION_ARGS)
 				   "WHERE s.seqrelid = 'wallet.txn_id_seq'::pg_catalog.regclass") > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("wallet.index_history() needs wallet.txn_id_seq without a cache"),
+				 errmsg("%s needs wallet.txn_id_seq without a cache", fn),
 				 errdetail("The sequence has CACHE > 1: a session could draw an id below the horizon later."),
 				 errhint("ALTER SEQUENCE wallet.txn_id_seq CACHE 1;")));
-	/* 1. the horizon: ids drawn so far ... */
-	seq_last = query_int8("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM wallet.txn_id_seq");
-	/*
-	 * 2. ... whose writers have all ended.  Nothing of ours is locked yet
-	 * (a writer in flight may itself be waiting for the history table).
-	 */
-	wallet_wait_writers();
-	/* 3. one pass at a time; another may have gone further meanwhile */
+}
+
+/*
+ * File the entries after the horizon up to `upto`, at most about
+ * max_entries of them (whole transactions); every writer that could still
+ * commit an id at or below `upto` has ended.  Returns how many were filed.
+ * SPI connected.
+ */
+static int64
+file_range(int64 upto, int64 max_entries)
+{
+	int64		merged,
+				total = 0;
+	MemoryContext chunk_cxt,
+				old;
+
+	/* one pass at a time; another may have gone further meanwhile */
 	if (SPI_execute("LOCK TABLE wallet.history_horizon IN SHARE ROW EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "wallet: could not lock wallet.history_horizon");
 
@@ -377,7 +372,7 @@ wallet_index_history(PG_FUNCTION_ARGS)
 
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "wallet history pass",
 									  ALLOCSET_DEFAULT_SIZES);
-	while (merged < seq_last)
+	while (merged < upto && total < max_entries)
 	{
 		Snapshot	snap;
 		HistEntry  *e;
@@ -386,9 +381,9 @@ wallet_index_history(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(chunk_cxt);
-		/* after the wait: sees every id <= seq_last that will ever exist */
+		/* after the wait: sees every id <= upto that will ever exist */
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		reached = read_entries(snap, merged, seq_last, &e, &n);
+		reached = read_entries(snap, merged, upto, (int) Min(max_entries - total, HISTORY_CHUNK), &e, &n);
 		UnregisterSnapshot(snap);
 		write_history(e, n);
 		MemoryContextSwitchTo(old);
@@ -398,6 +393,70 @@ wallet_index_history(PG_FUNCTION_ARGS)
 		total += n;
 	}
 	MemoryContextDelete(chunk_cxt);
+	return total;
+}
+
+/*
+ * wallet.index_history() → bigint: files every committed entry that no
+ * running transaction can still precede into wallet.account_history and
+ * advances wallet.history_horizon; returns how many entries it filed.
+ * Waits for writers in flight (honours lock_timeout); one pass at a time.
+ */
+PG_FUNCTION_INFO_V1(wallet_index_history);
+Datum
+wallet_index_history(PG_FUNCTION_ARGS)
+{
+	int64		seq_last,
+				total;
+
+	SPI_connect();
+	check_can_file("wallet.index_history()");
+	/* 1. the horizon: ids drawn so far ... */
+	seq_last = query_int8("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM wallet.txn_id_seq");
+	/*
+	 * 2. ... whose writers have all ended.  Nothing of ours is locked yet
+	 * (a writer in flight may itself be waiting for the history table).
+	 */
+	wallet_wait_writers();
+	/* 3. file up to there */
+	total = file_range(seq_last, PG_INT64_MAX);
+	SPI_finish();
+	PG_RETURN_INT64(total);
+}
+
+/*
+ * wallet.index_history_range(upto bigint, max_entries bigint) → bigint:
+ * files the entries after the horizon up to `upto`, at most about
+ * max_entries (whole transactions).  The caller has waited for every
+ * writer that could still commit an id at or below `upto` (the background
+ * worker waits once, holding no snapshot, then calls this in short
+ * transactions, so that it never holds back the cleanup of other tables'
+ * dead rows for long).  Returns how many entries it filed; 0 when done.
+ */
+PG_FUNCTION_INFO_V1(wallet_index_history_range);
+Datum
+wallet_index_history_range(PG_FUNCTION_ARGS)
+{
+	int64		upto,
+				max_entries,
+				total;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("wallet.index_history_range: arguments must not be null"),
+				 errdetail("upto %s, max_entries %s.", PG_ARGISNULL(0) ? "null" : "given",
+						   PG_ARGISNULL(1) ? "null" : "given")));
+	upto = PG_GETARG_INT64(0);
+	max_entries = PG_GETARG_INT64(1);
+	if (max_entries < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_entries must be positive, got " INT64_FORMAT, max_entries),
+				 errdetail("It bounds how many entries one call files.")));
+	SPI_connect();
+	check_can_file("wallet.index_history_range()");
+	total = file_range(upto, max_entries);
 	SPI_finish();
 	PG_RETURN_INT64(total);
 }

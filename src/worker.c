@@ -356,11 +356,108 @@ function_exists(const char *signature)
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/*
+ * Run one SQL statement that returns one bigint (or nothing) in a
+ * transaction of its own, with the given int8 parameters; returns the
+ * value (0 when none).
+ */
+static int64
+run_step(const char *sql, int nargs, int64 *args)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	int64		result = 0;
+
+	Assert(nargs <= 2);
+	for (int i = 0; i < nargs; i++)
+		values[i] = Int64GetDatum(args[i]);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, sql);
+	/* not read-only: each statement inside takes a fresh snapshot */
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(WARNING, "wallet: housekeeping step failed: %s", sql);
+	else if (SPI_processed == 1 && SPI_tuptable->tupdesc->natts >= 1 &&
+			 TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid == INT8OID)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		result = isnull ? 0 : DatumGetInt64(d);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	return result;
+}
+
+/*
+ * Seal and file the journal (1.1.0 and later): read the horizons, wait for
+ * the writers that could still commit below them in a transaction that
+ * holds no snapshot, then seal and file in short transactions, a chunk
+ * each.  A snapshot held through the wait and the whole pass (what
+ * SELECT wallet.seal() does) holds back the cleanup of dead rows in every
+ * table for as long: busy account rows then fill their pages, updates stop
+ * being HOT and the table bloats.
+ */
+static void
+journal_passes(void)
+{
+	int64		horizons[2];
+
+	/* the horizons: ids drawn so far */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "wallet: journal horizons");
+	if (SPI_execute("SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM wallet.txn_id_seq), "
+					"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM wallet.audit_log_id_seq)",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "wallet: could not read the journal's sequences");
+	for (int i = 0; i < 2; i++)
+	{
+		bool		isnull;
+
+		horizons[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+
+	/* wait for the writers in flight, holding no snapshot */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "wallet: waiting for writers");
+	wallet_wait_writers();
+	CommitTransactionCommand();
+
+	/* seal, one seal (10,000 records at most) per transaction */
+	while (run_step("SELECT wallet.seal_range($1, $2, 1)", 2, horizons) > 0)
+		CHECK_FOR_INTERRUPTS();
+	/* file, 100,000 entries at most per transaction */
+	{
+		int64		args[2] = {horizons[0], 100000};
+
+		while (run_step("SELECT wallet.index_history_range($1, $2)", 2, args) > 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* one housekeeping pass; returns false when wallet is not installed here */
 static bool
 housekeeping_pass(void)
 {
 	bool		installed = false;
+	bool		has_steps[6];
+
+	/* a step runs when its function exists (older versions lack some) */
+	static const char *const functions[6] = {
+		"wallet.expire_holds()", "wallet.fold_hot(bigint)", "wallet.seal()", "wallet.index_history()",
+		"wallet.seal_range(bigint,bigint,integer)", "wallet.index_history_range(bigint,bigint)"
+	};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -370,46 +467,32 @@ housekeeping_pass(void)
 	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'wallet'", true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 		installed = true;
+	for (int i = 0; i < lengthof(functions); i++)
+		has_steps[i] = installed && function_exists(functions[i]);
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
 
 	/*
 	 * Each step in a transaction of its own: fold_hot's row locks must be
-	 * released before seal() waits for writers, who may be waiting for them.
+	 * released before the sealer waits for writers, who may be waiting for
+	 * them.
 	 */
 	if (installed)
 	{
-		/* a step runs when its function exists (older versions lack some) */
-		static const struct
+		if (has_steps[0])
+			(void) run_step("SELECT wallet.expire_holds()::bigint", 0, NULL);
+		if (has_steps[1])
+			(void) run_step("SELECT wallet.fold_hot()", 0, NULL);
+		if (has_steps[4] && has_steps[5])
+			journal_passes();
+		else
 		{
-			const char *function;
-			const char *sql;
-		}			steps[] = {
-			{"wallet.expire_holds()", "SELECT wallet.expire_holds()"},
-			{"wallet.fold_hot(bigint)", "SELECT wallet.fold_hot()"},
 			/* never wait long on a writer that sits in an open transaction */
-			{"wallet.seal()", "SELECT pg_catalog.set_config('lock_timeout', '5s', true), wallet.seal()"},
-			{"wallet.index_history()",
-			"SELECT pg_catalog.set_config('lock_timeout', '5s', true), wallet.index_history()"}
-		};
-
-		for (int i = 0; i < lengthof(steps); i++)
-		{
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			SPI_connect();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			if (function_exists(steps[i].function))
-			{
-				pgstat_report_activity(STATE_RUNNING, steps[i].sql);
-				/* not read-only: each statement inside takes a fresh snapshot */
-				if (SPI_execute(steps[i].sql, false, 0) != SPI_OK_SELECT)
-					elog(WARNING, "wallet: housekeeping step failed: %s", steps[i].sql);
-			}
-			PopActiveSnapshot();
-			SPI_finish();
-			CommitTransactionCommand();
+			if (has_steps[2])
+				(void) run_step("SELECT wallet.seal()", 0, NULL);
+			if (has_steps[3])
+				(void) run_step("SELECT wallet.index_history()", 0, NULL);
 		}
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -427,6 +510,12 @@ wallet_housekeeper_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	if (!housekeeping_enabled)
 		proc_exit(0);
+	/*
+	 * Never wait long on a writer that sits in an open transaction (the
+	 * sealer's wait for writers, a locked row): the pass ends with an
+	 * error and the next one tries again.
+	 */
+	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
 	/* an error ends this pass (and is logged); the launcher starts the next */
 	installed = housekeeping_pass();
 	note_db(dboid, installed);

@@ -64,6 +64,20 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT coalesce(max(h.merged_through), 0)::bigint FROM wallet.history_horizon h $$;
 
+-- The filing step without the wait: files the entries after the horizon up
+-- to `upto`, at most about max_entries (whole transactions), and returns
+-- how many; 0 when there is nothing left below `upto`.  The caller has
+-- waited for every writer that could still commit an id at or below
+-- `upto`; the background worker waits once, holding no snapshot, and then
+-- calls this in short transactions (a long one would hold back the
+-- cleanup of every table's dead rows, and with it the account rows' HOT
+-- updates).  Internal.
+CREATE FUNCTION wallet.index_history_range(upto bigint, max_entries bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'wallet_index_history_range'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION wallet.index_history_range(bigint, bigint) FROM PUBLIC;
+
 -- Every entry of every account, by account: the filed history up to the
 -- horizon plus the journal's tail after it, read in one snapshot.  Filter
 -- it by account_id (both parts are then read through their keys):

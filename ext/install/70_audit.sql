@@ -183,12 +183,15 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT sha256(convert_to('wallet genesis', 'UTF8')) $$;
 
--- Seals every journal transaction and audit record that can no longer be
--- preceded by a running transaction; returns how many it sealed.  Waits
--- for writers in flight (honours lock_timeout).  Concurrent sealers queue
--- on the seal table; postings never wait for a sealer.  Must run in READ
--- COMMITTED (it needs to see what the writers it waited for committed).
-CREATE FUNCTION wallet.seal() RETURNS bigint
+-- Seals every journal transaction and audit record up to the given
+-- horizons that is not sealed yet, in seals of at most 10,000 of each; at
+-- most max_seals seals (NULL: as many as needed).  The caller has waited
+-- for every writer that could still commit an id at or below the horizons
+-- (seal() does; the background worker does it once, holding no snapshot,
+-- then calls this in short transactions so that it never holds back the
+-- cleanup of other tables' dead rows for long).  Concurrent sealers queue
+-- on the seal table.  Returns how many records it sealed.
+CREATE FUNCTION wallet.seal_range(j_to bigint, a_to bigint, max_seals int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -197,8 +200,6 @@ DECLARE
     prev bytea;
     j_from bigint;
     a_from bigint;
-    j_to bigint;
-    a_to bigint;
     j_ids bigint[];
     j_hashes bytea;
     a_ids bigint[];
@@ -206,9 +207,14 @@ DECLARE
     j_through bigint;
     a_through bigint;
     total bigint := 0;
+    seals int := 0;
     chunk constant int := 10000;
     j_upto bigint;
 BEGIN
+    IF j_to IS NULL OR a_to IS NULL THEN
+        RAISE EXCEPTION 'wallet.seal_range: the horizons must not be null' USING ERRCODE = '22004',
+            DETAIL = format('j_to %s, a_to %s.', coalesce(j_to::text, 'NULL'), coalesce(a_to::text, 'NULL'));
+    END IF;
     -- ids cached by a session (sequence CACHE > 1) are drawn without the
     -- writer lock and could land below a sealed horizon
     IF EXISTS (SELECT 1 FROM pg_sequence s
@@ -225,17 +231,7 @@ BEGIN
                   DETAIL = format('This transaction is %s; the sealer must see what the writers it waited for committed.',
                                   upper(current_setting('transaction_isolation')));
     END IF;
-    -- 1. the horizon: ids drawn so far ...
-    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
-    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
-    -- 2. ... whose writers have all ended.  Wait before touching the seal
-    --    table at all: a sealer waiting for writers while holding even a
-    --    read lock on it would deadlock with a writer's transaction that
-    --    seals, or that tries to change the seal table (which then fails
-    --    with WL013 as it should, not with 40P01).  So "nothing new" is only
-    --    decided after the wait; with no writer in flight it costs nothing.
-    PERFORM wallet.wait_for_writers();
-    -- 3. one sealer at a time; another may have sealed meanwhile
+    -- one sealer at a time; another may have sealed meanwhile
     LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
     SELECT * INTO last FROM wallet.audit_seal ORDER BY id DESC LIMIT 1;
     prev := coalesce(last.head, wallet.genesis_head());
@@ -246,7 +242,7 @@ BEGIN
     END IF;
     j_to := greatest(j_to, j_from);
     a_to := greatest(a_to, a_from);
-    -- 4. seal what exists up to the horizon, in chunks
+    -- seal what exists up to the horizons, in chunks
     LOOP
         -- the next chunk of the journal: at most `chunk` transactions, with
         -- their hashes, and how far that covers (one pass, in C)
@@ -264,11 +260,47 @@ BEGIN
                 wallet.seal_head(prev, j_through, a_through, j_ids, j_hashes, a_ids, a_hashes))
         RETURNING head INTO prev;
         total := total + cardinality(j_ids) + cardinality(a_ids);
+        seals := seals + 1;
         j_from := j_through;
         a_from := a_through;
-        EXIT WHEN j_from >= j_to AND a_from >= a_to;
+        EXIT WHEN (j_from >= j_to AND a_from >= a_to) OR seals = max_seals;
     END LOOP;
     RETURN total;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.seal_range(bigint, bigint, int) FROM PUBLIC;
+
+-- Seals every journal transaction and audit record that can no longer be
+-- preceded by a running transaction; returns how many it sealed.  Waits
+-- for writers in flight (honours lock_timeout).  Concurrent sealers queue
+-- on the seal table; postings never wait for a sealer.  Must run in READ
+-- COMMITTED (it needs to see what the writers it waited for committed).
+CREATE FUNCTION wallet.seal() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j_to bigint;
+    a_to bigint;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wallet.seal() must run in a READ COMMITTED transaction'
+            USING ERRCODE = '25000',
+                  DETAIL = format('This transaction is %s; the sealer must see what the writers it waited for committed.',
+                                  upper(current_setting('transaction_isolation')));
+    END IF;
+    -- 1. the horizon: ids drawn so far ...
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO j_to FROM wallet.txn_id_seq;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO a_to FROM wallet.audit_log_id_seq;
+    -- 2. ... whose writers have all ended.  Wait before touching the seal
+    --    table at all: a sealer waiting for writers while holding even a
+    --    read lock on it would deadlock with a writer's transaction that
+    --    seals, or that tries to change the seal table (which then fails
+    --    with WL013 as it should, not with 40P01).  So "nothing new" is only
+    --    decided after the wait; with no writer in flight it costs nothing.
+    PERFORM wallet.wait_for_writers();
+    -- 3. seal up to there
+    RETURN wallet.seal_range(j_to, a_to);
 END
 $$;
 
