@@ -18,7 +18,7 @@
  * shows exactly the rows <= N that will ever exist.  Writers never queue
  * on a row or on each other (shared locks); only the sealer waits.
  */
-#include "wallet.h"
+#include "ledger.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -377,6 +377,7 @@ append_counted(StringInfo buf, const char *label, const char *data, int len)
  */
 typedef struct JournalReader
 {
+	const WalletRels *rels;		/* relations and column numbers (rows.c) */
 	Relation	txn_rel,
 				txn_idx,
 				ent_rel,
@@ -387,18 +388,6 @@ typedef struct JournalReader
 			   *ent_slot;
 	ScanKeyData txn_key,
 				ent_key;
-	AttrNumber	t_id,
-				t_key,
-				t_kind,
-				t_hash,
-				t_metadata,
-				t_reverses,
-				t_forced,
-				t_created_at;
-	AttrNumber	e_txn,
-				e_leg,
-				e_account,
-				e_amount;
 	bool		ent_ready;		/* ent_slot holds an entry not consumed yet */
 	bool		ent_done;
 	int64		upto;
@@ -408,71 +397,17 @@ typedef struct JournalReader
 	MemoryContext per_row;		/* reset per transaction: strings only */
 } JournalReader;
 
-static AttrNumber
-journal_column(Relation rel, const char *name)
-{
-	AttrNumber	n = get_attnum(RelationGetRelid(rel), name);
-
-	if (n == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("wallet: column %s.%s is missing", RelationGetRelationName(rel), name),
-				 errdetail("The journal hashes read it."),
-				 errhint("Reinstall the extension.")));
-	return n;
-}
-
-/* the relation wallet.<name> and its primary key, locked for reading */
-static void
-journal_open(const char *name, Relation *rel, Relation *idx)
-{
-	Oid			relid = get_relname_relid(name, get_namespace_oid("wallet", false));
-	Oid			pkey;
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("wallet: relation wallet.%s is missing", name),
-				 errdetail("The journal hashes read it."),
-				 errhint("Reinstall the extension.")));
-	*rel = table_open(relid, AccessShareLock);
-	pkey = RelationGetPrimaryKeyIndex(*rel);
-	if (!OidIsValid(pkey))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("wallet: wallet.%s has no primary key", name),
-				 errdetail("The journal hashes read it in key order."),
-				 errhint("Reinstall the extension.")));
-	*idx = index_open(pkey, AccessShareLock);
-}
-
 static void
 journal_begin(JournalReader *r, int64 after, int64 upto, Snapshot snap)
 {
 	memset(r, 0, sizeof(*r));
 	r->upto = upto;
 	r->scan_cxt = CurrentMemoryContext;
-	journal_open("txn", &r->txn_rel, &r->txn_idx);
-	journal_open("entry", &r->ent_rel, &r->ent_idx);
-	r->t_id = journal_column(r->txn_rel, "id");
-	r->t_key = journal_column(r->txn_rel, "idempotency_key");
-	r->t_kind = journal_column(r->txn_rel, "kind");
-	r->t_hash = journal_column(r->txn_rel, "request_hash");
-	r->t_metadata = journal_column(r->txn_rel, "metadata");
-	r->t_reverses = journal_column(r->txn_rel, "reverses");
-	r->t_forced = journal_column(r->txn_rel, "forced");
-	r->t_created_at = journal_column(r->txn_rel, "created_at");
-	r->e_txn = journal_column(r->ent_rel, "txn_id");
-	r->e_leg = journal_column(r->ent_rel, "leg");
-	r->e_account = journal_column(r->ent_rel, "account_id");
-	r->e_amount = journal_column(r->ent_rel, "amount");
-	if (r->txn_idx->rd_index->indkey.values[0] != r->t_id ||
-		r->ent_idx->rd_index->indkey.values[0] != r->e_txn)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("wallet: the journal's primary keys do not start with the transaction id"),
-				 errdetail("The journal hashes read transactions and entries in that order."),
-				 errhint("Reinstall the extension.")));
+	r->rels = ledger_rels();
+	r->txn_rel = table_open(r->rels->txn, AccessShareLock);
+	r->txn_idx = index_open(r->rels->txn_pkey, AccessShareLock);
+	r->ent_rel = table_open(r->rels->entry, AccessShareLock);
+	r->ent_idx = index_open(r->rels->entry_pkey, AccessShareLock);
 
 	r->txn_slot = table_slot_create(r->txn_rel, NULL);
 	r->ent_slot = table_slot_create(r->ent_rel, NULL);
@@ -531,7 +466,7 @@ journal_peek_entry(JournalReader *r)
 	}
 	if (r->ent_done)
 		return PG_INT64_MAX;
-	return DatumGetInt64(slot_getattr(r->ent_slot, r->e_txn, &isnull));
+	return DatumGetInt64(slot_getattr(r->ent_slot, r->rels->e_txn, &isnull));
 }
 
 /* the next transaction: its id and hash; false past upto */
@@ -552,7 +487,7 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 	Assert(CurrentMemoryContext == r->scan_cxt);
 	if (!index_getnext_slot(r->txn_scan, ForwardScanDirection, slot))
 		return false;
-	id = DatumGetInt64(slot_getattr(slot, r->t_id, &isnull));
+	id = DatumGetInt64(slot_getattr(slot, r->rels->t_id, &isnull));
 	if (id > r->upto)
 		return false;
 
@@ -562,11 +497,11 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 	appendStringInfoString(buf, "wallet-journal-v1\nid=");
 	append_int64(buf, id);
 	appendStringInfoChar(buf, '\n');
-	t = DatumGetTextPP(slot_getattr(slot, r->t_key, &isnull));
+	t = DatumGetTextPP(slot_getattr(slot, r->rels->t_key, &isnull));
 	append_counted(buf, "key", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	t = DatumGetTextPP(slot_getattr(slot, r->t_kind, &isnull));
+	t = DatumGetTextPP(slot_getattr(slot, r->rels->t_kind, &isnull));
 	append_counted(buf, "kind", VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	b = DatumGetByteaPP(slot_getattr(slot, r->t_hash, &isnull));
+	b = DatumGetByteaPP(slot_getattr(slot, r->rels->t_hash, &isnull));
 	appendStringInfoString(buf, "request=");
 	enlargeStringInfo(buf, 2 * VARSIZE_ANY_EXHDR(b) + 1);
 	for (int i = 0; i < VARSIZE_ANY_EXHDR(b); i++)
@@ -578,7 +513,7 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 	}
 	buf->data[buf->len] = '\0';
 	appendStringInfoChar(buf, '\n');
-	d = slot_getattr(slot, r->t_metadata, &isnull);
+	d = slot_getattr(slot, r->rels->t_metadata, &isnull);
 	if (isnull)
 		appendStringInfoString(buf, "metadata=null\n");
 	else
@@ -588,7 +523,7 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 
 		append_counted(buf, "metadata", js, strlen(js));
 	}
-	d = slot_getattr(slot, r->t_reverses, &isnull);
+	d = slot_getattr(slot, r->rels->t_reverses, &isnull);
 	if (isnull)
 		appendStringInfoString(buf, "reverses=null\n");
 	else
@@ -598,9 +533,9 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 		appendStringInfoChar(buf, '\n');
 	}
 	appendStringInfoString(buf,
-						   DatumGetBool(slot_getattr(slot, r->t_forced, &isnull)) ? "forced=t\n" : "forced=f\n");
+						   DatumGetBool(slot_getattr(slot, r->rels->t_forced, &isnull)) ? "forced=t\n" : "forced=f\n");
 	appendStringInfoString(buf, "created_at=");
-	append_int64(buf, (int64) DatumGetTimestampTz(slot_getattr(slot, r->t_created_at, &isnull)));
+	append_int64(buf, (int64) DatumGetTimestampTz(slot_getattr(slot, r->rels->t_created_at, &isnull)));
 	appendStringInfoChar(buf, '\n');
 
 	/* its entries: the entry scan is ordered the same way */
@@ -616,11 +551,11 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 		if (etxn > id)
 			break;
 		appendStringInfoString(buf, "leg=");
-		append_int64(buf, DatumGetInt16(slot_getattr(r->ent_slot, r->e_leg, &isnull)));
+		append_int64(buf, DatumGetInt16(slot_getattr(r->ent_slot, r->rels->e_leg, &isnull)));
 		appendStringInfoChar(buf, ':');
-		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->e_account, &isnull)));
+		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->rels->e_account, &isnull)));
 		appendStringInfoChar(buf, ':');
-		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->e_amount, &isnull)));
+		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->rels->e_amount, &isnull)));
 		appendStringInfoChar(buf, '\n');
 		r->ent_ready = false;
 	}

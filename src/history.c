@@ -115,29 +115,6 @@ prepare_history_plans(void)
 	}
 }
 
-/* the column `name` of rel, which must have type `type` */
-static AttrNumber
-entry_column(Relation rel, const char *name, Oid type)
-{
-	AttrNumber	n = get_attnum(RelationGetRelid(rel), name);
-
-	if (n == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("wallet: column wallet.entry.%s is missing", name),
-				 errdetail("wallet.index_history() reads txn_id, leg, account_id and amount."),
-				 errhint("Reinstall the extension.")));
-	if (TupleDescAttr(RelationGetDescr(rel), n - 1)->atttypid != type)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("wallet: column wallet.entry.%s has type %s, expected %s", name,
-						format_type_be(TupleDescAttr(RelationGetDescr(rel), n - 1)->atttypid),
-						format_type_be(type)),
-				 errdetail("wallet.index_history() reads it as %s.", format_type_be(type)),
-				 errhint("Reinstall the extension.")));
-	return n;
-}
-
 /*
  * Read the entries with after < txn_id <= upto, in (txn_id, leg) order
  * through the journal's primary key, into *out (about `limit` of them at
@@ -147,48 +124,23 @@ entry_column(Relation rel, const char *name, Oid type)
 static int64
 read_entries(Snapshot snap, int64 after, int64 upto, int limit, HistEntry **out, int *nout)
 {
-	Oid			nsp = get_namespace_oid("wallet", false);
-	Oid			relid = get_relname_relid("entry", nsp);
+	const WalletRels *rels = ledger_rels();
 	Relation	rel;
 	Relation	idx;
-	Oid			pkey;
 	IndexScanDesc scan;
 	ScanKeyData key;
 	TupleTableSlot *slot;
-	AttrNumber	c_txn,
-				c_leg,
-				c_account,
-				c_amount;
+	AttrNumber	c_txn = rels->e_txn,
+				c_leg = rels->e_leg,
+				c_account = rels->e_account,
+				c_amount = rels->e_amount;
 	HistEntry  *e;
 	int			n = 0,
 				cap = 4096;
 	int64		reached = upto;
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("wallet: relation wallet.entry is missing"),
-				 errdetail("Schema wallet has no table entry."),
-				 errhint("Reinstall the extension.")));
-	rel = table_open(relid, AccessShareLock);
-	pkey = RelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(pkey))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("wallet: wallet.entry has no primary key"),
-				 errdetail("wallet.index_history() reads the journal in (txn_id, leg) order through it."),
-				 errhint("Reinstall the extension.")));
-	idx = index_open(pkey, AccessShareLock);
-	c_txn = entry_column(rel, "txn_id", INT8OID);
-	c_leg = entry_column(rel, "leg", INT2OID);
-	c_account = entry_column(rel, "account_id", INT8OID);
-	c_amount = entry_column(rel, "amount", INT8OID);
-	if (idx->rd_index->indnatts < 1 || idx->rd_index->indkey.values[0] != c_txn)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("wallet: the primary key of wallet.entry does not start with txn_id"),
-				 errdetail("Its first column is number %d.", idx->rd_index->indkey.values[0]),
-				 errhint("Reinstall the extension.")));
+	rel = table_open(rels->entry, AccessShareLock);
+	idx = index_open(rels->entry_pkey, AccessShareLock);
 
 	e = palloc(sizeof(HistEntry) * cap);
 	slot = table_slot_create(rel, NULL);

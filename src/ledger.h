@@ -123,6 +123,52 @@ extern int64 ledger_clamp_int64(int128 v);
 extern int64 ledger_stored_balance(int64 account_id);
 
 /* ---- rows.c: direct row access ---- */
+
+/*
+ * OIDs and column numbers of the wallet tables, looked up by name once (with
+ * the column types checked) and forgotten on any relcache invalidation of
+ * one of them (DROP/CREATE EXTENSION in the same session, ALTER TABLE).
+ */
+typedef struct WalletRels
+{
+	bool		valid;
+	Oid			account;
+	Oid			account_pkey;
+	Oid			txn;
+	Oid			txn_pkey;		/* (id) */
+	Oid			txn_seq;
+	Oid			entry;
+	Oid			entry_pkey;		/* (txn_id, leg) */
+	/* wallet.account columns */
+	AttrNumber	a_id,
+				a_currency,
+				a_status,
+				a_allow_negative,
+				a_hot,
+				a_balance,
+				a_held,
+				a_version,
+				a_forced_negative,
+				a_debt_account;
+	/* wallet.txn columns */
+	AttrNumber	t_id,
+				t_key,
+				t_kind,
+				t_hash,
+				t_metadata,
+				t_reverses,
+				t_forced,
+				t_created_at;
+	/* wallet.entry columns */
+	AttrNumber	e_txn,
+				e_leg,
+				e_account,
+				e_amount;
+} WalletRels;
+
+/* the cache, loaded (ERROR when a table or column is missing) */
+extern const WalletRels *ledger_rels(void);
+
 /* sorted-by-id account states: lock/read them */
 extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 								 int64 *held_ids, int nheld);

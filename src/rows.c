@@ -56,45 +56,6 @@
 
 /* ------------------------------------------------------------ catalog cache */
 
-/*
- * OIDs and column numbers of the wallet tables, looked up by name once and
- * forgotten on any relcache invalidation of one of them (DROP/CREATE
- * EXTENSION in the same session, ALTER TABLE).
- */
-typedef struct WalletRels
-{
-	bool		valid;
-	Oid			account;
-	Oid			account_pkey;
-	Oid			txn;
-	Oid			txn_seq;
-	Oid			entry;
-	/* wallet.account columns */
-	AttrNumber	a_id,
-				a_currency,
-				a_status,
-				a_allow_negative,
-				a_hot,
-				a_balance,
-				a_held,
-				a_version,
-				a_forced_negative,
-				a_debt_account;
-	/* wallet.txn columns */
-	AttrNumber	t_id,
-				t_key,
-				t_kind,
-				t_hash,
-				t_metadata,
-				t_reverses,
-				t_forced,
-				t_created_at;
-	/* wallet.entry columns */
-	AttrNumber	e_txn,
-				e_leg,
-				e_account,
-				e_amount;
-} WalletRels;
 
 static WalletRels wrels;
 static bool wrels_callback = false;
@@ -103,7 +64,8 @@ static void
 wrels_reset(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == wrels.account || relid == wrels.txn ||
-		relid == wrels.entry || relid == wrels.account_pkey)
+		relid == wrels.entry || relid == wrels.account_pkey ||
+		relid == wrels.txn_pkey || relid == wrels.entry_pkey)
 		wrels.valid = false;
 }
 
@@ -180,6 +142,33 @@ static const struct
 	{&wrels.entry, "amount", INT8OID, &wrels.e_amount},
 };
 
+/* the primary key of a journal table, which must start with `first` */
+static Oid
+journal_pkey(Oid relid, AttrNumber first)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+
+	if (!OidIsValid(pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("wallet: %s has no primary key", RelationGetRelationName(rel)),
+				 errdetail("The sealer and the filing pass read the journal in key order."),
+				 errhint("Reinstall the extension.")));
+	idx = index_open(pkey, AccessShareLock);
+	if (idx->rd_index->indkey.values[0] != first)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("wallet: the primary key of %s does not start with the transaction id",
+						RelationGetRelationName(rel)),
+				 errdetail("The sealer and the filing pass read the journal in that order."),
+				 errhint("Reinstall the extension.")));
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return pkey;
+}
+
 static void
 wrels_load(void)
 {
@@ -212,7 +201,19 @@ wrels_load(void)
 	}
 	table_close(rel, AccessShareLock);
 
+	/* the journal's primary keys, which the sealer and the filing pass read in order */
+	wrels.txn_pkey = journal_pkey(wrels.txn, wrels.t_id);
+	wrels.entry_pkey = journal_pkey(wrels.entry, wrels.e_txn);
+
 	wrels.valid = true;
+}
+
+/* the catalog cache, loaded (for the journal readers in audit.c, history.c) */
+const WalletRels *
+ledger_rels(void)
+{
+	wrels_load();
+	return &wrels;
 }
 
 /* ------------------------------------------------------------ fallbacks */
