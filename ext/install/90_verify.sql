@@ -12,11 +12,18 @@ DECLARE
     bad record;
     n bigint;
 BEGIN
+    -- Each check that scans the journal or the accounts computes its
+    -- offending rows in a MATERIALIZED CTE and only then takes the first:
+    -- with the ORDER BY ... LIMIT 1 in the same query the planner prefers
+    -- nested loops that expect an early hit, which on a sound ledger of
+    -- millions of accounts means a quadratic scan (hours, not seconds).
+
     -- 1. every transaction balances to zero in each currency
-    SELECT e.txn_id, a.currency, sum(e.amount) AS total INTO bad
-      FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
-     GROUP BY e.txn_id, a.currency HAVING sum(e.amount) <> 0
-     ORDER BY e.txn_id LIMIT 1;
+    WITH off AS MATERIALIZED (
+        SELECT e.txn_id, a.currency, sum(e.amount) AS total
+          FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
+         GROUP BY e.txn_id, a.currency HAVING sum(e.amount) <> 0)
+    SELECT off.txn_id, off.currency, off.total INTO bad FROM off ORDER BY off.txn_id LIMIT 1;
     check_name := 'transactions_balance'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN (SELECT format('%s transactions balance in every currency', count(*)) FROM wallet.txn)
                    ELSE format('transaction %s does not balance in %s: off by %s',
@@ -26,22 +33,26 @@ BEGIN
     -- 2. references: every entry has its transaction and account, every
     --    transaction has entries, every reversal points at a transaction
     bad := NULL;
-    SELECT 'entry of transaction ' || e.txn_id || ' leg ' || e.leg ||
-           CASE WHEN t.id IS NULL THEN ' has no transaction' ELSE ' names unknown account ' || e.account_id END AS what
+    WITH orphan AS MATERIALIZED (
+        SELECT e.txn_id, e.leg, e.account_id, t.id IS NULL AS no_txn
+          FROM wallet.entry e
+          LEFT JOIN wallet.txn t ON t.id = e.txn_id
+          LEFT JOIN wallet.account a ON a.id = e.account_id
+         WHERE t.id IS NULL OR a.id IS NULL)
+    SELECT 'entry of transaction ' || o.txn_id || ' leg ' || o.leg ||
+           CASE WHEN o.no_txn THEN ' has no transaction' ELSE ' names unknown account ' || o.account_id END AS what
       INTO bad
-      FROM wallet.entry e
-      LEFT JOIN wallet.txn t ON t.id = e.txn_id
-      LEFT JOIN wallet.account a ON a.id = e.account_id
-     WHERE t.id IS NULL OR a.id IS NULL
-     LIMIT 1;
+      FROM orphan o ORDER BY o.txn_id, o.leg LIMIT 1;
     IF bad IS NULL THEN
         SELECT 'transaction ' || e.txn_id || ' has a zero leg' AS what INTO bad
           FROM wallet.entry e WHERE e.amount = 0 ORDER BY e.txn_id LIMIT 1;
     END IF;
     IF bad IS NULL THEN
-        SELECT 'transaction ' || t.id || ' has no entries' AS what INTO bad
-          FROM wallet.txn t WHERE NOT EXISTS (SELECT 1 FROM wallet.entry e WHERE e.txn_id = t.id)
-         ORDER BY t.id LIMIT 1;
+        WITH empty AS MATERIALIZED (
+            SELECT t.id FROM wallet.txn t
+             WHERE NOT EXISTS (SELECT 1 FROM wallet.entry e WHERE e.txn_id = t.id))
+        SELECT 'transaction ' || empty.id || ' has no entries' AS what INTO bad
+          FROM empty ORDER BY empty.id LIMIT 1;
     END IF;
     IF bad IS NULL THEN
         SELECT 'reversal ' || t.id || ' points at unknown transaction ' || t.reverses AS what INTO bad
@@ -57,15 +68,16 @@ BEGIN
     --    (sums in numeric: a wrong ledger may hold sums past int64, and
     --    verify must report them, not fail)
     bad := NULL;
-    SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS stored, coalesce(s.total, 0) AS summed INTO bad
-      FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.entry GROUP BY account_id) s
-             ON s.account_id = a.id
-      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
-             ON p.account_id = a.id
-     WHERE a.balance + coalesce(p.total, 0) <> coalesce(s.total, 0)
-        OR a.balance + coalesce(p.total, 0) NOT BETWEEN -9223372036854775808 AND 9223372036854775807
-     ORDER BY a.id LIMIT 1;
+    WITH mismatch AS MATERIALIZED (
+        SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS stored, coalesce(s.total, 0) AS summed
+          FROM wallet.account a
+          LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.entry GROUP BY account_id) s
+                 ON s.account_id = a.id
+          LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
+                 ON p.account_id = a.id
+         WHERE a.balance + coalesce(p.total, 0) <> coalesce(s.total, 0)
+            OR a.balance + coalesce(p.total, 0) NOT BETWEEN -9223372036854775808 AND 9223372036854775807)
+    SELECT m.id, m.currency, m.stored, m.summed INTO bad FROM mismatch m ORDER BY m.id LIMIT 1;
     check_name := 'balances_match_entries'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN (SELECT format('%s accounts match their entries', count(*)) FROM wallet.account)
                    WHEN bad.stored NOT BETWEEN -9223372036854775808 AND 9223372036854775807
@@ -146,13 +158,14 @@ BEGIN
     -- 4. no account that may not go negative is negative (posted or
     --    available), except through a recorded forced posting
     bad := NULL;
-    SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS posted, a.held INTO bad
-      FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
-             ON p.account_id = a.id
-     WHERE NOT a.allow_negative AND NOT a.forced_negative
-       AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0)
-     ORDER BY a.id LIMIT 1;
+    WITH overdrawn AS MATERIALIZED (
+        SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS posted, a.held
+          FROM wallet.account a
+          LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
+                 ON p.account_id = a.id
+         WHERE NOT a.allow_negative AND NOT a.forced_negative
+           AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0))
+    SELECT o.id, o.currency, o.posted, o.held INTO bad FROM overdrawn o ORDER BY o.id LIMIT 1;
     SELECT count(*) INTO n FROM wallet.account a WHERE a.forced_negative;
     check_name := 'no_forbidden_negative'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
@@ -166,13 +179,15 @@ BEGIN
     -- 4b. every account has a known status, a registered currency and a
     --     non-negative held amount
     bad := NULL;
-    SELECT a.id, format('account %s has status %s, currency %s, held %s', a.id, quote_literal(a.status),
-                        quote_literal(a.currency), a.held) AS what INTO bad
-      FROM wallet.account a
-     WHERE a.status NOT IN ('active', 'frozen', 'closed') OR a.held < 0
-        OR NOT (wallet.is_iso_currency(a.currency)
-                OR EXISTS (SELECT 1 FROM wallet.custom_currencies c WHERE c.code = a.currency))
-     ORDER BY a.id LIMIT 1;
+    WITH malformed AS MATERIALIZED (
+        SELECT a.id, a.status, a.currency, a.held
+          FROM wallet.account a
+         WHERE a.status NOT IN ('active', 'frozen', 'closed') OR a.held < 0
+            OR NOT (wallet.is_iso_currency(a.currency)
+                    OR EXISTS (SELECT 1 FROM wallet.custom_currencies c WHERE c.code = a.currency)))
+    SELECT m.id, format('account %s has status %s, currency %s, held %s', m.id, quote_literal(m.status),
+                        quote_literal(m.currency), m.held) AS what INTO bad
+      FROM malformed m ORDER BY m.id LIMIT 1;
     check_name := 'accounts_well_formed'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN 'every account has a valid status, currency and held amount' ELSE bad.what END;
     RETURN NEXT;
@@ -180,20 +195,23 @@ BEGIN
     -- 5. holds: each account's held amount is the sum of its pending holds;
     --    ended holds are consistent with their capture
     bad := NULL;
-    SELECT a.id, a.currency, a.held, coalesce(h.total, 0) AS pending INTO bad
-      FROM wallet.account a
-      LEFT JOIN (SELECT from_account, sum(amount)::bigint AS total FROM wallet.hold
-                  WHERE status = 'pending' GROUP BY from_account) h ON h.from_account = a.id
-     WHERE a.held <> coalesce(h.total, 0)
-     ORDER BY a.id LIMIT 1;
+    WITH unheld AS MATERIALIZED (
+        SELECT a.id, a.currency, a.held, coalesce(h.total, 0) AS pending
+          FROM wallet.account a
+          LEFT JOIN (SELECT from_account, sum(amount)::bigint AS total FROM wallet.hold
+                      WHERE status = 'pending' GROUP BY from_account) h ON h.from_account = a.id
+         WHERE a.held <> coalesce(h.total, 0))
+    SELECT u.id, u.currency, u.held, u.pending INTO bad FROM unheld u ORDER BY u.id LIMIT 1;
     IF bad IS NULL THEN
-        SELECT h.id, 'hold ' || h.id || ' is ' || h.status || ' but its capture is inconsistent' AS what INTO bad
-          FROM wallet.hold h
-          LEFT JOIN wallet.txn t ON t.id = h.capture_txn
-         WHERE (h.status = 'captured' AND (t.id IS NULL OR h.captured IS NULL OR h.captured <= 0 OR h.captured > h.amount))
-            OR (h.status <> 'captured' AND h.capture_txn IS NOT NULL)
-            OR (h.status <> 'pending' AND h.ended_at IS NULL)
-         LIMIT 1;
+        WITH inconsistent AS MATERIALIZED (
+            SELECT h.id, h.status
+              FROM wallet.hold h
+              LEFT JOIN wallet.txn t ON t.id = h.capture_txn
+             WHERE (h.status = 'captured' AND (t.id IS NULL OR h.captured IS NULL OR h.captured <= 0 OR h.captured > h.amount))
+                OR (h.status <> 'captured' AND h.capture_txn IS NOT NULL)
+                OR (h.status <> 'pending' AND h.ended_at IS NULL))
+        SELECT i.id, 'hold ' || i.id || ' is ' || i.status || ' but its capture is inconsistent' AS what INTO bad
+          FROM inconsistent i ORDER BY i.id LIMIT 1;
         check_name := 'holds_consistent'; ok := bad IS NULL;
         detail := CASE WHEN ok THEN (SELECT format('%s holds, %s pending', count(*), count(*) FILTER (WHERE status = 'pending')) FROM wallet.hold)
                        ELSE bad.what END;
