@@ -14,14 +14,7 @@ SELECT plan(71);
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
 SET LOCAL client_min_messages = warning;
 
-CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
+\ir include/helpers.sql
 -- names of the failing audit_verify checks
 CREATE FUNCTION pg_temp.av_failed(known text DEFAULT NULL) RETURNS text[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg(check_name::text ORDER BY check_name), '{}') FROM wallet.audit_verify(known) WHERE NOT ok

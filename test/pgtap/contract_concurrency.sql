@@ -14,23 +14,7 @@ RESET client_min_messages;
 
 SELECT plan(19);
 
-CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
-CREATE FUNCTION pg_temp.val(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-    EXECUTE q INTO r;
-    RETURN coalesce(r, '<null>');
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
+\ir include/helpers.sql
 -- waits for the other session's asynchronous query to finish
 CREATE FUNCTION pg_temp.drain() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint := 0; k bigint;

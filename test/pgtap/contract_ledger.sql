@@ -9,26 +9,7 @@ SELECT plan(188);
 
 SET LOCAL client_min_messages = warning;
 
--- 'ok' or the SQLSTATE of q
-CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
--- 'ok' or 'SQLSTATE +detail' / 'SQLSTATE -detail'
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; det text;
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
-    RETURN st || CASE WHEN coalesce(det, '') <> '' THEN ' +detail' ELSE ' -detail' END;
-END
-$$;
+\ir include/helpers.sql
 -- units of an account's posted and available balance
 CREATE FUNCTION pg_temp.bal(id bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT wallet.units(wallet.balance(id)) $$;
 CREATE FUNCTION pg_temp.avail(id bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT wallet.units(wallet.available(id)) $$;

@@ -10,14 +10,7 @@ SELECT plan(70);
 
 SET LOCAL client_min_messages = warning;
 
-CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
+\ir include/helpers.sql
 CREATE FUNCTION pg_temp.units(id bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT wallet.units(wallet.balance(id)) $$;
 CREATE FUNCTION pg_temp.avail(id bigint) RETURNS bigint LANGUAGE sql AS $$ SELECT wallet.units(wallet.available(id)) $$;
 -- sum of every balance in a currency (hot pending credits included): 0 when conserved

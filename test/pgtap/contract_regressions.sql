@@ -9,35 +9,7 @@ SELECT plan(41);
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
 SET LOCAL client_min_messages = warning;
 
-CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
--- the first column of q's first row as text, or the SQLSTATE
-CREATE FUNCTION pg_temp.val(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-    EXECUTE q INTO r;
-    RETURN coalesce(r, '<null>');
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
--- 'SQLSTATE +detail' / 'SQLSTATE -detail' (or 'ok')
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; det text;
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
-    RETURN st || CASE WHEN coalesce(det, '') <> '' THEN ' +detail' ELSE ' -detail' END;
-END
-$$;
+\ir include/helpers.sql
 
 -- ---------------------------------------------------------------------------
 -- B1  "default btree and hash operator classes (index, ORDER BY, GROUP BY,

@@ -14,14 +14,7 @@ RESET client_min_messages;
 
 SELECT plan(25);
 
-CREATE FUNCTION pg_temp.state(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE;
-END
-$$;
+\ir include/helpers.sql
 -- the entries of account acc that account_entries and the journal disagree on
 CREATE FUNCTION pg_temp.diff(acc bigint) RETURNS bigint LANGUAGE sql AS $$
     SELECT count(*) FROM (
