@@ -69,7 +69,7 @@ expect_zero() {
 }
 
 # ---- build ------------------------------------------------------------------
-if [ ! -x "$BIN" ] || [ "$SRC" -nt "$BIN" ] || [ "${BASH_SOURCE[0]}" -nt "$BIN" ]; then
+if [ ! -x "$BIN" ] || [ "$SRC" -nt "$BIN" ] || [ "$here/harness_util.h" -nt "$BIN" ] || [ "${BASH_SOURCE[0]}" -nt "$BIN" ]; then
 	if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$(pg_config --includedir)" \
 		-o "$BIN" "$SRC" -lpq -lpthread >"$work/build.log" 2>&1; then
 		comment <"$work/build.log"

@@ -198,7 +198,7 @@ wait_launcher() {  # wait_launcher OLD_PID: a launcher other than OLD_PID, up to
 
 
 # ---- build ------------------------------------------------------------------
-if [ ! -x "$BIN" ] || [ "$SRC" -nt "$BIN" ]; then
+if [ ! -x "$BIN" ] || [ "$SRC" -nt "$BIN" ] || [ "$here/harness_util.h" -nt "$BIN" ]; then
 	if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$(pg_config --includedir)" \
 		-o "$BIN" "$SRC" -lpq -lpthread >"$work/build.log" 2>&1; then
 		comment <"$work/build.log"

@@ -70,6 +70,9 @@
 #define MAX_MESSAGES	12
 #define BATCH_SIZE		10
 #define MAX_OWN_HOLDS	32
+#define HARNESS_NAME	"wallet_crash"
+
+#include "harness_util.h"
 
 typedef struct Options
 {
@@ -163,34 +166,8 @@ typedef struct Worker
 static Worker workers[MAX_CLIENTS + 1];
 static FILE *logf;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int messages_printed;
 static atomic_bool stopping;
 static double started_at;
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-report(const char *fmt,...)
-{
-	va_list		ap;
-
-	if (atomic_fetch_add(&messages_printed, 1) >= MAX_MESSAGES)
-		return;
-	va_start(ap, fmt);
-	flockfile(stderr);
-	fputs("wallet_crash: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-	va_end(ap);
-}
 
 static void
 sleep_ms(int ms)
@@ -212,25 +189,6 @@ should_stop(void)
 		return true;
 	}
 	return false;
-}
-
-/* xorshift64* */
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t	x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static int64_t
-rnd_range(uint64_t *s, int64_t lo, int64_t hi)
-{
-	return lo + (int64_t) (rnd(s) % (uint64_t) (hi - lo + 1));
 }
 
 static int64_t

@@ -72,6 +72,9 @@
 #define MAX_LEGS		8
 #define MAX_MESSAGES	8		/* failure messages printed in full */
 #define RETRY_KEYS		8		/* requests per retry round */
+#define HARNESS_NAME	"wallet_storm"
+
+#include "harness_util.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -165,36 +168,9 @@ typedef struct Stats
 	long		housekept;		/* credits folded / holds expired */
 } Stats;
 
-static atomic_int messages_printed;
 static atomic_bool stop_flag;
 static FILE *keys_file;
 static double started_at;
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Prints a failure message, only the first MAX_MESSAGES of the run. */
-static void
-report(const char *fmt,...)
-{
-	va_list		ap;
-
-	if (atomic_fetch_add(&messages_printed, 1) >= MAX_MESSAGES)
-		return;
-	va_start(ap, fmt);
-	flockfile(stderr);
-	fputs("wallet_storm: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------ workers */
 
@@ -210,26 +186,6 @@ typedef struct Worker
 } Worker;
 
 static Worker workers[MAX_CLIENTS + 1];	/* + the hot mode's folder */
-
-/* xorshift64*: per thread, reproducible from --seed */
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t	x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* uniform in [lo, hi] */
-static int64_t
-rnd_range(uint64_t *s, int64_t lo, int64_t hi)
-{
-	return lo + (int64_t) (rnd(s) % (uint64_t) (hi - lo + 1));
-}
 
 static uint64_t
 seed_for(uint64_t a, uint64_t b)
