@@ -378,17 +378,9 @@ append_counted(StringInfo buf, const char *label, const char *data, int len)
 typedef struct JournalReader
 {
 	const WalletRels *rels;		/* relations and column numbers (rows.c) */
-	Relation	txn_rel,
-				txn_idx,
-				ent_rel,
-				ent_idx;
-	IndexScanDesc txn_scan,
-				ent_scan;
-	TupleTableSlot *txn_slot,
-			   *ent_slot;
-	ScanKeyData txn_key,
-				ent_key;
-	bool		ent_ready;		/* ent_slot holds an entry not consumed yet */
+	LedgerRangeScan txn;		/* wallet.txn by id */
+	LedgerRangeScan ent;		/* wallet.entry by (txn_id, leg) */
+	bool		ent_ready;		/* ent.slot holds an entry not consumed yet */
 	bool		ent_done;
 	int64		upto;
 	pg_cryptohash_ctx *ctx;
@@ -404,19 +396,8 @@ journal_begin(JournalReader *r, int64 after, int64 upto, Snapshot snap)
 	r->upto = upto;
 	r->scan_cxt = CurrentMemoryContext;
 	r->rels = ledger_rels();
-	r->txn_rel = table_open(r->rels->txn, AccessShareLock);
-	r->txn_idx = index_open(r->rels->txn_pkey, AccessShareLock);
-	r->ent_rel = table_open(r->rels->entry, AccessShareLock);
-	r->ent_idx = index_open(r->rels->entry_pkey, AccessShareLock);
-
-	r->txn_slot = table_slot_create(r->txn_rel, NULL);
-	r->ent_slot = table_slot_create(r->ent_rel, NULL);
-	ScanKeyInit(&r->txn_key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
-	ScanKeyInit(&r->ent_key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
-	r->txn_scan = index_beginscan(r->txn_rel, r->txn_idx, snap, 1, 0);
-	index_rescan(r->txn_scan, &r->txn_key, 1, NULL, 0);
-	r->ent_scan = index_beginscan(r->ent_rel, r->ent_idx, snap, 1, 0);
-	index_rescan(r->ent_scan, &r->ent_key, 1, NULL, 0);
+	ledger_range_scan_begin(&r->txn, r->rels->txn, r->rels->txn_pkey, after, snap);
+	ledger_range_scan_begin(&r->ent, r->rels->entry, r->rels->entry_pkey, after, snap);
 
 	/* one hash context for the whole range, re-initialised per transaction */
 	r->ctx = pg_cryptohash_create(PG_SHA256);
@@ -430,14 +411,8 @@ journal_begin(JournalReader *r, int64 after, int64 upto, Snapshot snap)
 static void
 journal_end(JournalReader *r)
 {
-	index_endscan(r->txn_scan);
-	index_endscan(r->ent_scan);
-	ExecDropSingleTupleTableSlot(r->txn_slot);
-	ExecDropSingleTupleTableSlot(r->ent_slot);
-	index_close(r->txn_idx, NoLock);
-	index_close(r->ent_idx, NoLock);
-	table_close(r->txn_rel, NoLock);
-	table_close(r->ent_rel, NoLock);
+	ledger_range_scan_end(&r->txn);
+	ledger_range_scan_end(&r->ent);
 	pg_cryptohash_free(r->ctx);
 	MemoryContextDelete(r->per_row);
 	pfree(r->buf.data);
@@ -458,7 +433,7 @@ journal_peek_entry(JournalReader *r)
 	{
 		MemoryContext old = MemoryContextSwitchTo(r->scan_cxt);
 
-		if (index_getnext_slot(r->ent_scan, ForwardScanDirection, r->ent_slot))
+		if (index_getnext_slot(r->ent.scan, ForwardScanDirection, r->ent.slot))
 			r->ent_ready = true;
 		else
 			r->ent_done = true;
@@ -466,7 +441,7 @@ journal_peek_entry(JournalReader *r)
 	}
 	if (r->ent_done)
 		return PG_INT64_MAX;
-	return DatumGetInt64(slot_getattr(r->ent_slot, r->rels->e_txn, &isnull));
+	return DatumGetInt64(slot_getattr(r->ent.slot, r->rels->e_txn, &isnull));
 }
 
 /* the next transaction: its id and hash; false past upto */
@@ -474,7 +449,7 @@ static bool
 journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENGTH])
 {
 	static const char hexdigits[] = "0123456789abcdef";
-	TupleTableSlot *slot = r->txn_slot;
+	TupleTableSlot *slot = r->txn.slot;
 	StringInfo	buf = &r->buf;
 	MemoryContext old;
 	bool		isnull;
@@ -485,7 +460,7 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 
 	CHECK_FOR_INTERRUPTS();
 	Assert(CurrentMemoryContext == r->scan_cxt);
-	if (!index_getnext_slot(r->txn_scan, ForwardScanDirection, slot))
+	if (!index_getnext_slot(r->txn.scan, ForwardScanDirection, slot))
 		return false;
 	id = DatumGetInt64(slot_getattr(slot, r->rels->t_id, &isnull));
 	if (id > r->upto)
@@ -551,11 +526,11 @@ journal_next(JournalReader *r, int64 *id_out, uint8 digest[PG_SHA256_DIGEST_LENG
 		if (etxn > id)
 			break;
 		appendStringInfoString(buf, "leg=");
-		append_int64(buf, DatumGetInt16(slot_getattr(r->ent_slot, r->rels->e_leg, &isnull)));
+		append_int64(buf, DatumGetInt16(slot_getattr(r->ent.slot, r->rels->e_leg, &isnull)));
 		appendStringInfoChar(buf, ':');
-		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->rels->e_account, &isnull)));
+		append_int64(buf, DatumGetInt64(slot_getattr(r->ent.slot, r->rels->e_account, &isnull)));
 		appendStringInfoChar(buf, ':');
-		append_int64(buf, DatumGetInt64(slot_getattr(r->ent_slot, r->rels->e_amount, &isnull)));
+		append_int64(buf, DatumGetInt64(slot_getattr(r->ent.slot, r->rels->e_amount, &isnull)));
 		appendStringInfoChar(buf, '\n');
 		r->ent_ready = false;
 	}
@@ -651,13 +626,7 @@ wallet_journal_chunk(PG_FUNCTION_ARGS)
 	through = n < max_records ? upto : ids[n - 1];
 
 	values[0] = Int64GetDatum(through);
-	{
-		Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-		for (int i = 0; i < n; i++)
-			d[i] = Int64GetDatum(ids[i]);
-		values[1] = PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	}
+	values[1] = ledger_int8_array(ids, n);
 	values[2] = PointerGetDatum(hashes);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

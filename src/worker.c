@@ -210,14 +210,13 @@ start_housekeeper(TrackedDb *db)
 	return started;
 }
 
-static TrackedDb *sort_dbs;		/* for cmp_waiting */
-
-/* the database whose last pass started longest ago first */
+/* the database whose last pass started longest ago first (arg: the dbs) */
 static int
-cmp_waiting(const void *a, const void *b)
+cmp_waiting(const void *a, const void *b, void *arg)
 {
-	TimestampTz x = sort_dbs[*(const int *) a].last_start;
-	TimestampTz y = sort_dbs[*(const int *) b].last_start;
+	const TrackedDb *dbs = arg;
+	TimestampTz x = dbs[*(const int *) a].last_start;
+	TimestampTz y = dbs[*(const int *) b].last_start;
 
 	return (x > y) - (x < y);
 }
@@ -304,8 +303,7 @@ wallet_launcher_main(Datum main_arg)
 			}
 			table_endscan(scan);
 			table_close(rel, AccessShareLock);
-			sort_dbs = dbs;
-			qsort(waiting, nwaiting, sizeof(int), cmp_waiting);
+			qsort_arg(waiting, nwaiting, sizeof(int), cmp_waiting, dbs);
 			for (int w = 0; w < nwaiting && running < max_running; w++)
 			{
 				if (!start_housekeeper(&dbs[waiting[w]]))
