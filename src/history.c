@@ -125,10 +125,7 @@ static int64
 read_entries(Snapshot snap, int64 after, int64 upto, int limit, HistEntry **out, int *nout)
 {
 	const WalletRels *rels = ledger_rels();
-	Relation	rel;
-	Relation	idx;
-	IndexScanDesc scan;
-	ScanKeyData key;
+	LedgerRangeScan rs;
 	TupleTableSlot *slot;
 	AttrNumber	c_txn = rels->e_txn,
 				c_leg = rels->e_leg,
@@ -139,15 +136,10 @@ read_entries(Snapshot snap, int64 after, int64 upto, int limit, HistEntry **out,
 				cap = 4096;
 	int64		reached = upto;
 
-	rel = table_open(rels->entry, AccessShareLock);
-	idx = index_open(rels->entry_pkey, AccessShareLock);
-
 	e = palloc(sizeof(HistEntry) * cap);
-	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
-	scan = index_beginscan(rel, idx, snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	ledger_range_scan_begin(&rs, rels->entry, rels->entry_pkey, after, snap);
+	slot = rs.slot;
+	while (index_getnext_slot(rs.scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
 		int64		txn = DatumGetInt64(slot_getattr(slot, c_txn, &isnull));
@@ -174,10 +166,7 @@ read_entries(Snapshot snap, int64 after, int64 upto, int limit, HistEntry **out,
 		e[n].amount = DatumGetInt64(slot_getattr(slot, c_amount, &isnull));
 		n++;
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, NoLock);
-	table_close(rel, NoLock);
+	ledger_range_scan_end(&rs);
 	*out = e;
 	*nout = n;
 	return reached;

@@ -9,6 +9,7 @@
 #include "access/htup.h"
 #include "storage/itemptr.h"
 #include "utils/jsonb.h"
+#include "utils/snapshot.h"
 
 /* Limits on what callers pass in (documented in the README). */
 #define LEDGER_MAX_KEY_LEN		200
@@ -168,6 +169,24 @@ typedef struct WalletRels
 
 /* the cache, loaded (ERROR when a table or column is missing) */
 extern const WalletRels *ledger_rels(void);
+
+/*
+ * A forward scan of a ledger table through its primary key from key > after
+ * (the journal's txn or entry table, in id order): the sealer's and
+ * verifier's journal reader and the history filing read the journal so.
+ * Advance it with index_getnext_slot(s.scan, ForwardScanDirection, s.slot).
+ */
+typedef struct LedgerRangeScan
+{
+	Relation	rel;
+	Relation	idx;
+	struct IndexScanDescData *scan;
+	struct TupleTableSlot *slot;
+} LedgerRangeScan;
+
+extern void ledger_range_scan_begin(LedgerRangeScan *s, Oid rel, Oid pkey, int64 after,
+									Snapshot snap);
+extern void ledger_range_scan_end(LedgerRangeScan *s);
 
 /* sorted-by-id account states: lock/read them */
 extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,

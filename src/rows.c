@@ -216,6 +216,29 @@ ledger_rels(void)
 	return &wrels;
 }
 
+void
+ledger_range_scan_begin(LedgerRangeScan *s, Oid rel, Oid pkey, int64 after, Snapshot snap)
+{
+	ScanKeyData key;
+
+	s->rel = table_open(rel, AccessShareLock);
+	s->idx = index_open(pkey, AccessShareLock);
+	s->slot = table_slot_create(s->rel, NULL);
+	/* btrescan copies the key: it need not outlive this call */
+	ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after));
+	s->scan = index_beginscan(s->rel, s->idx, snap, 1, 0);
+	index_rescan(s->scan, &key, 1, NULL, 0);
+}
+
+void
+ledger_range_scan_end(LedgerRangeScan *s)
+{
+	index_endscan(s->scan);
+	ExecDropSingleTupleTableSlot(s->slot);
+	index_close(s->idx, NoLock);
+	table_close(s->rel, NoLock);
+}
+
 /* ------------------------------------------------------------ fallbacks */
 
 /* a CHECK constraint or a generated column the SQL path would evaluate */
