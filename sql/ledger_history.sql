@@ -200,6 +200,27 @@ SELECT public.sqlstate_of('SELECT wallet.index_history_range(1, 0)') AS zero_max
 SELECT public.sqlstate_of('SELECT wallet.seal_range(NULL, 0)') AS null_horizon;
 SELECT wallet.seal_range(0, 0) AS nothing_below_zero;
 
+-- 9. A DBA's trigger on wallet.account_history: filing then goes through
+-- the SQL statement (the table AM path would skip the trigger), the
+-- trigger sees every entry filed, and the history still matches the journal.
+CREATE TABLE public.hi_seen (account_id bigint, n int);
+CREATE FUNCTION public.hi_seen_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.hi_seen VALUES (NEW.account_id, cardinality(NEW.txn_ids));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER hi_seen AFTER INSERT ON wallet.account_history
+    FOR EACH ROW EXECUTE FUNCTION public.hi_seen_row();
+SELECT wallet.open_account('hi-f', 'USD') AS f \gset
+SELECT count(wallet.transfer(:bank, :f, '0.01 USD', 'hi-f-' || g)) AS posted FROM generate_series(1, 4) g;
+SELECT wallet.index_history() >= 0 AS filed;
+SELECT sum(n) AS f_entries_seen_by_trigger FROM public.hi_seen WHERE account_id = :f;
+SELECT public.hi_diff(:f) AS f_diff;
+DROP TRIGGER hi_seen ON wallet.account_history;
+DROP FUNCTION public.hi_seen_row();
+DROP TABLE public.hi_seen;
+
 DROP FUNCTION public.hi_plan(text);
 DROP FUNCTION public.hi_verify_after(text);
 DROP FUNCTION public.hi_statement_ok(bigint);

@@ -140,6 +140,7 @@ typedef struct WalletRels
 	Oid			txn_seq;
 	Oid			entry;
 	Oid			entry_pkey;		/* (txn_id, leg) */
+	Oid			history;		/* wallet.account_history */
 	/* wallet.account columns */
 	AttrNumber	a_id,
 				a_currency,
@@ -165,6 +166,12 @@ typedef struct WalletRels
 				e_leg,
 				e_account,
 				e_amount;
+	/* wallet.account_history columns */
+	AttrNumber	h_account,
+				h_last,
+				h_first,
+				h_txn_ids,
+				h_amounts;
 } WalletRels;
 
 /* the cache, loaded (ERROR when a table or column is missing) */
@@ -187,6 +194,17 @@ typedef struct LedgerRangeScan
 extern void ledger_range_scan_begin(LedgerRangeScan *s, Oid rel, Oid pkey, int64 after,
 									Snapshot snap);
 extern void ledger_range_scan_end(LedgerRangeScan *s);
+
+/*
+ * nrows rows of wallet.account_history (history.c's filing pass): row r is
+ * account acc[r], transactions first[r] .. last[r], holding elements
+ * starts[r] .. ends[r] (1-based, inclusive, as SQL array slices) of txns[]
+ * and amts[].  false, writing nothing, when the table has a trigger, check
+ * or extra column that needs the SQL path.
+ */
+extern bool ledger_append_history(int nrows, const int64 *acc, const int64 *last,
+								  const int64 *first, const int32 *starts, const int32 *ends,
+								  const int64 *txns, const int64 *amts);
 
 /* sorted-by-id account states: lock/read them */
 extern void ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,

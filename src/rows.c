@@ -65,7 +65,7 @@ wrels_reset(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == wrels.account || relid == wrels.txn ||
 		relid == wrels.entry || relid == wrels.account_pkey ||
-		relid == wrels.txn_pkey || relid == wrels.entry_pkey)
+		relid == wrels.txn_pkey || relid == wrels.entry_pkey || relid == wrels.history)
 		wrels.valid = false;
 }
 
@@ -140,6 +140,11 @@ static const struct
 	{&wrels.entry, "leg", INT2OID, &wrels.e_leg},
 	{&wrels.entry, "account_id", INT8OID, &wrels.e_account},
 	{&wrels.entry, "amount", INT8OID, &wrels.e_amount},
+	{&wrels.history, "account_id", INT8OID, &wrels.h_account},
+	{&wrels.history, "last_txn", INT8OID, &wrels.h_last},
+	{&wrels.history, "first_txn", INT8OID, &wrels.h_first},
+	{&wrels.history, "txn_ids", INT8ARRAYOID, &wrels.h_txn_ids},
+	{&wrels.history, "amounts", INT8ARRAYOID, &wrels.h_amounts},
 };
 
 /* the primary key of a journal table, which must start with `first` */
@@ -188,9 +193,13 @@ wrels_load(void)
 	wrels.txn = wallet_rel_oid(nsp, "txn");
 	wrels.txn_seq = wallet_rel_oid(nsp, "txn_id_seq");
 	wrels.entry = wallet_rel_oid(nsp, "entry");
+	/* since 1.1.0: a 1.0.0 database not yet updated keeps posting without it */
+	wrels.history = get_relname_relid("account_history", nsp);
 
 	for (int i = 0; i < lengthof(columns); i++)
 	{
+		if (!OidIsValid(*columns[i].rel))
+			continue;			/* an optional table that is not there */
 		if (i == 0 || *columns[i].rel != *columns[i - 1].rel)
 		{
 			if (rel != NULL)
@@ -901,6 +910,40 @@ ledger_append_entries(int n, const int64 *txn, const int16 *leg, const int64 *ac
 		slot->tts_isnull[wrels.e_account - 1] = false;
 		slot->tts_values[wrels.e_amount - 1] = Int64GetDatum(amount[i]);
 		slot->tts_isnull[wrels.e_amount - 1] = false;
+		appender_store(ap, slot);
+	}
+	appender_close(ap);
+	return true;
+}
+
+bool
+ledger_append_history(int nrows, const int64 *acc, const int64 *last, const int64 *first,
+					  const int32 *starts, const int32 *ends, const int64 *txns, const int64 *amts)
+{
+	Appender   *ap;
+
+	wrels_load();
+	if (!OidIsValid(wrels.history))
+		return false;
+	ap = appender_open(wrels.history, 5);
+	if (ap == NULL)
+		return false;
+	for (int r = 0; r < nrows; r++)
+	{
+		TupleTableSlot *slot = appender_slot(ap);
+		int			from = starts[r] - 1,
+					count = ends[r] - starts[r] + 1;
+
+		slot->tts_values[wrels.h_account - 1] = Int64GetDatum(acc[r]);
+		slot->tts_isnull[wrels.h_account - 1] = false;
+		slot->tts_values[wrels.h_last - 1] = Int64GetDatum(last[r]);
+		slot->tts_isnull[wrels.h_last - 1] = false;
+		slot->tts_values[wrels.h_first - 1] = Int64GetDatum(first[r]);
+		slot->tts_isnull[wrels.h_first - 1] = false;
+		slot->tts_values[wrels.h_txn_ids - 1] = ledger_int8_array(txns + from, count);
+		slot->tts_isnull[wrels.h_txn_ids - 1] = false;
+		slot->tts_values[wrels.h_amounts - 1] = ledger_int8_array(amts + from, count);
+		slot->tts_isnull[wrels.h_amounts - 1] = false;
 		appender_store(ap, slot);
 	}
 	appender_close(ap);
