@@ -9,7 +9,8 @@
 
 PG_CONFIG ?= $(shell command -v pg_config >/dev/null 2>&1 && [ "$$(pg_config --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')" = 15 ] && echo pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
 
-EXTENSION  = wallet
+# wallet, and the two SQL-only extensions of a sharded wallet (doc/sharding.md)
+EXTENSION  = wallet wallet_shard wallet_router
 EXTVERSION := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' META.json | head -n 1)
 
 MODULE_big = wallet
@@ -29,7 +30,8 @@ OBJS = \
 
 INSTALL_PARTS = $(sort $(wildcard ext/install/*.sql))
 DATA_built = wallet--$(EXTVERSION).sql
-DATA = $(filter-out ext/wallet--$(EXTVERSION).sql,$(wildcard ext/wallet--*.sql))
+DATA = $(filter-out ext/wallet--$(EXTVERSION).sql,$(wildcard ext/wallet--*.sql)) \
+	$(wildcard ext/shard/wallet_shard--*.sql) $(wildcard ext/router/wallet_router--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=.

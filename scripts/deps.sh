@@ -8,6 +8,7 @@ set -euo pipefail
 PKGS=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
   libtap-parser-sourcehandler-pgtap-perl pgbouncer
+  postgresql-15-plproxy
   clang libclang-rt-14-dev make gcc
 )
 

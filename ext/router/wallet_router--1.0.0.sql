@@ -1,0 +1,607 @@
+-- wallet_router 1.0.0: the router of a sharded wallet (see doc/sharding.md).
+--
+-- Installed in a database of its own (never beside the wallet extension):
+-- it creates schema `wallet` with the application API of a wallet node,
+-- each function sending the call through PL/Proxy to the shard that holds
+-- its account, so an application's SQL is the same against one node or a
+-- cluster.  Amounts travel as text ('12.50 USD'); each shard parses them.
+--
+-- The shards are the partitions p0 .. p(N-1) of the PL/Proxy cluster
+-- 'wallet_shards' (SQL/MED: CREATE SERVER wallet_shards FOREIGN DATA
+-- WRAPPER plproxy OPTIONS (p0 '...', p1 '...') and a user mapping); shard k
+-- is a database with the wallet and wallet_shard extensions configured by
+-- wallet_shard.configure(k, N).  An id names its shard (its bits above the
+-- 48th), so routing needs no directory.
+--
+-- Cross-shard transfers and gifts: the sender's shard posts the debit and
+-- an outbox row in one transaction (wallet_shard.send / send_gift); the
+-- router then delivers the message at once (best effort) and
+-- wallet.relay() delivers whatever is left (call it from cron or a loop).
+-- Delivery is idempotent at the receiving shard and acknowledged at the
+-- sender, so a crash anywhere neither loses nor duplicates money.
+--
+-- Everything in schema wallet is SECURITY DEFINER with a pinned
+-- search_path; the internal PL/Proxy functions live in wallet_router and
+-- are not PUBLIC.  wallet.grant_app(role) / wallet.grant_reader(role) hand
+-- the API out, as on a node.
+
+\echo Use "CREATE EXTENSION wallet_router CASCADE" to load this file. \quit
+
+CREATE SCHEMA wallet;
+GRANT USAGE ON SCHEMA wallet TO PUBLIC;
+
+-- ============================================================================
+-- Routing
+-- ============================================================================
+
+-- The number of shards: the partitions of the PL/Proxy cluster
+-- 'wallet_shards' (0 when it is not defined).
+CREATE FUNCTION wallet_router.shard_count() RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT count(*)::integer
+      FROM pg_catalog.pg_foreign_server s
+      JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'plproxy'
+      CROSS JOIN LATERAL unnest(s.srvoptions) AS o(opt)
+     WHERE s.srvname = 'wallet_shards' AND o.opt ~ '^p[0-9]+='
+$$;
+
+-- The shard of an id (account, transaction or hold): its bits above the
+-- 48th.  Errors: 22004 null; WL003 an id of no shard of the cluster;
+-- 55000 the cluster 'wallet_shards' is not defined.
+CREATE FUNCTION wallet.shard_of(id bigint) RETURNS integer
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := wallet_router.shard_count();
+    s integer;
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'id must not be null' USING ERRCODE = '22004', DETAIL = 'The id to route is null.';
+    END IF;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'the PL/Proxy cluster wallet_shards is not defined' USING ERRCODE = '55000',
+            DETAIL = 'No foreign server wallet_shards of wrapper plproxy with partitions p0, p1, ...',
+            HINT = 'CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS (p0 ''dbname=... host=...'', ...) and a user mapping.';
+    END IF;
+    s := (id >> 48)::integer;
+    IF id <= 0 OR s >= n THEN
+        RAISE EXCEPTION 'unknown account %', id USING ERRCODE = 'WL003',
+            DETAIL = format('Id %s names shard %s; the cluster has %s shards.', id, s, n);
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- ============================================================================
+-- PL/Proxy calls (internal): the first argument is the shard to run on.
+-- Arguments are positional ($n) so that no name can clash with SQL text.
+-- ============================================================================
+
+CREATE FUNCTION wallet_router.r_open_account(integer, text, text, text, boolean, jsonb) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.open_account($2, $3, $4, $5, $6); $$;
+
+CREATE FUNCTION wallet_router.r_balance(integer, bigint) RETURNS text
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.balance($2)::text; $$;
+
+CREATE FUNCTION wallet_router.r_available(integer, bigint) RETURNS text
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.available($2)::text; $$;
+
+CREATE FUNCTION wallet_router.r_check_receiver(integer, bigint, text) RETURNS void
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.check_receiver($2, $3::wallet.amount); $$;
+
+CREATE FUNCTION wallet_router.r_send(integer, bigint, bigint, text, text, text, jsonb) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.send($2, $3, $4::wallet.amount, $5, $6, $7); $$;
+
+CREATE FUNCTION wallet_router.r_send_gift(integer, bigint, bigint, text, text, jsonb) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.send_gift($2, $3, $4::wallet.amount, $5, $6); $$;
+
+CREATE FUNCTION wallet_router.r_recharge(integer, bigint, text, text, text, text) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.recharge($2, $3::wallet.amount, $4::wallet.amount, $5, $6); $$;
+
+CREATE FUNCTION wallet_router.r_live_setup(text, text, numeric) RETURNS SETOF integer
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT (wallet.live_setup($1, $2, $3)).singleton::integer; $$;
+
+CREATE FUNCTION wallet_router.r_reverse(integer, bigint, text, text, boolean) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.reverse($2, $3, $4, $5); $$;
+
+CREATE FUNCTION wallet_router.r_account_status(integer, text, bigint, boolean) RETURNS void
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT CASE $2 WHEN 'freeze' THEN wallet.freeze_account($3)
+                   WHEN 'unfreeze' THEN wallet.unfreeze_account($3)
+                   WHEN 'close' THEN wallet.close_account($3)
+                   WHEN 'hot' THEN wallet.set_hot($3, $4) END; $$;
+
+CREATE FUNCTION wallet_router.r_request_withdrawal(integer, bigint, text, text) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.request_withdrawal($2, $3::wallet.amount, $4); $$;
+
+CREATE FUNCTION wallet_router.r_complete_withdrawal(integer, bigint) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.complete_withdrawal($2); $$;
+
+CREATE FUNCTION wallet_router.r_cancel_withdrawal(integer, bigint) RETURNS void
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.cancel_withdrawal($2); $$;
+
+CREATE FUNCTION wallet_router.r_statement(integer, bigint, timestamptz, timestamptz)
+RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount text, balance text, metadata jsonb, reverses bigint)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT s.txn_id, s.at, s.kind, s.amount::text AS amount, s.balance::text AS balance, s.metadata, s.reverses
+      FROM wallet.statement($2, $3, $4) s; $$;
+
+CREATE FUNCTION wallet_router.r_open_links()
+RETURNS TABLE (shard integer, dest integer, pending bigint, to_return bigint)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.current_shard() AS shard, l.dest, l.pending, l.to_return
+      FROM wallet_shard.open_links() l; $$;
+
+CREATE FUNCTION wallet_router.r_pending(integer, integer, integer, bigint)
+RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount text)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT p.outbox_id, p.kind, p.to_account, p.amount::text AS amount
+      FROM wallet_shard.pending($2, $3, $4) p; $$;
+
+CREATE FUNCTION wallet_router.r_receive(integer, integer, bigint[], text[], bigint[], text[])
+RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT r.outbox_id, r.status, r.txn_id, r.reason
+      FROM wallet_shard.receive($2, $3, $4, $5, $6::wallet.amount[]) r; $$;
+
+CREATE FUNCTION wallet_router.r_ack(integer, integer, bigint[], text[], bigint[], text[]) RETURNS integer
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.ack($2, $3, $4, $5, $6); $$;
+
+CREATE FUNCTION wallet_router.r_verify()
+RETURNS TABLE (shard integer, check_name text, ok boolean, detail text)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.current_shard() AS shard, v.check_name, v.ok, v.detail FROM wallet_shard.verify() v; $$;
+
+-- One row of wallet_shard.links() of one shard.
+CREATE TYPE wallet_router.link AS (shard integer, peer integer, direction text, kind text, currency text,
+                                   status text, messages bigint, units numeric);
+
+CREATE FUNCTION wallet_router.r_links()
+RETURNS TABLE (shard integer, peer integer, direction text, kind text, currency text, status text,
+               messages bigint, units numeric)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.current_shard() AS shard, l.peer, l.direction, l.kind, l.currency, l.status, l.messages, l.units
+      FROM wallet_shard.links() l; $$;
+
+CREATE FUNCTION wallet_router.r_totals()
+RETURNS TABLE (shard integer, currency text, all_accounts numeric, clearing numeric)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.current_shard() AS shard, t.currency, t.all_accounts, t.clearing
+      FROM wallet_shard.totals() t; $$;
+
+-- ============================================================================
+-- Delivery
+-- ============================================================================
+
+-- Delivers the pending messages of shard src to shard dst (at most
+-- max_messages; only those of transaction only_txn when given): fetches
+-- them from src, posts them on dst (wallet_shard.receive), acknowledges the
+-- outcomes on src (wallet_shard.ack, which also retries returns).  Each
+-- step commits on its shard; a failure between steps leaves the messages
+-- pending, and the next delivery finds them already received.
+CREATE FUNCTION wallet_router.relay_link(src integer, dst integer, max_messages integer,
+                                         only_txn bigint DEFAULT NULL,
+                                         OUT delivered integer, OUT rejected integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids bigint[];
+    kinds text[];
+    accts bigint[];
+    amts text[];
+    sts text[];
+    txns bigint[];
+    whys text[];
+BEGIN
+    SELECT coalesce(array_agg(p.outbox_id ORDER BY p.outbox_id), '{}'), array_agg(p.kind ORDER BY p.outbox_id),
+           array_agg(p.to_account ORDER BY p.outbox_id), array_agg(p.amount ORDER BY p.outbox_id)
+      INTO ids, kinds, accts, amts
+      FROM wallet_router.r_pending(src, dst, max_messages, only_txn) p;
+    delivered := 0;
+    rejected := 0;
+    IF cardinality(ids) > 0 THEN
+        SELECT array_agg(r.outbox_id ORDER BY r.outbox_id), array_agg(r.status ORDER BY r.outbox_id),
+               array_agg(r.txn_id ORDER BY r.outbox_id), array_agg(r.reason ORDER BY r.outbox_id)
+          INTO ids, sts, txns, whys
+          FROM wallet_router.r_receive(dst, src, ids, kinds, accts, amts) r;
+        delivered := cardinality(array_positions(sts, 'received'));
+        rejected := cardinality(array_positions(sts, 'rejected'));
+    ELSE
+        sts := '{}'; txns := '{}'; whys := '{}';
+    END IF;
+    IF cardinality(ids) > 0 OR only_txn IS NULL THEN
+        PERFORM wallet_router.r_ack(src, dst, ids, sts, txns, whys);
+    END IF;
+END
+$$;
+
+-- Delivers every pending message between every two shards (at most
+-- max_messages per pair and call) and retries returns; one row per pair
+-- that had anything to do.  Safe to run from several sessions at once
+-- (deliveries from one shard to another are serialised on the receiving
+-- shard, and a message is posted once whoever delivers it).  Call it from
+-- cron or a loop; each transfer and gift also delivers its own message.
+CREATE FUNCTION wallet.relay(max_messages integer DEFAULT 1000)
+RETURNS TABLE (from_shard integer, to_shard integer, delivered integer, rejected integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l record;
+    r record;
+BEGIN
+    IF max_messages IS NULL OR max_messages < 1 THEN
+        RAISE EXCEPTION 'max_messages must be positive, got %', coalesce(max_messages::text, 'NULL')
+            USING ERRCODE = '22023', DETAIL = 'It bounds the messages delivered per pair of shards and call.';
+    END IF;
+    FOR l IN SELECT o.shard, o.dest FROM wallet_router.r_open_links() o ORDER BY o.shard, o.dest LOOP
+        r := wallet_router.relay_link(l.shard, l.dest, max_messages);
+        from_shard := l.shard; to_shard := l.dest; delivered := r.delivered; rejected := r.rejected;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- Best-effort delivery of one transaction's message right after it was
+-- sent; any error leaves it to wallet.relay() (the sending transaction has
+-- committed on its shard whatever happens here).
+CREATE FUNCTION wallet_router.deliver_now(src integer, dst integer, tx bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM wallet_router.relay_link(src, dst, 1, tx);
+EXCEPTION WHEN OTHERS THEN
+    RAISE DEBUG 'wallet: delivery of transaction % from shard % to % left to wallet.relay(): %', tx, src, dst, SQLERRM;
+END
+$$;
+
+-- ============================================================================
+-- The routed API (schema wallet)
+-- ============================================================================
+
+-- Opens an account on the shard chosen by hashtext(owner) (an owner's
+-- accounts live together), or on `shard` with open_account_on.  Returns
+-- its id, which names that shard.  Errors: those of wallet.open_account.
+CREATE FUNCTION wallet.open_account(owner text, currency text, kind text DEFAULT 'user',
+                                    allow_negative boolean DEFAULT false, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := wallet_router.shard_count();
+BEGIN
+    IF owner IS NULL THEN
+        RAISE EXCEPTION 'wallet.open_account: owner, currency, kind and allow_negative must not be null'
+            USING ERRCODE = '22004', DETAIL = 'Null: owner.';
+    END IF;
+    IF n = 0 THEN
+        PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
+    END IF;
+    RETURN wallet_router.r_open_account(hashtext(owner) & (n - 1), owner, currency, kind, allow_negative, metadata);
+END
+$$;
+
+CREATE FUNCTION wallet.open_account_on(shard integer, owner text, currency text, kind text DEFAULT 'user',
+                                       allow_negative boolean DEFAULT false, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := wallet_router.shard_count();
+BEGIN
+    IF shard IS NULL OR shard < 0 OR shard >= n THEN
+        RAISE EXCEPTION 'shard must be in [0, %), got %', n, coalesce(shard::text, 'NULL') USING ERRCODE = '22023',
+            DETAIL = format('The cluster wallet_shards has %s shards.', n);
+    END IF;
+    RETURN wallet_router.r_open_account(shard, owner, currency, kind, allow_negative, metadata);
+END
+$$;
+
+-- Posted and available balance of an account, as text ('12.50 USD').
+CREATE FUNCTION wallet.balance(account bigint) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_balance(wallet.shard_of(account), account) $$;
+
+CREATE FUNCTION wallet.available(account bigint) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_available(wallet.shard_of(account), account) $$;
+
+-- A transfer.  Both accounts on one shard: wallet.transfer there.  On two
+-- shards: the receiver is checked first (WL002-WL005 at once), then the
+-- sender's shard posts the debit and queues the credit
+-- (wallet_shard.send), and the credit is delivered before returning when
+-- the receiving shard answers (else by wallet.relay()).  Returns the
+-- transaction id on the sender's shard.  Idempotent by key like
+-- wallet.transfer (the key lives on the sender's shard).
+CREATE FUNCTION wallet.transfer(from_account bigint, to_account bigint, amount text, idempotency_key text,
+                                kind text DEFAULT 'transfer', metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src integer;
+    dst integer;
+    tx bigint;
+BEGIN
+    IF from_account IS NULL OR to_account IS NULL OR amount IS NULL OR idempotency_key IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'wallet.transfer: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN from_account IS NULL THEN 'from_account' END,
+                            CASE WHEN to_account IS NULL THEN 'to_account' END, CASE WHEN amount IS NULL THEN 'amount' END,
+                            CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END, CASE WHEN kind IS NULL THEN 'kind' END));
+    END IF;
+    src := wallet.shard_of(from_account);
+    dst := wallet.shard_of(to_account);
+    IF src <> dst THEN
+        PERFORM wallet_router.r_check_receiver(dst, to_account, amount);
+    END IF;
+    tx := wallet_router.r_send(src, from_account, to_account, amount, idempotency_key, kind, metadata);
+    IF src <> dst THEN
+        PERFORM wallet_router.deliver_now(src, dst, tx);
+    END IF;
+    RETURN tx;
+END
+$$;
+
+-- A gift (see wallet.gift on a node).  Viewer and creator on one shard:
+-- wallet.gift there.  On two: the coins move on the viewer's shard and the
+-- creator's shard issues the diamonds (wallet_shard.send_gift), delivered
+-- as for transfers.  Returns the transaction id on the viewer's shard.
+CREATE FUNCTION wallet.gift(viewer_account bigint, creator_account bigint, coins text,
+                            idempotency_key text, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src integer;
+    dst integer;
+    tx bigint;
+BEGIN
+    IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'wallet.gift: viewer_account, creator_account, coins and idempotency_key must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN viewer_account IS NULL THEN 'viewer_account' END,
+                                  CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN coins IS NULL THEN 'coins' END,
+                                  CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
+    END IF;
+    src := wallet.shard_of(viewer_account);
+    dst := wallet.shard_of(creator_account);
+    tx := wallet_router.r_send_gift(src, viewer_account, creator_account, coins, idempotency_key, metadata);
+    IF src <> dst THEN
+        PERFORM wallet_router.deliver_now(src, dst, tx);
+    END IF;
+    RETURN tx;
+END
+$$;
+
+-- Coins bought in a store, on the user's shard (wallet.recharge there).
+CREATE FUNCTION wallet.recharge(user_account bigint, coins text, paid text, channel text, external_id text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_recharge(wallet.shard_of(user_account), user_account, coins, paid, channel, external_id) $$;
+
+-- wallet.live_setup on every shard (each has its own system accounts);
+-- returns the number of shards set up.
+CREATE FUNCTION wallet.live_setup(coin_currency text DEFAULT 'COIN', diamond_currency text DEFAULT 'DIAMOND',
+                                  creator_share numeric DEFAULT 0.5)
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT count(*)::integer FROM wallet_router.r_live_setup(coin_currency, diamond_currency, creator_share) $$;
+
+-- wallet.reverse on the transaction's shard; a transaction that moved
+-- money between shards is refused (22023, see wallet_shard.reverse).
+CREATE FUNCTION wallet.reverse(tx_id bigint, idempotency_key text, reason text DEFAULT NULL,
+                               allow_negative boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_reverse(wallet.shard_of(tx_id), tx_id, idempotency_key, reason, allow_negative) $$;
+
+CREATE FUNCTION wallet.freeze_account(id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_account_status(wallet.shard_of(id), 'freeze', id, NULL) $$;
+
+CREATE FUNCTION wallet.unfreeze_account(id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_account_status(wallet.shard_of(id), 'unfreeze', id, NULL) $$;
+
+CREATE FUNCTION wallet.close_account(id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_account_status(wallet.shard_of(id), 'close', id, NULL) $$;
+
+CREATE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_account_status(wallet.shard_of(id), 'hot', id, hot) $$;
+
+-- Withdrawals: the hold lives on the creator's shard, so its id names it.
+CREATE FUNCTION wallet.request_withdrawal(creator_account bigint, amount text, idempotency_key text) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_request_withdrawal(wallet.shard_of(creator_account), creator_account, amount, idempotency_key) $$;
+
+CREATE FUNCTION wallet.complete_withdrawal(hold_id bigint) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_complete_withdrawal(wallet.shard_of(hold_id), hold_id) $$;
+
+CREATE FUNCTION wallet.cancel_withdrawal(hold_id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_cancel_withdrawal(wallet.shard_of(hold_id), hold_id) $$;
+
+-- An account's statement, from its shard (amounts as text).
+CREATE FUNCTION wallet.statement(account bigint, since timestamptz DEFAULT '-infinity',
+                                 until timestamptz DEFAULT 'infinity')
+RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount text, balance text, metadata jsonb, reverses bigint)
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM wallet_router.r_statement(wallet.shard_of(account), account, since, until) $$;
+
+-- The global verify: every shard's checks (wallet.verify() and the
+-- wallet_shard checks, named 'shard <k>: <check>'), then across shards:
+--   links_consistent: for every ordered pair of shards, kind and currency,
+--     what the receiver recorded matches what the sender sent: received is
+--     at least what the sender marked delivered and at most that plus what
+--     it still has pending, likewise rejected against returned; the detail
+--     names the money still in flight;
+--   global_conservation: per currency, the balances of every account on
+--     every shard sum to zero.
+-- Each shard answers from its own snapshot (the shards are separate
+-- databases); the link check's bounds hold whatever the moment each shard
+-- is read, since a message moves pending -> received -> delivered.
+CREATE FUNCTION wallet.verify()
+RETURNS TABLE (check_name text, ok boolean, detail text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad text;
+    flight text;
+    rd_before wallet_router.link[];
+    rd_sent wallet_router.link[];
+    rd_after wallet_router.link[];
+BEGIN
+    RETURN QUERY SELECT format('shard %s: %s', v.shard, v.check_name), v.ok, v.detail
+                   FROM wallet_router.r_verify() v ORDER BY v.shard;
+    -- The shards are read at different moments, and a message goes pending
+    -- (sender) -> received (receiver) -> delivered (sender).  So the
+    -- receivers' side is read twice, before and after the senders' side:
+    -- what was received by the first read was sent by the second (upper
+    -- bound), and what was delivered by the second read was received by the
+    -- third (lower bound).  Exact when nothing moves.
+    rd_before := ARRAY(SELECT ROW(l.*)::wallet_router.link FROM wallet_router.r_links() l WHERE l.direction = 'in');
+    rd_sent := ARRAY(SELECT ROW(l.*)::wallet_router.link FROM wallet_router.r_links() l WHERE l.direction = 'out');
+    rd_after := ARRAY(SELECT ROW(l.*)::wallet_router.link FROM wallet_router.r_links() l WHERE l.direction = 'in');
+    WITH outs AS (
+        SELECT l.shard AS src, l.peer AS dst, l.kind, l.currency,
+               coalesce(sum(l.messages) FILTER (WHERE l.status = 'delivered'), 0) AS d_n,
+               coalesce(sum(l.units) FILTER (WHERE l.status = 'delivered'), 0) AS d_u,
+               coalesce(sum(l.messages) FILTER (WHERE l.status = 'pending'), 0) AS p_n,
+               coalesce(sum(l.units) FILTER (WHERE l.status = 'pending'), 0) AS p_u,
+               coalesce(sum(l.messages) FILTER (WHERE l.status IN ('returning', 'bounced')), 0) AS b_n,
+               coalesce(sum(l.units) FILTER (WHERE l.status IN ('returning', 'bounced')), 0) AS b_u,
+               coalesce(sum(l.units) FILTER (WHERE l.status = 'returning'), 0) AS r_u
+          FROM unnest(rd_sent) l GROUP BY 1, 2, 3, 4),
+    ins AS (
+        SELECT x.src, x.dst, x.kind, x.currency,
+               -- first read: upper bound
+               coalesce(sum(x.messages) FILTER (WHERE x.status = 'received' AND x.rd = 1), 0) AS g_n,
+               coalesce(sum(x.units) FILTER (WHERE x.status = 'received' AND x.rd = 1), 0) AS g_u,
+               coalesce(sum(x.messages) FILTER (WHERE x.status = 'rejected' AND x.rd = 1), 0) AS j_n,
+               coalesce(sum(x.units) FILTER (WHERE x.status = 'rejected' AND x.rd = 1), 0) AS j_u,
+               -- second read: lower bound
+               coalesce(sum(x.messages) FILTER (WHERE x.status = 'received' AND x.rd = 2), 0) AS g2_n,
+               coalesce(sum(x.units) FILTER (WHERE x.status = 'received' AND x.rd = 2), 0) AS g2_u,
+               coalesce(sum(x.messages) FILTER (WHERE x.status = 'rejected' AND x.rd = 2), 0) AS j2_n,
+               coalesce(sum(x.units) FILTER (WHERE x.status = 'rejected' AND x.rd = 2), 0) AS j2_u
+          FROM (SELECT b.peer AS src, b.shard AS dst, b.kind, b.currency, b.status, b.messages, b.units, 1 AS rd FROM unnest(rd_before) b
+                UNION ALL
+                SELECT a.peer, a.shard, a.kind, a.currency, a.status, a.messages, a.units, 2 FROM unnest(rd_after) a) x
+         GROUP BY 1, 2, 3, 4),
+    pairs AS (
+        SELECT coalesce(o.src, i.src) AS src, coalesce(o.dst, i.dst) AS dst, coalesce(o.kind, i.kind) AS kind,
+               coalesce(o.currency, i.currency) AS currency,
+               coalesce(o.d_n, 0) AS d_n, coalesce(o.d_u, 0) AS d_u, coalesce(o.p_n, 0) AS p_n,
+               coalesce(o.p_u, 0) AS p_u, coalesce(o.b_n, 0) AS b_n, coalesce(o.b_u, 0) AS b_u,
+               coalesce(o.r_u, 0) AS r_u,
+               coalesce(i.g_n, 0) AS g_n, coalesce(i.g_u, 0) AS g_u, coalesce(i.j_n, 0) AS j_n, coalesce(i.j_u, 0) AS j_u,
+               coalesce(i.g2_n, 0) AS g2_n, coalesce(i.g2_u, 0) AS g2_u, coalesce(i.j2_n, 0) AS j2_n,
+               coalesce(i.j2_u, 0) AS j2_u
+          FROM outs o FULL JOIN ins i ON i.src = o.src AND i.dst = o.dst AND i.kind = o.kind AND i.currency = o.currency)
+    SELECT string_agg(CASE WHEN NOT (p.g_n + p.j_n <= p.d_n + p.b_n + p.p_n AND p.g_u + p.j_u <= p.d_u + p.b_u + p.p_u
+                                     AND p.d_n <= p.g2_n AND p.d_u <= p.g2_u AND p.b_n <= p.j2_n AND p.b_u <= p.j2_u)
+                           THEN format('%s -> %s %s %s: sent delivered %s (%s), pending %s (%s), returned %s (%s); received %s (%s), rejected %s (%s)',
+                                       p.src, p.dst, p.kind, p.currency, p.d_n, p.d_u, p.p_n, p.p_u, p.b_n, p.b_u,
+                                       p.g_n, p.g_u, p.j_n, p.j_u) END, '; ' ORDER BY p.src, p.dst, p.kind, p.currency),
+           string_agg(CASE WHEN p.p_u + p.r_u > 0
+                           THEN format('%s -> %s %s %s: %s pending', p.src, p.dst, p.kind, p.currency, p.p_u + p.r_u) END,
+                      '; ' ORDER BY p.src, p.dst, p.kind, p.currency)
+      INTO bad, flight
+      FROM pairs p;
+    check_name := 'links_consistent'; ok := bad IS NULL;
+    detail := coalesce(bad, 'in flight: ' || coalesce(flight, 'nothing'));
+    RETURN NEXT;
+
+    SELECT string_agg(format('%s sums to %s', t.currency, t.total), '; ' ORDER BY t.currency)
+      INTO bad
+      FROM (SELECT x.currency, sum(x.all_accounts) AS total FROM wallet_router.r_totals() x GROUP BY 1) t
+     WHERE t.total <> 0;
+    check_name := 'global_conservation'; ok := bad IS NULL;
+    detail := coalesce(bad, 'every currency sums to zero over all shards');
+    RETURN NEXT;
+END
+$$;
+
+-- ============================================================================
+-- Privileges
+-- ============================================================================
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA wallet_router FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA wallet FROM PUBLIC;
+
+-- What an application calls: every function of schema wallet.
+CREATE FUNCTION wallet.grant_app(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'wallet.grant_app: role must not be null' USING ERRCODE = '22004', DETAIL = 'Name a role.';
+    END IF;
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'wallet'::regnamespace AND p.proname NOT IN ('grant_app', 'grant_reader') LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
+    END LOOP;
+END
+$$;
+
+-- What a reader (finance, auditor) calls: balances, statements, verify.
+CREATE FUNCTION wallet.grant_reader(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'wallet.grant_reader: role must not be null' USING ERRCODE = '22004', DETAIL = 'Name a role.';
+    END IF;
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'wallet'::regnamespace
+                AND p.proname IN ('shard_of', 'balance', 'available', 'statement', 'verify') LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.grant_app(regrole), wallet.grant_reader(regrole) FROM PUBLIC;

@@ -1,0 +1,895 @@
+-- wallet_shard 1.0.0: one node of a sharded wallet (see doc/sharding.md).
+--
+-- A sharded wallet is N databases, each with the wallet extension and this
+-- one, behind a router database (extension wallet_router, PL/Proxy) that
+-- sends every API call to the shard of its account.  This file owns what a
+-- shard adds to a plain wallet:
+--
+--   * its place: wallet_shard.configure(shard, shard_count) makes the ids
+--     this database draws (accounts, transactions, holds) start at
+--     shard << 48, so every id names its shard (wallet_shard.shard_of);
+--   * clearing accounts, one per peer shard, currency and direction;
+--   * a transactional outbox: a transfer (or a gift's diamonds) to an
+--     account on another shard is posted here, from the sender to the
+--     "out" clearing account of that shard, and in the same transaction a
+--     row of wallet_shard.outbox records what the other shard owes the
+--     receiver;
+--   * an inbox on the receiving side: wallet_shard.receive posts each
+--     message once (inbox primary key plus a reserved idempotency key,
+--     both in the posting's transaction) from the "in" clearing account to
+--     the receiver, or records once and for all that it was rejected;
+--   * the sender's side of the settlement: wallet_shard.ack marks messages
+--     delivered, and returns rejected ones to their sender (a reversal).
+--
+-- A crash at any point loses nothing and posts nothing twice: the outbox
+-- row commits with the debit, the inbox row with the credit, a message is
+-- redelivered until it is acknowledged, and redelivery of a message already
+-- in the inbox returns the recorded outcome.  wallet_shard.verify checks a
+-- shard's side (clearing balances against outbox and inbox); the router's
+-- wallet.verify() adds the cross-shard checks.
+--
+-- Every function is SECURITY DEFINER with a pinned search_path and only
+-- schema-qualified names; none is granted to PUBLIC.  The router connects
+-- as a role given wallet_shard.grant_router(role).
+
+\echo Use "CREATE EXTENSION wallet_shard" to load this file. \quit
+
+-- ============================================================================
+-- Configuration
+-- ============================================================================
+
+-- This database's shard number and the number of shards (a power of two,
+-- as PL/Proxy requires).  One row; dumped with the extension.
+CREATE TABLE wallet_shard.config (
+    singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    shard        integer NOT NULL CHECK (shard >= 0),
+    shard_count  integer NOT NULL CHECK (shard_count BETWEEN 1 AND 32768
+                                         AND shard_count & (shard_count - 1) = 0),
+    configured_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (shard < shard_count)
+);
+SELECT pg_catalog.pg_extension_config_dump('wallet_shard.config', '');
+
+-- The shard an id (account, transaction or hold) belongs to: its bits
+-- above the 48th.  Each shard draws up to 2^48 ids of each kind.
+CREATE FUNCTION wallet_shard.shard_of(id bigint) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (id >> 48)::integer $$;
+
+-- The configuration row.  Errors: 55000 when configure() was never run.
+CREATE FUNCTION wallet_shard.cfg() RETURNS wallet_shard.config
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config;
+BEGIN
+    SELECT * INTO c FROM wallet_shard.config k WHERE k.singleton;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this database is not configured as a shard'
+            USING ERRCODE = '55000', DETAIL = 'wallet_shard.config has no row.',
+                  HINT = 'Run SELECT wallet_shard.configure(shard, shard_count) once, before any account is opened.';
+    END IF;
+    RETURN c;
+END
+$$;
+
+-- Makes this database shard `shard` of `shard_count`.  The first call moves
+-- the wallet's account, transaction and hold sequences to shard << 48, so
+-- ids drawn from then on belong to this shard; it refuses (55000) when the
+-- database already holds ids of another shard (shard > 0 with accounts
+-- opened before).  Calling it again with the same shard may raise the
+-- shard count (to add shards; ids keep their shard); another shard number
+-- is refused (55000).  Returns the configuration row.
+-- Errors: 22004 null argument; 22023 count not a power of two in
+-- [1, 32768] or shard outside [0, count); 55000 as above.
+CREATE FUNCTION wallet_shard.configure(shard integer, shard_count integer)
+RETURNS wallet_shard.config
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config;
+    base bigint;
+    seq regclass;
+    last bigint;
+    called boolean;
+    stray bigint;
+BEGIN
+    IF shard IS NULL OR shard_count IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.configure: shard and shard_count must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('shard %s, shard_count %s.', coalesce(shard::text, 'NULL'), coalesce(shard_count::text, 'NULL'));
+    END IF;
+    IF shard_count NOT BETWEEN 1 AND 32768 OR shard_count & (shard_count - 1) <> 0 THEN
+        RAISE EXCEPTION 'shard_count must be a power of two from 1 to 32768, got %', shard_count
+            USING ERRCODE = '22023',
+                  DETAIL = 'PL/Proxy maps a hash to a partition with a bit mask, so clusters have 2^k partitions.';
+    END IF;
+    IF shard < 0 OR shard >= shard_count THEN
+        RAISE EXCEPTION 'shard must be in [0, %), got %', shard_count, shard
+            USING ERRCODE = '22023', DETAIL = format('Shards are numbered 0 to %s.', shard_count - 1);
+    END IF;
+    LOCK TABLE wallet_shard.config IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO c FROM wallet_shard.config k WHERE k.singleton;
+    IF FOUND THEN
+        IF c.shard <> configure.shard THEN
+            RAISE EXCEPTION 'this database is shard % already', c.shard
+                USING ERRCODE = '55000',
+                      DETAIL = format('Its ids belong to shard %s; it cannot become shard %s.', c.shard, configure.shard);
+        END IF;
+        IF shard_count < c.shard_count THEN
+            RAISE EXCEPTION 'the shard count cannot shrink from % to %', c.shard_count, shard_count
+                USING ERRCODE = '55000',
+                      DETAIL = 'Ids of the shards above the new count would have no shard to route to.';
+        END IF;
+        UPDATE wallet_shard.config k SET shard_count = configure.shard_count WHERE k.singleton
+            RETURNING * INTO c;
+        RETURN c;
+    END IF;
+    base := configure.shard::bigint << 48;
+    -- ids drawn before must all be this shard's
+    SELECT a.id INTO stray FROM wallet.account a WHERE wallet_shard.shard_of(a.id) <> configure.shard LIMIT 1;
+    IF stray IS NULL THEN
+        SELECT t.id INTO stray FROM wallet.txn t WHERE wallet_shard.shard_of(t.id) <> configure.shard LIMIT 1;
+    END IF;
+    IF stray IS NULL THEN
+        SELECT h.id INTO stray FROM wallet.hold h WHERE wallet_shard.shard_of(h.id) <> configure.shard LIMIT 1;
+    END IF;
+    IF stray IS NOT NULL THEN
+        RAISE EXCEPTION 'this database already holds ids of shard %', wallet_shard.shard_of(stray)
+            USING ERRCODE = '55000',
+                  DETAIL = format('Id %s was drawn before the database was configured as shard %s.', stray, configure.shard),
+                  HINT = 'Configure a shard right after CREATE EXTENSION, before opening accounts.';
+    END IF;
+    FOREACH seq IN ARRAY ARRAY['wallet.account_id_seq'::regclass, 'wallet.txn_id_seq'::regclass,
+                               'wallet.hold_id_seq'::regclass] LOOP
+        EXECUTE format('SELECT last_value, is_called FROM %s', seq) INTO last, called;
+        IF base > 0 AND (NOT called OR last < base) THEN
+            PERFORM pg_catalog.setval(seq, base, true);   -- the next id is base + 1
+        END IF;
+    END LOOP;
+    INSERT INTO wallet_shard.config (shard, shard_count) VALUES (configure.shard, configure.shard_count)
+        RETURNING * INTO c;
+    RETURN c;
+END
+$$;
+
+-- This shard's number (55000 when not configured).
+CREATE FUNCTION wallet_shard.current_shard() RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (wallet_shard.cfg()).shard $$;
+
+-- ============================================================================
+-- Clearing accounts
+-- ============================================================================
+
+-- One account per peer shard, direction and currency, opened on first use:
+-- 'out' (owner "wallet_shard:out:<peer>") is credited by every transfer
+-- sent to that shard and debited when one is returned; 'in' (owner
+-- "wallet_shard:in:<peer>") is debited by every transfer received from it.
+-- Both are kind 'clearing', may go negative and are hot, so sends and
+-- receives never wait on their row lock.  Summed over all shards, clearing
+-- balances are the money in flight between shards.
+CREATE TABLE wallet_shard.clearing (
+    peer        integer NOT NULL,
+    direction   text NOT NULL CHECK (direction IN ('out', 'in')),
+    currency    text NOT NULL,
+    account_id  bigint NOT NULL UNIQUE,
+    PRIMARY KEY (peer, direction, currency)
+);
+SELECT pg_catalog.pg_extension_config_dump('wallet_shard.clearing', '');
+
+-- The clearing account of (peer, direction, currency), opened if missing
+-- (serialised on the clearing table, so never twice).
+CREATE FUNCTION wallet_shard.clearing_account(peer integer, direction text, currency text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    SELECT c.account_id INTO id FROM wallet_shard.clearing c
+     WHERE c.peer = clearing_account.peer AND c.direction = clearing_account.direction
+       AND c.currency = clearing_account.currency;
+    IF FOUND THEN
+        RETURN id;
+    END IF;
+    LOCK TABLE wallet_shard.clearing IN SHARE ROW EXCLUSIVE MODE;
+    SELECT c.account_id INTO id FROM wallet_shard.clearing c
+     WHERE c.peer = clearing_account.peer AND c.direction = clearing_account.direction
+       AND c.currency = clearing_account.currency;
+    IF FOUND THEN
+        RETURN id;
+    END IF;
+    id := wallet.open_account(format('wallet_shard:%s:%s', direction, peer), currency, 'clearing', true,
+                              jsonb_build_object('peer_shard', peer, 'direction', direction));
+    PERFORM wallet.set_hot(id, true);
+    INSERT INTO wallet_shard.clearing (peer, direction, currency, account_id)
+        VALUES (clearing_account.peer, clearing_account.direction, clearing_account.currency, id);
+    RETURN id;
+END
+$$;
+
+-- ============================================================================
+-- Outbox (the sending shard) and inbox (the receiving shard)
+-- ============================================================================
+
+CREATE SEQUENCE wallet_shard.outbox_id_seq;
+SELECT pg_catalog.pg_extension_config_dump('wallet_shard.outbox_id_seq', '');
+
+-- What this shard owes accounts on other shards.  A row commits with the
+-- posting that debited the sender (txn_id); status:
+--   pending    not yet acknowledged by the receiving shard;
+--   delivered  posted there (remote_txn);
+--   returning  rejected there (reason), not yet returned to the sender
+--              (the return failed, e.g. the sender's account is closed;
+--              retried by every ack of that shard);
+--   bounced    rejected there and returned here (return_txn reverses txn_id).
+-- kind 'transfer': amount left the sender for the "out" clearing account;
+-- kind 'gift': the viewer's coins stayed on this shard (platform revenue)
+-- and amount is the diamonds the creator's shard issues to the creator.
+CREATE TABLE wallet_shard.outbox (
+    id           bigint PRIMARY KEY DEFAULT nextval('wallet_shard.outbox_id_seq'),
+    txn_id       bigint NOT NULL UNIQUE,
+    kind         text NOT NULL CHECK (kind IN ('transfer', 'gift')),
+    dest_shard   integer NOT NULL,
+    from_account bigint NOT NULL,
+    to_account   bigint NOT NULL,
+    amount       wallet.amount NOT NULL,
+    status       text NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'delivered', 'returning', 'bounced')),
+    remote_txn   bigint,
+    return_txn   bigint,
+    reason       text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    settled_at   timestamptz
+);
+ALTER SEQUENCE wallet_shard.outbox_id_seq OWNED BY wallet_shard.outbox.id;
+CREATE INDEX outbox_open_idx ON wallet_shard.outbox (dest_shard, id) WHERE status IN ('pending', 'returning');
+SELECT pg_catalog.pg_extension_config_dump('wallet_shard.outbox', '');
+
+-- What this shard received from other shards: one row per message, written
+-- in the transaction that posted it (status 'received', txn_id) or that
+-- decided it cannot be posted (status 'rejected', reason).  The primary key
+-- makes every message's outcome unique and final.
+CREATE TABLE wallet_shard.inbox (
+    origin_shard integer NOT NULL,
+    outbox_id    bigint NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('transfer', 'gift')),
+    to_account   bigint NOT NULL,
+    amount       wallet.amount NOT NULL,
+    status       text NOT NULL CHECK (status IN ('received', 'rejected')),
+    txn_id       bigint,
+    reason       text,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (origin_shard, outbox_id),
+    CHECK ((status = 'received') = (txn_id IS NOT NULL))
+);
+SELECT pg_catalog.pg_extension_config_dump('wallet_shard.inbox', '');
+
+-- ============================================================================
+-- Sending
+-- ============================================================================
+
+-- Refuses an account of another shard (WL003: it does not exist here).
+CREATE FUNCTION wallet_shard.check_local(account bigint, c wallet_shard.config) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF wallet_shard.shard_of(account) <> c.shard THEN
+        RAISE EXCEPTION 'unknown account %', account
+            USING ERRCODE = 'WL003',
+                  DETAIL = format('Account %s belongs to shard %s; this is shard %s.', account,
+                                  wallet_shard.shard_of(account), c.shard);
+    END IF;
+END
+$$;
+
+-- Refuses an account whose shard does not exist (WL003).
+CREATE FUNCTION wallet_shard.check_routable(account bigint, c wallet_shard.config) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF account <= 0 OR wallet_shard.shard_of(account) >= c.shard_count THEN
+        RAISE EXCEPTION 'unknown account %', account
+            USING ERRCODE = 'WL003',
+                  DETAIL = format('Id %s names shard %s; the cluster has %s shards.', account,
+                                  wallet_shard.shard_of(account), c.shard_count);
+    END IF;
+END
+$$;
+
+-- Whether account (of this shard) can take a credit of `amount`: raises the
+-- error the posting would (WL003 unknown, WL002 other currency, WL004
+-- frozen, WL005 closed).  The router asks before it sends, so a transfer
+-- to a closed account fails at once instead of being returned later.
+CREATE FUNCTION wallet_shard.check_receiver(account bigint, amount wallet.amount) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config := wallet_shard.cfg();
+    r wallet.account;
+BEGIN
+    PERFORM wallet_shard.check_local(account, c);
+    r := wallet.account_row(account);
+    IF r.currency <> wallet.currency(amount) THEN
+        RAISE EXCEPTION 'currency mismatch: account % holds %, the amount is %', account, r.currency, amount
+            USING ERRCODE = 'WL002', DETAIL = format('Account %s is in %s.', account, r.currency);
+    ELSIF r.status = 'frozen' THEN
+        RAISE EXCEPTION 'account % is frozen', account USING ERRCODE = 'WL004',
+            DETAIL = format('Account %s takes no postings while frozen.', account);
+    ELSIF r.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', account USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s is closed.', account);
+    END IF;
+END
+$$;
+
+-- A transfer from an account of this shard to an account of any shard.
+-- Same shard: exactly wallet.transfer.  Other shard: one posting here,
+-- from_account -amount, "out" clearing account of the receiver's shard
+-- +amount, and the outbox row, in one transaction; the receiver is
+-- credited when the message is delivered (wallet_shard.receive), or the
+-- money comes back (wallet_shard.ack) if the receiving shard rejects it.
+-- Returns this shard's transaction id.
+-- Idempotent by idempotency_key like wallet.transfer: the same request
+-- returns the first transaction (and queues nothing more); the key with a
+-- different request, including another receiver, is WL006.
+-- Errors: those of wallet.transfer; WL003 from_account not on this shard
+-- or to_account on no shard; 55000 not configured.
+CREATE FUNCTION wallet_shard.send(from_account bigint, to_account bigint, amount wallet.amount,
+                                  idempotency_key text, kind text DEFAULT 'transfer',
+                                  metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config := wallet_shard.cfg();
+    dest integer;
+    clearing bigint;
+    tx bigint;
+    o wallet_shard.outbox;
+BEGIN
+    IF from_account IS NULL OR to_account IS NULL OR amount IS NULL OR idempotency_key IS NULL OR kind IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.send: from_account, to_account, amount, idempotency_key and kind must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN from_account IS NULL THEN 'from_account' END,
+                                  CASE WHEN to_account IS NULL THEN 'to_account' END, CASE WHEN amount IS NULL THEN 'amount' END,
+                                  CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END, CASE WHEN kind IS NULL THEN 'kind' END));
+    END IF;
+    PERFORM wallet_shard.check_local(from_account, c);
+    PERFORM wallet_shard.check_routable(to_account, c);
+    dest := wallet_shard.shard_of(to_account);
+    IF dest = c.shard THEN
+        RETURN wallet.transfer(from_account, to_account, amount, idempotency_key, kind, metadata);
+    END IF;
+    IF wallet.units(amount) <= 0 THEN
+        RAISE EXCEPTION 'transfer amount must be positive, got %', amount USING ERRCODE = '22023',
+            DETAIL = format('A transfer moves a positive amount from one account to another; %s is not positive.', amount);
+    END IF;
+    clearing := wallet_shard.clearing_account(dest, 'out', wallet.currency(amount));
+    tx := wallet.post(idempotency_key,
+                      ARRAY[ROW(from_account, -amount)::wallet.leg, ROW(clearing, amount)::wallet.leg],
+                      kind, metadata);
+    INSERT INTO wallet_shard.outbox (txn_id, kind, dest_shard, from_account, to_account, amount)
+        VALUES (tx, 'transfer', dest, from_account, to_account, amount)
+        ON CONFLICT (txn_id) DO NOTHING;
+    IF NOT FOUND THEN
+        -- a retry: the posting was the same (the engine compared kind, legs
+        -- and metadata); the receiver must be too
+        SELECT * INTO o FROM wallet_shard.outbox ob WHERE ob.txn_id = tx;
+        IF o.kind <> 'transfer' OR o.to_account <> to_account THEN
+            RAISE EXCEPTION 'idempotency key "%" was already used for a different request', idempotency_key
+                USING ERRCODE = 'WL006',
+                      DETAIL = format('Transaction %s sent %s to account %s with this key.', tx, o.amount, o.to_account),
+                      HINT = 'Use a new key for a new request; resend the same request to get the first result.';
+        END IF;
+    END IF;
+    RETURN tx;
+END
+$$;
+
+-- A gift from a viewer of this shard to a creator of any shard.  Same
+-- shard: exactly wallet.gift.  Other shard: the coin legs of the gift are
+-- posted here (viewer -coins, platform coin revenue +coins), with the
+-- gift's metadata ("creator", "diamonds", "creator_share" as wallet.gift
+-- sets them), and the diamonds d = floor(coins x creator_share) of this
+-- shard's share go to the outbox; the creator's shard issues them
+-- (diamond_issuance -d, creator +d) when the message is delivered.  A gift
+-- worth 0 diamonds queues nothing.  Returns this shard's transaction id.
+-- Idempotent like wallet.gift (a retry returns the first gift, even if the
+-- share changed since); another request with the key is WL006.
+-- Errors: those of wallet.gift; WL003 viewer not on this shard or creator
+-- on no shard; 55000 not configured or live flows not set up.
+CREATE FUNCTION wallet_shard.send_gift(viewer_account bigint, creator_account bigint, coins wallet.amount,
+                                       idempotency_key text, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config := wallet_shard.cfg();
+    lc wallet.live_config;
+    dest integer;
+    n bigint;
+    d bigint;
+    md jsonb;
+    tx bigint;
+    found_id bigint;
+    found_kind text;
+    found_md jsonb;
+BEGIN
+    IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.send_gift: viewer_account, creator_account, coins and idempotency_key must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN viewer_account IS NULL THEN 'viewer_account' END,
+                                  CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN coins IS NULL THEN 'coins' END,
+                                  CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
+    END IF;
+    PERFORM wallet_shard.check_local(viewer_account, c);
+    PERFORM wallet_shard.check_routable(creator_account, c);
+    dest := wallet_shard.shard_of(creator_account);
+    IF dest = c.shard THEN
+        RETURN wallet.gift(viewer_account, creator_account, coins, idempotency_key, metadata);
+    END IF;
+    IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+        RAISE EXCEPTION 'gift metadata must be a JSON object, got %', jsonb_typeof(metadata)
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata is a JSON %s; the gift adds its creator and diamonds to an object.',
+                                  jsonb_typeof(metadata));
+    END IF;
+    lc := wallet.live_cfg();
+    n := wallet.units(coins);
+    IF wallet.currency(coins) <> lc.coin_currency THEN
+        RAISE EXCEPTION 'coins must be in %, got %', lc.coin_currency, coins
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Gifts are paid in %s; the gift was given %s.', lc.coin_currency, coins);
+    END IF;
+    IF n <= 0 THEN
+        RAISE EXCEPTION 'gift must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A gift moves coins from the viewer; %s is not positive.', coins);
+    END IF;
+    -- a retry returns the first gift even if the share changed since
+    SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
+      FROM wallet.txn t WHERE t.idempotency_key = send_gift.idempotency_key;
+    IF FOUND THEN
+        IF found_kind = 'gift'
+           AND found_md ->> 'creator' = creator_account::text
+           AND (found_md - 'creator' - 'diamonds' - 'creator_share')
+               = (coalesce(metadata, '{}') - 'creator' - 'diamonds' - 'creator_share')
+           AND EXISTS (SELECT 1 FROM wallet.entry e
+                        WHERE e.txn_id = found_id AND e.account_id = viewer_account AND e.amount = -n) THEN
+            RETURN found_id;
+        END IF;
+        RAISE EXCEPTION 'idempotency key "%" was already used for a different request', idempotency_key
+            USING ERRCODE = 'WL006',
+                  DETAIL = format('Transaction %s was posted with this key; this request differs from it.', found_id),
+                  HINT = 'Use a new key for a new request; resend the same request to get the first result.';
+    END IF;
+    d := floor(n * lc.creator_share)::bigint;
+    md := coalesce(metadata, '{}')
+          || jsonb_build_object('creator', creator_account, 'diamonds', d, 'creator_share', lc.creator_share);
+    tx := wallet.post(idempotency_key,
+                      ARRAY[ROW(viewer_account, -coins)::wallet.leg, ROW(lc.coin_revenue, coins)::wallet.leg],
+                      'gift', md);
+    IF d > 0 THEN
+        INSERT INTO wallet_shard.outbox (txn_id, kind, dest_shard, from_account, to_account, amount)
+            VALUES (tx, 'gift', dest, viewer_account, creator_account, wallet.amount(d, lc.diamond_currency))
+            ON CONFLICT (txn_id) DO NOTHING;
+    END IF;
+    RETURN tx;
+END
+$$;
+
+-- The messages to `dest` still to be delivered, oldest first (at most
+-- max_messages; only the one of transaction only_txn when given).  Rows of
+-- transactions still running are not seen and come in a later call: the
+-- relay never depends on ids committing in order.
+CREATE FUNCTION wallet_shard.pending(dest integer, max_messages integer DEFAULT 1000, only_txn bigint DEFAULT NULL)
+RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount wallet.amount)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT o.id, o.kind, o.to_account, o.amount
+      FROM wallet_shard.outbox o
+     WHERE o.dest_shard = pending.dest AND o.status = 'pending'
+       AND (pending.only_txn IS NULL OR o.txn_id = pending.only_txn)
+     ORDER BY o.id
+     LIMIT greatest(coalesce(pending.max_messages, 1000), 0)
+$$;
+
+-- The shards this one has open messages for: pending ones (to deliver)
+-- and returning ones (rejected, to return to their sender).
+CREATE FUNCTION wallet_shard.open_links()
+RETURNS TABLE (dest integer, pending bigint, to_return bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT o.dest_shard, count(*) FILTER (WHERE o.status = 'pending'), count(*) FILTER (WHERE o.status = 'returning')
+      FROM wallet_shard.outbox o
+     WHERE o.status IN ('pending', 'returning')
+     GROUP BY o.dest_shard
+$$;
+
+-- ============================================================================
+-- Receiving
+-- ============================================================================
+
+-- Posts the messages of shard `origin` (parallel arrays, one element per
+-- outbox row there) and returns each one's outcome: 'received' with this
+-- shard's transaction, or 'rejected' with the reason (the receiver is
+-- unknown here, in another currency, frozen or closed: WL002-WL005, or the
+-- credit would overflow: 22003).  A message already in the inbox returns
+-- its recorded outcome and posts nothing, so redelivery is harmless.
+-- Everything is one transaction: the postings and their inbox rows commit
+-- together or not at all (any other error aborts the call; the sender
+-- redelivers later).  Calls from the same origin are serialised; within a
+-- call accounts are locked in ascending id order (clearing and issuance
+-- accounts are hot and take no row lock), so receiving cannot deadlock
+-- with local postings.
+-- Transfers post "in" clearing account of origin -amount, receiver +amount
+-- (kind 'shard_transfer'); gifts post diamond_issuance -d, creator +d (kind
+-- 'gift'); both keyed 'wallet:shard:<origin>:<outbox_id>'.
+CREATE FUNCTION wallet_shard.receive(origin integer, outbox_ids bigint[], kinds text[],
+                                     to_accounts bigint[], amounts wallet.amount[])
+RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config := wallet_shard.cfg();
+    m record;
+    ib wallet_shard.inbox;
+    lc wallet.live_config;
+    tx bigint;
+    st text;
+    why text;
+    key text;
+    md jsonb;
+BEGIN
+    IF origin IS NULL OR outbox_ids IS NULL OR kinds IS NULL OR to_accounts IS NULL OR amounts IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.receive: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = 'origin and the four arrays are required.';
+    END IF;
+    IF origin < 0 OR origin >= c.shard_count OR origin = c.shard THEN
+        RAISE EXCEPTION 'origin must be another shard of the cluster, got %', origin USING ERRCODE = '22023',
+            DETAIL = format('This is shard %s of %s.', c.shard, c.shard_count);
+    END IF;
+    IF cardinality(outbox_ids) <> cardinality(kinds) OR cardinality(outbox_ids) <> cardinality(to_accounts)
+       OR cardinality(outbox_ids) <> cardinality(amounts) THEN
+        RAISE EXCEPTION 'wallet_shard.receive: the arrays must have the same length' USING ERRCODE = '22023',
+            DETAIL = format('outbox_ids %s, kinds %s, to_accounts %s, amounts %s elements.', cardinality(outbox_ids),
+                            cardinality(kinds), cardinality(to_accounts), cardinality(amounts));
+    END IF;
+    -- one receiver per origin at a time
+    PERFORM pg_catalog.pg_advisory_xact_lock(2037315950, origin);  -- 2037315950: 'wall' as int4, wallet_shard's lock space
+    FOR m IN SELECT u.oid, u.kind, u.acct, u.amt
+               FROM unnest(outbox_ids, kinds, to_accounts, amounts) AS u(oid, kind, acct, amt)
+              ORDER BY u.acct, u.oid LOOP
+        IF m.oid IS NULL OR m.kind IS NULL OR m.acct IS NULL OR m.amt IS NULL THEN
+            RAISE EXCEPTION 'wallet_shard.receive: message fields must not be null' USING ERRCODE = '22004',
+                DETAIL = format('Message %s of shard %s has a null field.', coalesce(m.oid::text, 'NULL'), origin);
+        END IF;
+        IF m.kind NOT IN ('transfer', 'gift') THEN
+            RAISE EXCEPTION 'wallet_shard.receive: unknown message kind "%"', m.kind USING ERRCODE = '22023',
+                DETAIL = format('Message %s of shard %s; kinds are transfer and gift.', m.oid, origin);
+        END IF;
+        SELECT * INTO ib FROM wallet_shard.inbox i WHERE i.origin_shard = origin AND i.outbox_id = m.oid;
+        IF FOUND THEN
+            IF ib.kind <> m.kind OR ib.to_account <> m.acct OR ib.amount <> m.amt THEN
+                RAISE EXCEPTION 'message % of shard % was received with other contents', m.oid, origin
+                    USING ERRCODE = 'WL006',
+                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount,
+                                          ib.to_account, m.kind, m.amt, m.acct);
+            END IF;
+            outbox_id := ib.outbox_id; status := ib.status; txn_id := ib.txn_id; reason := ib.reason;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        key := format('wallet:shard:%s:%s', origin, m.oid);
+        md := jsonb_build_object('origin_shard', origin, 'outbox_id', m.oid);
+        tx := NULL;
+        why := NULL;
+        BEGIN
+            IF wallet.units(m.amt) <= 0 THEN
+                RAISE EXCEPTION 'message amount must be positive, got %', m.amt USING ERRCODE = '22023';
+            END IF;
+            PERFORM wallet_shard.check_local(m.acct, c);
+            IF m.kind = 'transfer' THEN
+                tx := wallet.post_system(key,
+                        ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(m.amt)), -m.amt)::wallet.leg,
+                              ROW(m.acct, m.amt)::wallet.leg],
+                        'shard_transfer', md);
+            ELSE
+                lc := wallet.live_cfg();
+                tx := wallet.post_system(key,
+                        ARRAY[ROW(lc.diamond_issuance, -m.amt)::wallet.leg, ROW(m.acct, m.amt)::wallet.leg],
+                        'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(m.amt)));
+            END IF;
+        EXCEPTION WHEN SQLSTATE 'WL002' OR SQLSTATE 'WL003' OR SQLSTATE 'WL004' OR SQLSTATE 'WL005'
+                    OR SQLSTATE '22003' OR SQLSTATE '22023' THEN
+            why := format('%s: %s', SQLSTATE, SQLERRM);
+        END;
+        st := CASE WHEN tx IS NULL THEN 'rejected' ELSE 'received' END;
+        INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount, status, txn_id, reason)
+            VALUES (origin, m.oid, m.kind, m.acct, m.amt, st, tx, why);
+        outbox_id := m.oid; status := st; txn_id := tx; reason := why;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- ============================================================================
+-- Settling (the sending shard)
+-- ============================================================================
+
+-- Records the outcomes wallet_shard.receive returned on shard `dest`:
+-- 'received' marks the message delivered; 'rejected' returns the money to
+-- the sender (a posting that reverses the original, keyed
+-- 'wallet:shard:return:<outbox_id>', linked through transactions.reverses)
+-- and marks it bounced, or 'returning' if the return itself fails (the
+-- sender's account closed or frozen meanwhile; retried by every later ack
+-- for that shard).  Messages already settled are left alone, so acks can
+-- be repeated.  Returns the number of messages settled by this call.
+CREATE FUNCTION wallet_shard.ack(dest integer, outbox_ids bigint[], statuses text[],
+                                 remote_txns bigint[], reasons text[])
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config := wallet_shard.cfg();
+    m record;
+    o wallet_shard.outbox;
+    settled integer := 0;
+    legs wallet.leg[];
+    rtx bigint;
+BEGIN
+    IF dest IS NULL OR outbox_ids IS NULL OR statuses IS NULL OR remote_txns IS NULL OR reasons IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.ack: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = 'dest and the four arrays are required.';
+    END IF;
+    IF cardinality(outbox_ids) <> cardinality(statuses) OR cardinality(outbox_ids) <> cardinality(remote_txns)
+       OR cardinality(outbox_ids) <> cardinality(reasons) THEN
+        RAISE EXCEPTION 'wallet_shard.ack: the arrays must have the same length' USING ERRCODE = '22023',
+            DETAIL = format('outbox_ids %s, statuses %s, remote_txns %s, reasons %s elements.', cardinality(outbox_ids),
+                            cardinality(statuses), cardinality(remote_txns), cardinality(reasons));
+    END IF;
+    -- deliveries first, in id order (outbox rows only)
+    FOR m IN SELECT u.oid, u.st, u.rtx, u.why FROM unnest(outbox_ids, statuses, remote_txns, reasons) AS u(oid, st, rtx, why)
+              ORDER BY u.oid LOOP
+        IF m.st NOT IN ('received', 'rejected') OR (m.st = 'received' AND m.rtx IS NULL) THEN
+            RAISE EXCEPTION 'wallet_shard.ack: bad outcome "%" for message %', m.st, m.oid USING ERRCODE = '22023',
+                DETAIL = 'An outcome is received (with the remote transaction) or rejected.';
+        END IF;
+        SELECT * INTO o FROM wallet_shard.outbox ob WHERE ob.id = m.oid FOR UPDATE;
+        IF NOT FOUND OR o.dest_shard <> dest THEN
+            RAISE EXCEPTION 'wallet_shard.ack: shard % acknowledged message % it was not sent', dest, m.oid
+                USING ERRCODE = '22023', DETAIL = 'No outbox row of this shard has that id and destination.';
+        END IF;
+        CONTINUE WHEN o.status <> 'pending';
+        IF m.st = 'received' THEN
+            UPDATE wallet_shard.outbox ob SET status = 'delivered', remote_txn = m.rtx, settled_at = now()
+             WHERE ob.id = m.oid;
+        ELSE
+            UPDATE wallet_shard.outbox ob SET status = 'returning', reason = m.why WHERE ob.id = m.oid;
+        END IF;
+        settled := settled + 1;
+    END LOOP;
+    -- then returns, in sender order (ascending account locks)
+    FOR o IN SELECT * FROM wallet_shard.outbox ob WHERE ob.dest_shard = dest AND ob.status = 'returning'
+              ORDER BY ob.from_account, ob.id FOR UPDATE LOOP
+        SELECT array_agg(ROW(e.account_id, -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
+          INTO legs
+          FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
+         WHERE e.txn_id = o.txn_id;
+        BEGIN
+            rtx := wallet.post_system(format('wallet:shard:return:%s', o.id), legs, 'shard_return',
+                                      jsonb_build_object('outbox_id', o.id, 'dest_shard', o.dest_shard,
+                                                         'reason', o.reason),
+                                      o.txn_id);
+            UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
+             WHERE ob.id = o.id;
+        EXCEPTION WHEN SQLSTATE 'WL001' OR SQLSTATE 'WL004' OR SQLSTATE 'WL005' OR SQLSTATE '22003' THEN
+            RAISE WARNING 'wallet_shard: message % could not be returned to account % yet: %', o.id, o.from_account, SQLERRM;
+        END;
+    END LOOP;
+    RETURN settled;
+END
+$$;
+
+-- ============================================================================
+-- Reversal, reading and checking
+-- ============================================================================
+
+-- wallet.reverse for a shard: refuses (22023) a transaction that sent or
+-- received money across shards (its reversal would leave the clearing
+-- accounts out of step with the other shard; send the money back with a
+-- new transfer instead), and is wallet.reverse otherwise.
+CREATE FUNCTION wallet_shard.reverse(tx_id bigint, idempotency_key text, reason text DEFAULT NULL,
+                                     allow_negative boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM wallet_shard.outbox o WHERE o.txn_id = reverse.tx_id)
+       OR EXISTS (SELECT 1 FROM wallet_shard.inbox i WHERE i.txn_id = reverse.tx_id) THEN
+        RAISE EXCEPTION 'transaction % moved money between shards and cannot be reversed', tx_id
+            USING ERRCODE = '22023',
+                  DETAIL = 'Its other half is posted on another shard; reversing one half would unbalance the clearing accounts.',
+                  HINT = 'Send the money back with a new transfer.';
+    END IF;
+    RETURN wallet.reverse(tx_id, idempotency_key, reason, allow_negative);
+END
+$$;
+
+-- What this shard sent and received, per peer, direction, kind, currency
+-- and status: count and minor units.  The router compares both ends of
+-- every link.
+CREATE FUNCTION wallet_shard.links()
+RETURNS TABLE (peer integer, direction text, kind text, currency text, status text, messages bigint, units numeric)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT o.dest_shard, 'out', o.kind, wallet.currency(o.amount), o.status, count(*), sum(wallet.units(o.amount))
+      FROM wallet_shard.outbox o GROUP BY 1, 2, 3, 4, 5
+    UNION ALL
+    SELECT i.origin_shard, 'in', i.kind, wallet.currency(i.amount), i.status, count(*), sum(wallet.units(i.amount))
+      FROM wallet_shard.inbox i GROUP BY 1, 2, 3, 4, 5
+$$;
+
+-- Per currency: the sum of every account's posted balance (zero on a
+-- healthy shard: every posting balances) and the sum over clearing
+-- accounts (this shard's part of the money in flight between shards).
+CREATE FUNCTION wallet_shard.totals()
+RETURNS TABLE (currency text, all_accounts numeric, clearing numeric)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.currency,
+           sum(a.balance::numeric) + coalesce((SELECT sum(h.amount::numeric) FROM wallet.hot_pending h
+                                                 JOIN wallet.account b ON b.id = h.account_id
+                                                WHERE b.currency = a.currency), 0),
+           sum(a.balance::numeric) FILTER (WHERE a.kind = 'clearing')
+             + coalesce((SELECT sum(h.amount::numeric) FROM wallet.hot_pending h
+                           JOIN wallet.account b ON b.id = h.account_id
+                          WHERE b.currency = a.currency AND b.kind = 'clearing'), 0)
+      FROM wallet.account a
+     GROUP BY a.currency
+$$;
+
+-- The shard's checks: wallet.verify() and
+--   shard_configured;
+--   clearing_out_matches_outbox: each "out" account holds what was sent to
+--     its shard in its currency and not returned;
+--   clearing_in_matches_inbox: each "in" account is minus what was
+--     received from its shard;
+--   outbox_postings: every outbox row has its posting (the sender's leg),
+--     every delivered row its remote transaction, every bounced row its
+--     return reversing the original;
+--   inbox_postings: every received message is posted once, under its key,
+--     to its receiver.
+-- All from one snapshot.
+CREATE FUNCTION wallet_shard.verify()
+RETURNS TABLE (check_name text, ok boolean, detail text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config;
+    bad text;
+BEGIN
+    RETURN QUERY SELECT v.check_name, v.ok, v.detail FROM wallet.verify() v;
+    SELECT * INTO c FROM wallet_shard.config k WHERE k.singleton;
+    check_name := 'shard_configured'; ok := FOUND;
+    detail := CASE WHEN FOUND THEN format('shard %s of %s', c.shard, c.shard_count) ELSE 'wallet_shard.configure() was never run' END;
+    RETURN NEXT;
+
+    SELECT string_agg(format('out %s %s: account %s holds %s, outbox says %s', k.peer, k.currency, k.account_id,
+                             x.held, x.owed), '; ')
+      INTO bad
+      FROM wallet_shard.clearing k
+      CROSS JOIN LATERAL (
+          SELECT wallet.units(wallet.balance(k.account_id)) AS held,
+                 coalesce((SELECT sum(wallet.units(o.amount)) FROM wallet_shard.outbox o
+                            WHERE o.kind = 'transfer' AND o.dest_shard = k.peer AND o.status <> 'bounced'
+                              AND wallet.currency(o.amount) = k.currency), 0) AS owed) x
+     WHERE k.direction = 'out' AND x.held <> x.owed;
+    check_name := 'clearing_out_matches_outbox'; ok := bad IS NULL; detail := coalesce(bad, ''); RETURN NEXT;
+
+    SELECT string_agg(format('in %s %s: account %s holds %s, inbox says %s', k.peer, k.currency, k.account_id,
+                             x.held, -x.got), '; ')
+      INTO bad
+      FROM wallet_shard.clearing k
+      CROSS JOIN LATERAL (
+          SELECT wallet.units(wallet.balance(k.account_id)) AS held,
+                 coalesce((SELECT sum(wallet.units(i.amount)) FROM wallet_shard.inbox i
+                            WHERE i.kind = 'transfer' AND i.origin_shard = k.peer AND i.status = 'received'
+                              AND wallet.currency(i.amount) = k.currency), 0) AS got) x
+     WHERE k.direction = 'in' AND x.held <> -x.got;
+    check_name := 'clearing_in_matches_inbox'; ok := bad IS NULL; detail := coalesce(bad, ''); RETURN NEXT;
+
+    SELECT string_agg(format('outbox %s: %s', o.id, w.what), '; ')
+      INTO bad
+      FROM wallet_shard.outbox o
+      CROSS JOIN LATERAL (
+          SELECT CASE
+                   WHEN NOT EXISTS (SELECT 1 FROM wallet.entry e
+                                     WHERE e.txn_id = o.txn_id AND e.account_id = o.from_account AND e.amount < 0)
+                     THEN format('transaction %s has no debit of account %s', o.txn_id, o.from_account)
+                   WHEN o.status = 'delivered' AND o.remote_txn IS NULL THEN 'delivered without a remote transaction'
+                   WHEN o.status = 'bounced' AND NOT EXISTS (SELECT 1 FROM wallet.txn t
+                                                              WHERE t.id = o.return_txn AND t.reverses = o.txn_id)
+                     THEN format('bounced, but transaction %s is not its return', o.return_txn)
+                   WHEN o.status <> 'bounced' AND EXISTS (SELECT 1 FROM wallet.txn t WHERE t.reverses = o.txn_id)
+                     THEN 'reversed on this shard, but not bounced'
+                 END AS what) w
+     WHERE w.what IS NOT NULL;
+    check_name := 'outbox_postings'; ok := bad IS NULL; detail := coalesce(bad, ''); RETURN NEXT;
+
+    SELECT string_agg(format('inbox %s/%s: %s', i.origin_shard, i.outbox_id, w.what), '; ')
+      INTO bad
+      FROM wallet_shard.inbox i
+      CROSS JOIN LATERAL (
+          SELECT CASE
+                   WHEN NOT EXISTS (SELECT 1 FROM wallet.txn t
+                                     WHERE t.id = i.txn_id
+                                       AND t.idempotency_key = format('wallet:shard:%s:%s', i.origin_shard, i.outbox_id))
+                     THEN format('transaction %s is not the posting of this message', i.txn_id)
+                   WHEN NOT EXISTS (SELECT 1 FROM wallet.entry e
+                                     WHERE e.txn_id = i.txn_id AND e.account_id = i.to_account
+                                       AND e.amount = wallet.units(i.amount))
+                     THEN format('transaction %s does not credit %s to account %s', i.txn_id, i.amount, i.to_account)
+                   WHEN EXISTS (SELECT 1 FROM wallet.txn t WHERE t.reverses = i.txn_id)
+                     THEN format('transaction %s was reversed', i.txn_id)
+                 END AS what) w
+     WHERE i.status = 'received' AND w.what IS NOT NULL;
+    check_name := 'inbox_postings'; ok := bad IS NULL; detail := coalesce(bad, ''); RETURN NEXT;
+END
+$$;
+
+-- ============================================================================
+-- Privileges
+-- ============================================================================
+
+-- Nothing here is PUBLIC; the role the router connects as gets what it
+-- calls.  (The tables are the owner's only.)
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA wallet_shard FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA wallet_shard FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA wallet_shard FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wallet_shard.shard_of(bigint) TO PUBLIC;
+
+-- Grants `role` what the router calls on a shard: the wallet's application
+-- API (wallet.grant_app) and wallet_shard's send, receive, settle, check
+-- and read functions.
+CREATE FUNCTION wallet_shard.grant_router(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.grant_router: role must not be null' USING ERRCODE = '22004',
+            DETAIL = 'Name the role the router connects as.';
+    END IF;
+    PERFORM wallet.grant_app(role);
+    EXECUTE format('GRANT USAGE ON SCHEMA wallet_shard TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION wallet_shard.current_shard(), wallet_shard.check_receiver(bigint, wallet.amount), '
+                   'wallet_shard.send(bigint, bigint, wallet.amount, text, text, jsonb), '
+                   'wallet_shard.send_gift(bigint, bigint, wallet.amount, text, jsonb), '
+                   'wallet_shard.pending(integer, integer, bigint), wallet_shard.open_links(), '
+                   'wallet_shard.receive(integer, bigint[], text[], bigint[], wallet.amount[]), '
+                   'wallet_shard.ack(integer, bigint[], text[], bigint[], text[]), '
+                   'wallet_shard.reverse(bigint, text, text, boolean), wallet_shard.links(), '
+                   'wallet_shard.totals(), wallet_shard.verify() TO %s', role);
+END
+$$;
+REVOKE ALL ON FUNCTION wallet_shard.grant_router(regrole) FROM PUBLIC;

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# test/harness/shard.sh — SPEC "Scale beyond one machine": a sharded wallet.
+# Owned by test/harness/.
+#
+# Builds four shard databases (wallet + wallet_shard, configured 0..3 of 4)
+# and a router database (wallet_router: PL/Proxy cluster wallet_shards over
+# the four) on the test cluster, then checks through the router:
+#   * configuration: ids name their shard, refusals of bad configurations;
+#   * routing: ids of no shard (WL003), accounts placed by owner;
+#   * transfers within and across shards: balances right at once,
+#     idempotent retries, key conflicts, receiver checks (WL002-WL005),
+#     insufficient funds, nothing queued by a failed call;
+#   * messages rejected by the receiving shard come back to the sender;
+#   * a relay that dies between posting on the receiver and acknowledging
+#     on the sender: redelivery posts nothing twice;
+#   * cross-shard gifts (coins on the viewer's shard, diamonds issued on the
+#     creator's), withdrawals and statements routed by id, reversals of
+#     cross-shard transactions refused;
+#   * privileges: an application role calls the API, not the internals;
+#   * a storm: clients transferring across shards through the router while
+#     relays run and shard backends are killed at random; then every
+#     acknowledged transfer is posted once on its sender's shard and
+#     delivered once on its receiver's, unacknowledged ones at most once,
+#     money is conserved and the global wallet.verify() passes;
+#   * pg_dump / pg_restore of a shard keeps its ids in its range.
+# Prints TAP lines (`ok - ...` / `not ok - ...`); exit 1 if any failed.
+#
+# Env: PGHOST PGPORT PGUSER (scripts/test.sh sets them);
+#      WALLET_SHARD_SECONDS (storm length, default 8; 60 with WALLET_STRESS=1);
+#      WALLET_SHARD_KEEP=1 keeps the databases.
+set -u
+unset PGDATABASE PGOPTIONS PGSERVICE
+
+N=4
+P=wallet_sh_$$
+R=${P}_r
+SH=()
+for ((k = 0; k < N; k++)); do SH+=("${P}_s$k"); done
+SECONDS_STORM=${WALLET_SHARD_SECONDS:-8}
+[ "${WALLET_STRESS:-0}" = 1 ] && SECONDS_STORM=${WALLET_SHARD_SECONDS:-60}
+work=$(mktemp -d)
+FAILED=0
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ "${WALLET_SHARD_KEEP:-0}" != 1 ]; then
+		for d in "$R" "${SH[@]}" "${P}_restored" "${P}_early"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
+		dropuser --if-exists "${P}_app" >/dev/null 2>&1
+		rm -rf "$work"
+	else
+		echo "# kept: databases $R ${SH[*]}, files in $work"
+	fi
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
+# q DB SQL: unaligned rows, errors as "ERROR:  <SQLSTATE>" (PL/Proxy's notices hidden)
+q() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -t -A -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1; }
+r() { q "$R" "$1"; }
+eq() {  # eq DESCRIPTION EXPECTED ACTUAL
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   expected: $2"; echo "#   got:      $3" | head -5; fi
+}
+err() {  # err DESCRIPTION SQLSTATE DB SQL
+	local out
+	out=$(q "$3" "$4")
+	if grep -q "ERROR:  $2" <<<"$out"; then ok "$1 ($2)"; else not_ok "$1: expected $2"; echo "#   got: $out" | head -3; fi
+}
+ids_of() { r "SELECT wallet.shard_of($1)"; }
+
+# ---- set-up ------------------------------------------------------------------
+for d in "$R" "${SH[@]}"; do createdb "$d" || { not_ok "createdb $d"; exit 1; }; done
+for ((k = 0; k < N; k++)); do
+	q "${SH[$k]}" "CREATE EXTENSION wallet_shard CASCADE; SELECT wallet_shard.configure($k, $N);" >/dev/null
+done
+opts=""
+for ((k = 0; k < N; k++)); do opts+="${opts:+, }p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT'"; done
+out=$(q "$R" "CREATE EXTENSION wallet_router CASCADE;
+CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($opts);
+CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '${PGUSER:-postgres}');
+SELECT wallet.live_setup();")
+eq "router: extensions, cluster and live_setup on all $N shards" "$N" "$out"
+
+# ---- configuration -----------------------------------------------------------
+eq "shard k draws ids from k << 48" "0 1 2 3" \
+	"$(for ((k = 0; k < N; k++)); do ids_of "wallet.open_account_on($k, 'probe$k', 'USD')"; done | xargs)"
+err "configure: shard count not a power of two" 22023 "${SH[1]}" "SELECT wallet_shard.configure(1, 3)"
+err "configure: shard outside the count" 22023 "${SH[1]}" "SELECT wallet_shard.configure(4, 4)"
+err "configure: another shard number" 55000 "${SH[1]}" "SELECT wallet_shard.configure(2, 4)"
+err "configure: the count cannot shrink" 55000 "${SH[1]}" "SELECT wallet_shard.configure(1, 2)"
+createdb "${P}_early"
+q "${P}_early" "CREATE EXTENSION wallet_shard CASCADE" >/dev/null
+q "${P}_early" "SELECT wallet.open_account('x', 'USD')" >/dev/null
+err "configure: ids drawn before configuring refuse a shard > 0" 55000 "${P}_early" "SELECT wallet_shard.configure(1, 4)"
+err "send on a database never configured" 55000 "${P}_early" "SELECT wallet_shard.send(1, 2, '1 USD', 'k')"
+err "router: an id of no shard" WL003 "$R" "SELECT wallet.balance(($N::bigint << 48) + 1)"
+err "router: id 0" WL003 "$R" "SELECT wallet.balance(0)"
+err "router: open_account_on a shard that does not exist" 22023 "$R" "SELECT wallet.open_account_on($N, 'x', 'USD')"
+a=$(r "SELECT wallet.open_account('owner-alpha', 'USD')")
+eq "open_account places an account by its owner" "$(r "SELECT hashtext('owner-alpha') & $((N - 1))")" "$(ids_of "$a")"
+
+# ---- accounts for the rest ---------------------------------------------------
+# per shard: a bank that may go negative, two users in USD, one in EUR
+declare -A BANK U1 U2 EU
+for ((k = 0; k < N; k++)); do
+	BANK[$k]=$(r "SELECT wallet.open_account_on($k, 'bank$k', 'USD', 'system', true)")
+	U1[$k]=$(r "SELECT wallet.open_account_on($k, 'u1-$k', 'USD')")
+	U2[$k]=$(r "SELECT wallet.open_account_on($k, 'u2-$k', 'USD')")
+	EU[$k]=$(r "SELECT wallet.open_account_on($k, 'eu-$k', 'EUR')")
+	r "SELECT wallet.transfer(${BANK[$k]}, ${U1[$k]}, '1000 USD', 'fund1-$k')" >/dev/null
+done
+
+# ---- transfers ---------------------------------------------------------------
+r "SELECT wallet.transfer(${U1[0]}, ${U2[0]}, '10 USD', 'same-1')" >/dev/null
+eq "same-shard transfer" "990.00 USD|10.00 USD" "$(r "SELECT wallet.balance(${U1[0]}) || '|' || wallet.balance(${U2[0]})")"
+tx=$(r "SELECT wallet.transfer(${U1[0]}, ${U1[1]}, '25.50 USD', 'cross-1')")
+eq "cross-shard transfer: both balances right when it returns" "964.50 USD|1025.50 USD" \
+	"$(r "SELECT wallet.balance(${U1[0]}) || '|' || wallet.balance(${U1[1]})")"
+eq "cross-shard transfer: the id is the sender's shard's" "0" "$(ids_of "$tx")"
+eq "cross-shard retry with the key returns the first id" "$tx" "$(r "SELECT wallet.transfer(${U1[0]}, ${U1[1]}, '25.50 USD', 'cross-1')")"
+eq "cross-shard retry posts nothing" "964.50 USD|1025.50 USD|1" \
+	"$(r "SELECT wallet.balance(${U1[0]}) || '|' || wallet.balance(${U1[1]})")|$(q "${SH[0]}" "SELECT count(*) FROM wallet_shard.outbox")"
+err "cross-shard: the key with another receiver on the same shard" WL006 "$R" \
+	"SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '25.50 USD', 'cross-1')"
+err "cross-shard: the key with another amount" WL006 "$R" "SELECT wallet.transfer(${U1[0]}, ${U1[1]}, '26 USD', 'cross-1')"
+err "cross-shard: the key of a same-shard transfer" WL006 "$R" "SELECT wallet.transfer(${U1[0]}, ${U1[2]}, '10 USD', 'same-1')"
+err "cross-shard: insufficient funds" WL001 "$R" "SELECT wallet.transfer(${U2[0]}, ${U1[3]}, '11 USD', 'poor-1')"
+err "cross-shard: amount not positive" 22023 "$R" "SELECT wallet.transfer(${U1[0]}, ${U1[3]}, '-1 USD', 'neg-1')"
+err "cross-shard: receiver unknown" WL003 "$R" "SELECT wallet.transfer(${U1[0]}, ${U1[3]} + 1000, '1 USD', 'unk-1')"
+err "cross-shard: receiver in another currency" WL002 "$R" "SELECT wallet.transfer(${U1[0]}, ${EU[3]}, '1 USD', 'cur-1')"
+r "SELECT wallet.freeze_account(${U2[3]})" >/dev/null
+err "cross-shard: receiver frozen" WL004 "$R" "SELECT wallet.transfer(${U1[0]}, ${U2[3]}, '1 USD', 'frz-1')"
+eq "failed cross-shard calls queue nothing and keep their keys unused" "1|0" \
+	"$(q "${SH[0]}" "SELECT count(*) FROM wallet_shard.outbox")|$(q "${SH[0]}" "SELECT count(*) FROM wallet.txn WHERE idempotency_key IN ('poor-1','neg-1','unk-1','cur-1','frz-1')")"
+err "a null argument" 22004 "$R" "SELECT wallet.transfer(${U1[0]}, NULL, '1 USD', 'null-1')"
+
+# ---- a message the receiving shard rejects comes back --------------------------
+# sent on the shard directly (the router would have refused at once)
+tx=$(q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U2[3]}, '40 USD', 'bounce-1')")
+eq "sent to a frozen account: debited while in flight" "924.50 USD" "$(r "SELECT wallet.balance(${U1[0]})")"
+eq "relay: the receiving shard rejects it" "0|3|0|1" "$(r "SELECT from_shard, to_shard, delivered, rejected FROM wallet.relay()" | tr '\n' ' ' | xargs)"
+eq "rejected: returned to the sender, outbox bounced, return reverses the send" "964.50 USD|bounced|true" \
+	"$(r "SELECT wallet.balance(${U1[0]})")|$(q "${SH[0]}" "SELECT o.status || '|' || (t.reverses = o.txn_id) FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.return_txn WHERE o.txn_id = $tx")"
+eq "rejected: the inbox keeps the reason" "rejected|WL004" \
+	"$(q "${SH[3]}" "SELECT status || '|' || left(reason, 5) FROM wallet_shard.inbox WHERE origin_shard = 0")"
+r "SELECT wallet.unfreeze_account(${U2[3]})" >/dev/null
+oid=$(q "${SH[0]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $tx")
+eq "a rejected message stays rejected after the account thawed" "rejected" \
+	"$(q "${SH[3]}" "SELECT status FROM wallet_shard.receive(0, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[3]}]::bigint[], '{40 USD}')")"
+eq "and the receiver got nothing" "0.00 USD" "$(r "SELECT wallet.balance(${U2[3]})")"
+
+# ---- a relay that dies between receive and ack -----------------------------------
+tx=$(q "${SH[1]}" "SELECT wallet_shard.send(${U1[1]}, ${U2[2]}, '7 USD', 'half-1')")
+oid=$(q "${SH[1]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $tx")
+first=$(q "${SH[2]}" "SELECT status || '|' || txn_id FROM wallet_shard.receive(1, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{7 USD}')")
+eq "received, not acknowledged: credited, still pending at the sender" "7.00 USD|pending" \
+	"$(r "SELECT wallet.balance(${U2[2]})")|$(q "${SH[1]}" "SELECT status FROM wallet_shard.outbox WHERE id = $oid")"
+eq "redelivery returns the first outcome" "$first" \
+	"$(q "${SH[2]}" "SELECT status || '|' || txn_id FROM wallet_shard.receive(1, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{7 USD}')")"
+err "redelivery with other contents" WL006 "${SH[2]}" \
+	"SELECT * FROM wallet_shard.receive(1, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{8 USD}')"
+r "SELECT * FROM wallet.relay()" >/dev/null
+eq "relay settles it without a second credit" "7.00 USD|delivered|${first#*|}" \
+	"$(r "SELECT wallet.balance(${U2[2]})")|$(q "${SH[1]}" "SELECT status || '|' || remote_txn FROM wallet_shard.outbox WHERE id = $oid")"
+err "a receive from this shard itself" 22023 "${SH[2]}" "SELECT * FROM wallet_shard.receive(2, '{1}', '{transfer}', '{1}', '{1 USD}')"
+err "an ack for a message never sent" 22023 "${SH[1]}" "SELECT wallet_shard.ack(2, '{999999}', '{received}', '{1}', '{NULL}')"
+err "reversing a cross-shard transfer (sender's side)" 22023 "$R" "SELECT wallet.reverse($tx, 'rev-x')"
+err "reversing a cross-shard transfer (receiver's side)" 22023 "$R" "SELECT wallet.reverse(${first#*|}, 'rev-y')"
+same=$(r "SELECT wallet.transfer(${U1[2]}, ${U2[2]}, '1 USD', 'same-2')")
+eq "reversing a same-shard transfer through the router" "2" "$(ids_of "$(r "SELECT wallet.reverse($same, 'rev-same-2')")")"
+
+# ---- gifts, recharges, withdrawals, statements -----------------------------------
+viewer=$(r "SELECT wallet.open_account_on(0, 'viewer', 'COIN')")
+creator=$(r "SELECT wallet.open_account_on(2, 'creator', 'DIAMOND')")
+r "SELECT wallet.set_hot($creator)" >/dev/null
+r "SELECT wallet.recharge($viewer, '500 COIN', '4.99 USD', 'appstore', 'order-1')" >/dev/null
+g=$(r "SELECT wallet.gift($viewer, $creator, '101 COIN', 'gift-1', '{\"stream\": 7}')")
+eq "cross-shard gift: coins on the viewer's shard, floor(coins x share) diamonds on the creator's" "399 COIN|50 DIAMOND" \
+	"$(r "SELECT wallet.balance($viewer) || '|' || wallet.balance($creator)")"
+eq "cross-shard gift: the retry returns the first" "$g" "$(r "SELECT wallet.gift($viewer, $creator, '101 COIN', 'gift-1', '{\"stream\": 7}')")"
+err "cross-shard gift: the key with another creator" WL006 "$R" "SELECT wallet.gift($viewer, $creator + 1, '101 COIN', 'gift-1', '{\"stream\": 7}')"
+err "cross-shard gift: more coins than the viewer has" WL001 "$R" "SELECT wallet.gift($viewer, $creator, '1000 COIN', 'gift-2')"
+eq "cross-shard gift: the diamonds are issued on the creator's shard" "gift|50" \
+	"$(q "${SH[2]}" "SELECT t.kind || '|' || (t.metadata ->> 'diamonds') FROM wallet_shard.inbox i JOIN wallet.txn t ON t.id = i.txn_id WHERE i.kind = 'gift'")"
+h=$(r "SELECT wallet.request_withdrawal($creator, '20 DIAMOND', 'wd-1')")
+eq "withdrawal: the hold id names the creator's shard" "2" "$(ids_of "$h")"
+r "SELECT wallet.complete_withdrawal($h)" >/dev/null
+eq "withdrawal completed through the router" "30 DIAMOND" "$(r "SELECT wallet.balance($creator)")"
+eq "statement through the router" "gift|50 DIAMOND|50 DIAMOND;withdrawal|-20 DIAMOND|30 DIAMOND" \
+	"$(r "SELECT string_agg(kind || '|' || amount || '|' || balance, ';' ORDER BY txn_id) FROM wallet.statement($creator)")"
+
+# ---- privileges ----------------------------------------------------------------
+createuser "${P}_app"
+r "SELECT wallet.grant_app('${P}_app')" >/dev/null
+eq "an application role transfers through the router" "t" \
+	"$(PGUSER=${P}_app q "$R" "SELECT wallet.transfer(${U1[1]}, ${U1[3]}, '1 USD', 'app-1') > 0")"
+err "an application role cannot call the PL/Proxy internals" 42501 "$R" \
+	"SET ROLE ${P}_app; SELECT wallet_router.r_send(0, 1, 2, '1 USD', 'k', 'transfer', NULL)"
+err "an application role cannot touch a shard's outbox" 42501 "${SH[0]}" \
+	"CREATE ROLE ${P}_x; SET ROLE ${P}_x; SELECT count(*) FROM wallet_shard.outbox"
+q "${SH[0]}" "DROP ROLE IF EXISTS ${P}_x" >/dev/null
+
+out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok")
+eq "global verify after the functional checks" "" "$out"
+
+# ---- storm: clients, relays and killed shard backends --------------------------
+# 32 USD users (8 a shard), funded; 6 clients each run transfers between
+# random users of random shards, one statement each; a relay loop runs
+# beside them; a killer terminates random shard backends.
+declare -a USERS
+for ((i = 0; i < 32; i++)); do
+	k=$((i % N))
+	USERS[$i]=$(r "SELECT wallet.open_account_on($k, 'storm$i', 'USD')")
+	r "SELECT wallet.transfer(${BANK[$k]}, ${USERS[$i]}, '100 USD', 'storm-fund-$i')" >/dev/null
+done
+total_before=$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | awk '{s += $1} END {printf "%.2f", s}')
+client() {  # client N: statements until the deadline, acknowledged keys printed
+	local c=$1 end=$2 i=0 f t amt out
+	while [ "$(date +%s)" -lt "$end" ]; do
+		i=$((i + 1))
+		f=${USERS[$((RANDOM % 32))]}
+		t=${USERS[$((RANDOM % 32))]}
+		[ "$f" = "$t" ] && continue
+		amt=$((RANDOM % 20 + 1))
+		out=$(q "$R" "SELECT 'ACK ' || wallet.transfer($f, $t, '$amt USD', 'storm-$c-$i')")
+		case $out in
+			"ACK "*) echo "storm-$c-$i" >>"$work/acked" ;;
+			*) echo "storm-$c-$i" >>"$work/failed" ;;
+		esac
+	done
+}
+: >"$work/acked"; : >"$work/failed"
+end=$(($(date +%s) + SECONDS_STORM))
+for c in 1 2 3 4 5 6; do client "$c" "$end" & PIDS+=($!); done
+(while [ "$(date +%s)" -lt "$end" ]; do r "SELECT count(*) FROM wallet.relay(50)" >/dev/null; sleep 0.2; done) & PIDS+=($!)
+(
+	kills=0
+	while [ "$(date +%s)" -lt "$end" ]; do
+		sleep 0.3
+		n=$(q postgres "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity
+		     WHERE datname LIKE '${P}_s%' AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+		     ORDER BY random() LIMIT 1) v")
+		kills=$((kills + ${n:-0}))
+	done
+	echo "$kills" >"$work/kills"
+) & PIDS+=($!)
+wait "${PIDS[@]}" 2>/dev/null
+PIDS=()
+acked=$(wc -l <"$work/acked")
+failed=$(wc -l <"$work/failed")
+echo "# storm: $SECONDS_STORM s, $acked acknowledged, $failed failed, $(cat "$work/kills" 2>/dev/null) shard backends killed"
+[ "$acked" -gt 20 ] && ok "storm: transfers went through ($acked)" || not_ok "storm: only $acked transfers acknowledged"
+[ "$(cat "$work/kills" 2>/dev/null || echo 0)" -gt 0 ] && ok "storm: shard backends were killed under load" || not_ok "storm: nothing was killed"
+
+# drain: relay until nothing is open
+for _ in $(seq 1 30); do
+	left=$(r "SELECT coalesce(sum(delivered + rejected), 0) FROM wallet.relay()")
+	open=$(for s in "${SH[@]}"; do q "$s" "SELECT count(*) FROM wallet_shard.outbox WHERE status IN ('pending', 'returning')"; done | awk '{s += $1} END {print s}')
+	[ "$open" = 0 ] && break
+	sleep 0.2
+done
+eq "storm: every message settled after the relay drained" "0" "$open"
+
+# every key once on its sender's shard; acknowledged ones present
+for s in "${SH[@]}"; do q "$s" "SELECT idempotency_key FROM wallet.txn WHERE idempotency_key LIKE 'storm-%-%' AND idempotency_key NOT LIKE 'storm-fund-%'"; done | sort >"$work/posted"
+eq "storm: no key posted twice (across all shards)" "" "$(uniq -d "$work/posted" | head -3)"
+eq "storm: every acknowledged transfer is posted" "" "$(sort "$work/acked" | comm -23 - "$work/posted" | head -3)"
+# every cross-shard message delivered exactly once: outbox (origin, id, to, amount) = inbox
+for ((k = 0; k < N; k++)); do
+	q "${SH[$k]}" "SELECT $k || ' ' || id || ' ' || to_account || ' ' || amount::text FROM wallet_shard.outbox WHERE status = 'delivered'"
+done | sort >"$work/delivered"
+for s in "${SH[@]}"; do
+	q "$s" "SELECT origin_shard || ' ' || outbox_id || ' ' || to_account || ' ' || amount::text FROM wallet_shard.inbox WHERE status = 'received'"
+done | sort >"$work/received"
+eq "storm: received messages = delivered messages (each once)" "" "$(diff "$work/delivered" "$work/received" | head -3)"
+eq "storm: the inbox has no message twice" "" "$(cut -d' ' -f1,2 "$work/received" | uniq -d | head -3)"
+total_after=$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | awk '{s += $1} END {printf "%.2f", s}')
+eq "storm: the users' money is conserved" "$total_before" "$total_after"
+eq "storm: no user overdrawn" "" "$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | grep -- '^-' | head -3)"
+out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok")
+eq "storm: global verify" "" "$out"
+eq "storm: links report nothing in flight" "in flight: nothing" "$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
+
+# ---- a tampered clearing account is caught ---------------------------------------
+q "${SH[1]}" "SET session_replication_role = replica;
+UPDATE wallet_shard.outbox SET status = 'bounced' WHERE id = (SELECT min(id) FROM wallet_shard.outbox WHERE status = 'delivered')" >/dev/null
+eq "verify: an outbox row marked bounced without its return is reported" "false|false" \
+	"$(r "SELECT string_agg(ok::text, '|' ORDER BY check_name) FROM wallet.verify() WHERE check_name IN ('shard 1: clearing_out_matches_outbox', 'links_consistent')")"
+q "${SH[1]}" "UPDATE wallet_shard.outbox SET status = 'delivered' WHERE status = 'bounced' AND return_txn IS NULL" >/dev/null
+
+# ---- pg_dump / pg_restore of a shard -----------------------------------------------
+createdb "${P}_restored"
+if pg_dump -Fc -d "${SH[3]}" -f "$work/s3.dump" && pg_restore -d "${P}_restored" "$work/s3.dump" 2>"$work/restore.err"; then
+	ok "pg_dump / pg_restore of shard 3"
+else
+	not_ok "pg_dump / pg_restore of shard 3"; sed 's/^/#   /' "$work/restore.err" | head -5
+fi
+for t in wallet_shard.config wallet_shard.outbox wallet_shard.inbox wallet_shard.clearing; do
+	a=$(q "${SH[3]}" "SELECT count(*) || ' ' || md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM $t x")
+	b=$(q "${P}_restored" "SELECT count(*) || ' ' || md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM $t x")
+	eq "restored shard: $t is the same" "$a" "$b"
+done
+eq "restored shard: new ids stay in shard 3's range" "3|3" \
+	"$(q "${P}_restored" "SELECT wallet_shard.shard_of(wallet.open_account('after-restore', 'USD')) || '|' || wallet_shard.shard_of(wallet.transfer((SELECT min(id) FROM wallet.account WHERE owner = 'bank3'), (SELECT id FROM wallet.account WHERE owner = 'u1-3'), '1 USD', 'after-restore'))")"
+eq "restored shard: its checks pass" "" "$(q "${P}_restored" "SELECT string_agg(check_name, ', ') FROM wallet_shard.verify() WHERE NOT ok")"
+
+[ "$FAILED" = 0 ]
