@@ -791,6 +791,21 @@ ledger_check_hot_credit(AccountState *st, int64 delta)
 	if (delta <= 0 || (st->balance <= HOT_SAFE_BALANCE && delta <= HOT_SAFE_CREDIT))
 		return;
 	/*
+	 * The account was read within the bounds and is credited without its
+	 * row lock, under the shared hot lock; the read again under that lock
+	 * found it past them (a fold or a large credit committed in between).
+	 * Taking the hot lock exclusively now would be a lock upgrade, and two
+	 * postings doing it at once would deadlock: ask for a retry instead,
+	 * which reads the new balance first and takes the row lock.
+	 */
+	if (!st->locked)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("account " INT64_FORMAT " changed while posting", st->id),
+				 errdetail("Hot account " INT64_FORMAT " went past the balance under which credits skip its row lock while this posting waited for it.",
+						   st->id),
+				 errhint("Retry the transaction.")));
+	/*
 	 * Credits in flight that skipped the row lock hold the hot lock shared:
 	 * wait for them (and keep new ones out until we commit) so that the
 	 * pending sum below counts every credit that can commit before ours.

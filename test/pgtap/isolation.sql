@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(18);
+SELECT plan(21);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -123,6 +123,26 @@ SELECT throws_ok('TRUNCATE wallet.audit_seal', 'WL013', NULL,
 ROLLBACK;
 SELECT pg_temp.drain() AS drained \gset
 SELECT ok(:drained >= 2, 'the waiting sealer finished once the writer ended');
+
+-- ---- 5. A hot account read within the bounds under which credits skip
+-- its row lock, then found past them when read again under the shared hot
+-- lock (a large credit committed while the posting waited for that lock):
+-- 40001, never a lock upgrade (two postings upgrading at once deadlock).
+SELECT wallet.open_account('iso-jp-bank', 'JPY', 'system', true) AS jbank \gset
+SELECT wallet.open_account('iso-jp-hot', 'JPY') AS jhot \gset
+SELECT wallet.set_hot(:jhot);
+SELECT dblink_exec('other', 'BEGIN') AS o;
+-- 2^62 + 1 yen: past both bounds, so the other session locks the row and
+-- holds the hot lock exclusively until it commits
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''4611686018427387905 JPY'', ''iso-big'')',
+                                           :jbank, :jhot)) AS t(id bigint);
+SELECT dblink_send_query('other', 'SELECT pg_sleep(0.5); COMMIT') AS sent;
+SELECT throws_ok(format('SELECT wallet.transfer(%s, %s, ''1 JPY'', ''iso-small'')', :jbank, :jhot), '40001', NULL,
+                 'hot credit read within the bounds, past them once the hot lock is granted: 40001');
+SELECT pg_temp.drain() AS drained \gset
+SELECT lives_ok(format('SELECT wallet.transfer(%s, %s, ''1 JPY'', ''iso-small'')', :jbank, :jhot),
+                'the retry reads the new balance first, locks the row and posts');
+SELECT is(wallet.units(wallet.balance(:jhot)), 4611686018427387906::bigint, 'the hot account holds both credits, once');
 
 -- ---- the ledger afterwards
 SELECT is(wallet.units(wallet.balance(:b)), (60 + 40 + 70 + 1 + 1 - 10)::bigint * 100,
