@@ -157,7 +157,7 @@ CREATE FUNCTION wallet_router.r_receive(integer, integer, bigint[], text[], bigi
 RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT r.outbox_id, r.status, r.txn_id, r.reason
-      FROM wallet_shard.receive($2, $3, $4, $5, $6::wallet.amount[]) r; $$;
+      FROM wallet_shard.receive($2, $3, $4, $5, $6) r; $$;
 
 CREATE FUNCTION wallet_router.r_ack(integer, integer, bigint[], text[], bigint[], text[]) RETURNS integer
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
@@ -234,12 +234,14 @@ $$;
 
 -- Delivers every pending message between every two shards (at most
 -- max_messages per pair and call) and retries returns; one row per pair
--- that had anything to do.  Safe to run from several sessions at once
--- (deliveries from one shard to another are serialised on the receiving
--- shard, and a message is posted once whoever delivers it).  Call it from
--- cron or a loop; each transfer and gift also delivers its own message.
+-- that had anything to do, with the error that stopped it if any (a shard
+-- down: the other pairs are still served, and the next call retries).
+-- Safe to run from several sessions at once (deliveries from one shard to
+-- another are serialised on the receiving shard, and a message is posted
+-- once whoever delivers it).  Call it from cron or a loop; each transfer
+-- and gift also delivers its own message.
 CREATE FUNCTION wallet.relay(max_messages integer DEFAULT 1000)
-RETURNS TABLE (from_shard integer, to_shard integer, delivered integer, rejected integer)
+RETURNS TABLE (from_shard integer, to_shard integer, delivered integer, rejected integer, error text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -252,8 +254,13 @@ BEGIN
             USING ERRCODE = '22023', DETAIL = 'It bounds the messages delivered per pair of shards and call.';
     END IF;
     FOR l IN SELECT o.shard, o.dest FROM wallet_router.r_open_links() o ORDER BY o.shard, o.dest LOOP
-        r := wallet_router.relay_link(l.shard, l.dest, max_messages);
-        from_shard := l.shard; to_shard := l.dest; delivered := r.delivered; rejected := r.rejected;
+        from_shard := l.shard; to_shard := l.dest; delivered := 0; rejected := 0; error := NULL;
+        BEGIN
+            r := wallet_router.relay_link(l.shard, l.dest, max_messages);
+            delivered := r.delivered; rejected := r.rejected;
+        EXCEPTION WHEN OTHERS THEN
+            error := format('%s: %s', SQLSTATE, SQLERRM);
+        END;
         RETURN NEXT;
     END LOOP;
 END
@@ -537,8 +544,10 @@ BEGIN
                coalesce(i.g2_n, 0) AS g2_n, coalesce(i.g2_u, 0) AS g2_u, coalesce(i.j2_n, 0) AS j2_n,
                coalesce(i.j2_u, 0) AS j2_u
           FROM outs o FULL JOIN ins i ON i.src = o.src AND i.dst = o.dst AND i.kind = o.kind AND i.currency = o.currency)
-    SELECT string_agg(CASE WHEN NOT (p.g_n + p.j_n <= p.d_n + p.b_n + p.p_n AND p.g_u + p.j_u <= p.d_u + p.b_u + p.p_u
-                                     AND p.d_n <= p.g2_n AND p.d_u <= p.g2_u AND p.b_n <= p.j2_n AND p.b_u <= p.j2_u)
+    -- messages by count; money (units) by the received ones only: a
+    -- rejected message moved nothing on the receiving shard
+    SELECT string_agg(CASE WHEN NOT (p.g_n + p.j_n <= p.d_n + p.b_n + p.p_n AND p.g_u <= p.d_u + p.p_u
+                                     AND p.d_n <= p.g2_n AND p.d_u <= p.g2_u AND p.b_n <= p.j2_n)
                            THEN format('%s -> %s %s %s: sent delivered %s (%s), pending %s (%s), returned %s (%s); received %s (%s), rejected %s (%s)',
                                        p.src, p.dst, p.kind, p.currency, p.d_n, p.d_u, p.p_n, p.p_u, p.b_n, p.b_u,
                                        p.g_n, p.g_u, p.j_n, p.j_u) END, '; ' ORDER BY p.src, p.dst, p.kind, p.currency),

@@ -261,13 +261,15 @@ CREATE TABLE wallet_shard.inbox (
     outbox_id    bigint NOT NULL,
     kind         text NOT NULL CHECK (kind IN ('transfer', 'gift')),
     to_account   bigint NOT NULL,
-    amount       wallet.amount NOT NULL,
+    amount       wallet.amount,              -- NULL: the amount sent could not be read here (rejected)
+    currency     text NOT NULL,              -- the amount's currency code, as sent
     status       text NOT NULL CHECK (status IN ('received', 'rejected')),
     txn_id       bigint,
     reason       text,
     received_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (origin_shard, outbox_id),
-    CHECK ((status = 'received') = (txn_id IS NOT NULL))
+    CHECK ((status = 'received') = (txn_id IS NOT NULL)),
+    CHECK (status = 'rejected' OR amount IS NOT NULL)
 );
 SELECT pg_catalog.pg_extension_config_dump('wallet_shard.inbox', '');
 
@@ -524,22 +526,28 @@ $$;
 -- ============================================================================
 
 -- Posts the messages of shard `origin` (parallel arrays, one element per
--- outbox row there) and returns each one's outcome: 'received' with this
--- shard's transaction, or 'rejected' with the reason (the receiver is
--- unknown here, in another currency, frozen or closed: WL002-WL005, or the
--- credit would overflow: 22003).  A message already in the inbox returns
--- its recorded outcome and posts nothing, so redelivery is harmless.
+-- outbox row there; amounts as text, parsed here) and returns each one's
+-- outcome: 'received' with this shard's transaction, or 'rejected' with
+-- the reason, when the message can never be posted here: any wallet error
+-- (WL0xx: the receiver unknown here, in another currency, frozen or
+-- closed, an unknown currency...), a data error (class 22: a malformed or
+-- non-positive amount, an overflowing credit) or 55000 (a gift while the
+-- live flows are not set up).  A message already in the inbox returns its
+-- recorded outcome and posts nothing, so redelivery is harmless; the same
+-- message id with other contents is WL006.
 -- Everything is one transaction: the postings and their inbox rows commit
--- together or not at all (any other error aborts the call; the sender
--- redelivers later).  Calls from the same origin are serialised; within a
--- call accounts are locked in ascending id order (clearing and issuance
--- accounts are hot and take no row lock), so receiving cannot deadlock
--- with local postings.
+-- together or not at all.  Any other error (a lock timeout, a
+-- serialisation failure, a cancel) aborts the call, and the sender
+-- redelivers later.  Calls from the same origin are serialised; the "in"
+-- clearing accounts are looked up (or opened) before any posting, and
+-- messages are posted in ascending receiver order, so row locks are taken
+-- in ascending id order (clearing and issuance accounts are hot and take
+-- none) and receiving cannot deadlock with local postings.
 -- Transfers post "in" clearing account of origin -amount, receiver +amount
 -- (kind 'shard_transfer'); gifts post diamond_issuance -d, creator +d (kind
 -- 'gift'); both keyed 'wallet:shard:<origin>:<outbox_id>'.
 CREATE FUNCTION wallet_shard.receive(origin integer, outbox_ids bigint[], kinds text[],
-                                     to_accounts bigint[], amounts wallet.amount[])
+                                     to_accounts bigint[], amounts text[])
 RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -549,6 +557,8 @@ DECLARE
     m record;
     ib wallet_shard.inbox;
     lc wallet.live_config;
+    amt wallet.amount;
+    cur text;
     tx bigint;
     st text;
     why text;
@@ -569,26 +579,46 @@ BEGIN
             DETAIL = format('outbox_ids %s, kinds %s, to_accounts %s, amounts %s elements.', cardinality(outbox_ids),
                             cardinality(kinds), cardinality(to_accounts), cardinality(amounts));
     END IF;
+    IF EXISTS (SELECT 1 FROM unnest(outbox_ids, kinds, to_accounts, amounts) AS u(oid, kind, acct, amt)
+                WHERE u.oid IS NULL OR u.kind IS NULL OR u.acct IS NULL OR u.amt IS NULL) THEN
+        RAISE EXCEPTION 'wallet_shard.receive: message fields must not be null' USING ERRCODE = '22004',
+            DETAIL = format('A message of shard %s has a null id, kind, receiver or amount.', origin);
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(kinds) k WHERE k NOT IN ('transfer', 'gift')) THEN
+        RAISE EXCEPTION 'wallet_shard.receive: unknown message kind' USING ERRCODE = '22023',
+            DETAIL = 'Message kinds are transfer and gift.';
+    END IF;
     -- one receiver per origin at a time
-    PERFORM pg_catalog.pg_advisory_xact_lock(2037315950, origin);  -- 2037315950: 'wall' as int4, wallet_shard's lock space
+    PERFORM pg_catalog.pg_advisory_xact_lock(2037315950, origin);  -- 2037315950: wallet_shard's lock space
+    -- the clearing accounts first: opening one takes a table lock, which
+    -- must not come after row locks of this transaction
+    FOR cur IN SELECT DISTINCT split_part(btrim(u.amt), ' ', 2)
+                 FROM unnest(kinds, amounts) AS u(kind, amt) WHERE u.kind = 'transfer' LOOP
+        BEGIN
+            PERFORM wallet.currency(('0 ' || cur)::wallet.amount);   -- a registered code
+            PERFORM wallet_shard.clearing_account(origin, 'in', cur);
+        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
+            NULL;   -- the messages in it are rejected below
+        END;
+    END LOOP;
     FOR m IN SELECT u.oid, u.kind, u.acct, u.amt
                FROM unnest(outbox_ids, kinds, to_accounts, amounts) AS u(oid, kind, acct, amt)
               ORDER BY u.acct, u.oid LOOP
-        IF m.oid IS NULL OR m.kind IS NULL OR m.acct IS NULL OR m.amt IS NULL THEN
-            RAISE EXCEPTION 'wallet_shard.receive: message fields must not be null' USING ERRCODE = '22004',
-                DETAIL = format('Message %s of shard %s has a null field.', coalesce(m.oid::text, 'NULL'), origin);
-        END IF;
-        IF m.kind NOT IN ('transfer', 'gift') THEN
-            RAISE EXCEPTION 'wallet_shard.receive: unknown message kind "%"', m.kind USING ERRCODE = '22023',
-                DETAIL = format('Message %s of shard %s; kinds are transfer and gift.', m.oid, origin);
-        END IF;
+        amt := NULL;
+        why := NULL;
+        BEGIN
+            amt := m.amt::wallet.amount;
+        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
+            why := format('%s: %s', SQLSTATE, SQLERRM);
+        END;
         SELECT * INTO ib FROM wallet_shard.inbox i WHERE i.origin_shard = origin AND i.outbox_id = m.oid;
         IF FOUND THEN
-            IF ib.kind <> m.kind OR ib.to_account <> m.acct OR ib.amount <> m.amt THEN
+            IF ib.kind <> m.kind OR ib.to_account <> m.acct OR ib.amount IS DISTINCT FROM amt THEN
                 RAISE EXCEPTION 'message % of shard % was received with other contents', m.oid, origin
                     USING ERRCODE = 'WL006',
-                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount,
-                                          ib.to_account, m.kind, m.amt, m.acct);
+                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind,
+                                          coalesce(ib.amount::text, 'an unreadable amount'), ib.to_account,
+                                          m.kind, m.amt, m.acct);
             END IF;
             outbox_id := ib.outbox_id; status := ib.status; txn_id := ib.txn_id; reason := ib.reason;
             RETURN NEXT;
@@ -597,30 +627,37 @@ BEGIN
         key := format('wallet:shard:%s:%s', origin, m.oid);
         md := jsonb_build_object('origin_shard', origin, 'outbox_id', m.oid);
         tx := NULL;
-        why := NULL;
-        BEGIN
-            IF wallet.units(m.amt) <= 0 THEN
-                RAISE EXCEPTION 'message amount must be positive, got %', m.amt USING ERRCODE = '22023';
-            END IF;
-            PERFORM wallet_shard.check_local(m.acct, c);
-            IF m.kind = 'transfer' THEN
-                tx := wallet.post_system(key,
-                        ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(m.amt)), -m.amt)::wallet.leg,
-                              ROW(m.acct, m.amt)::wallet.leg],
-                        'shard_transfer', md);
-            ELSE
-                lc := wallet.live_cfg();
-                tx := wallet.post_system(key,
-                        ARRAY[ROW(lc.diamond_issuance, -m.amt)::wallet.leg, ROW(m.acct, m.amt)::wallet.leg],
-                        'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(m.amt)));
-            END IF;
-        EXCEPTION WHEN SQLSTATE 'WL002' OR SQLSTATE 'WL003' OR SQLSTATE 'WL004' OR SQLSTATE 'WL005'
-                    OR SQLSTATE '22003' OR SQLSTATE '22023' THEN
-            why := format('%s: %s', SQLSTATE, SQLERRM);
-        END;
+        IF amt IS NOT NULL THEN
+            BEGIN
+                IF wallet.units(amt) <= 0 THEN
+                    RAISE EXCEPTION 'message amount must be positive, got %', amt USING ERRCODE = '22023';
+                END IF;
+                PERFORM wallet_shard.check_local(m.acct, c);
+                IF m.kind = 'transfer' THEN
+                    tx := wallet.post_system(key,
+                            ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(amt)), -amt)::wallet.leg,
+                                  ROW(m.acct, amt)::wallet.leg],
+                            'shard_transfer', md);
+                ELSE
+                    lc := wallet.live_cfg();
+                    tx := wallet.post_system(key,
+                            ARRAY[ROW(lc.diamond_issuance, -amt)::wallet.leg, ROW(m.acct, amt)::wallet.leg],
+                            'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(amt)));
+                END IF;
+            EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' OR SQLSTATE '55000' THEN
+                -- a category catches its whole class: of class 55 only
+                -- 55000 itself is final (55P03, a lock timeout, is not)
+                IF SQLSTATE LIKE '55%' AND SQLSTATE <> '55000' THEN
+                    RAISE;
+                END IF;
+                why := format('%s: %s', SQLSTATE, SQLERRM);
+            END;
+        END IF;
         st := CASE WHEN tx IS NULL THEN 'rejected' ELSE 'received' END;
-        INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount, status, txn_id, reason)
-            VALUES (origin, m.oid, m.kind, m.acct, m.amt, st, tx, why);
+        INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount, currency, status,
+                                        txn_id, reason)
+            VALUES (origin, m.oid, m.kind, m.acct, amt,
+                    coalesce(wallet.currency(amt), split_part(btrim(m.amt), ' ', 2)), st, tx, why);
         outbox_id := m.oid; status := st; txn_id := tx; reason := why;
         RETURN NEXT;
     END LOOP;
@@ -698,7 +735,10 @@ BEGIN
                                       o.txn_id);
             UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
              WHERE ob.id = o.id;
-        EXCEPTION WHEN SQLSTATE 'WL001' OR SQLSTATE 'WL004' OR SQLSTATE 'WL005' OR SQLSTATE '22003' THEN
+        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
+            -- any wallet or data error (the sender's account frozen or
+            -- closed, the original reversed on the shard directly): the
+            -- message stays 'returning', the others are settled
             RAISE WARNING 'wallet_shard: message % could not be returned to account % yet: %', o.id, o.from_account, SQLERRM;
         END;
     END LOOP;
@@ -733,7 +773,8 @@ END
 $$;
 
 -- What this shard sent and received, per peer, direction, kind, currency
--- and status: count and minor units.  The router compares both ends of
+-- and status: count and minor units (a rejected message whose amount could
+-- not be read here counts 0 units).  The router compares both ends of
 -- every link.
 CREATE FUNCTION wallet_shard.links()
 RETURNS TABLE (peer integer, direction text, kind text, currency text, status text, messages bigint, units numeric)
@@ -743,7 +784,7 @@ AS $$
     SELECT o.dest_shard, 'out', o.kind, wallet.currency(o.amount), o.status, count(*), sum(wallet.units(o.amount))
       FROM wallet_shard.outbox o GROUP BY 1, 2, 3, 4, 5
     UNION ALL
-    SELECT i.origin_shard, 'in', i.kind, wallet.currency(i.amount), i.status, count(*), sum(wallet.units(i.amount))
+    SELECT i.origin_shard, 'in', i.kind, i.currency, i.status, count(*), coalesce(sum(wallet.units(i.amount)), 0)
       FROM wallet_shard.inbox i GROUP BY 1, 2, 3, 4, 5
 $$;
 
@@ -886,7 +927,7 @@ BEGIN
                    'wallet_shard.send(bigint, bigint, wallet.amount, text, text, jsonb), '
                    'wallet_shard.send_gift(bigint, bigint, wallet.amount, text, jsonb), '
                    'wallet_shard.pending(integer, integer, bigint), wallet_shard.open_links(), '
-                   'wallet_shard.receive(integer, bigint[], text[], bigint[], wallet.amount[]), '
+                   'wallet_shard.receive(integer, bigint[], text[], bigint[], text[]), '
                    'wallet_shard.ack(integer, bigint[], text[], bigint[], text[]), '
                    'wallet_shard.reverse(bigint, text, text, boolean), wallet_shard.links(), '
                    'wallet_shard.totals(), wallet_shard.verify() TO %s', role);

@@ -57,8 +57,8 @@ trap cleanup EXIT
 
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
-# q DB SQL: unaligned rows, errors as "ERROR:  <SQLSTATE>" (PL/Proxy's notices hidden)
-q() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -t -A -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1; }
+# q DB SQL: unaligned rows, errors as "ERROR:  <SQLSTATE>" (notices and warnings hidden)
+q() { PGOPTIONS='-c client_min_messages=error' psql -X -q -t -A -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1; }
 r() { q "$R" "$1"; }
 eq() {  # eq DESCRIPTION EXPECTED ACTUAL
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   expected: $2"; echo "#   got:      $3" | head -5; fi
@@ -282,6 +282,36 @@ eq "storm: no user overdrawn" "" "$(for u in "${USERS[@]}"; do r "SELECT wallet.
 out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok")
 eq "storm: global verify" "" "$out"
 eq "storm: links report nothing in flight" "in flight: nothing" "$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
+
+# ---- messages that can never be posted do not block their link -------------------
+# a currency only shard 0 knows: the receiving shard cannot read the amount
+q "${SH[0]}" "SELECT wallet.add_currency('GEM', 0, 'Gems of shard 0')" >/dev/null
+gb=$(q "${SH[0]}" "SELECT wallet.open_account('gem-bank', 'GEM', 'system', true)")
+gu=$(q "${SH[0]}" "SELECT wallet.open_account('gem-user', 'GEM')")
+q "${SH[0]}" "SELECT wallet.transfer($gb, $gu, '9 GEM', 'gem-fund')" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send($gu, ${U1[1]}, '4 GEM', 'gem-1')" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[1]}, '2 USD', 'beside-gem')" >/dev/null
+before=$(r "SELECT wallet.balance(${U1[1]})")
+out=$(r "SELECT delivered || '|' || rejected || '|' || coalesce(error, '') FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 1")
+eq "a message in a currency the receiving shard lacks is rejected; the one beside it is delivered" "1|1|" "$out"
+eq "the rejected one is returned to its sender" "9 GEM|bounced" \
+	"$(q "${SH[0]}" "SELECT wallet.balance($gu) || '|' || (SELECT status FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'gem-1')")"
+eq "the inbox records it with its reason (WL011) and no amount" "rejected|WL011|true" \
+	"$(q "${SH[1]}" "SELECT status || '|' || left(reason, 5) || '|' || (amount IS NULL) FROM wallet_shard.inbox WHERE origin_shard = 0 AND reason LIKE 'WL011%'")"
+# a return that cannot be posted (the sender closed its account meanwhile)
+x=$(r "SELECT wallet.open_account_on(0, 'leaver', 'USD')")
+r "SELECT wallet.transfer(${BANK[0]}, $x, '5 USD', 'leaver-fund')" >/dev/null
+r "SELECT wallet.freeze_account(${U2[3]})" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send($x, ${U2[3]}, '5 USD', 'leaver-out')" >/dev/null
+r "SELECT wallet.close_account($x)" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[3]}, '3 USD', 'beside-leaver')" >/dev/null
+out=$(r "SELECT delivered || '|' || rejected FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 3")
+eq "a return that cannot be posted leaves its message returning, the other is delivered" "1|1|delivered|returning" \
+	"$out|$(q "${SH[0]}" "SELECT string_agg(o.status, '|' ORDER BY t.idempotency_key) FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key IN ('leaver-out', 'beside-leaver')")"
+r "SELECT * FROM wallet.relay()" >/dev/null
+eq "every later relay retries it; verify passes and names it in flight" "true|in flight: 0 -> 3 transfer USD: 500 pending" \
+	"$(r "SELECT ok || '|' || detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
+eq "the shards' checks pass with money waiting to be returned" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
 
 # ---- a tampered clearing account is caught ---------------------------------------
 q "${SH[1]}" "SET session_replication_role = replica;
