@@ -104,9 +104,18 @@ CREATE FUNCTION wallet_router.r_send_gift(integer, bigint, bigint, text, text, j
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT wallet_shard.send_gift($2, $3, $4::wallet.amount, $5, $6); $$;
 
+CREATE FUNCTION wallet_router.r_check_creator(integer, bigint) RETURNS void
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.check_creator($2); $$;
+
+CREATE FUNCTION wallet_router.r_claim_key(integer, text, jsonb) RETURNS boolean
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.claim_key($2, $3); $$;
+
+-- (wallet_shard.guard first: clearing accounts are not API endpoints)
 CREATE FUNCTION wallet_router.r_recharge(integer, bigint, text, text, text, text) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT wallet.recharge($2, $3::wallet.amount, $4::wallet.amount, $5, $6); $$;
+    SELECT CASE WHEN wallet_shard.guard($2) THEN wallet.recharge($2, $3::wallet.amount, $4::wallet.amount, $5, $6) END; $$;
 
 CREATE FUNCTION wallet_router.r_live_setup(text, text, numeric) RETURNS SETOF integer
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
@@ -118,14 +127,11 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
 
 CREATE FUNCTION wallet_router.r_account_status(integer, text, bigint, boolean) RETURNS void
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT CASE $2 WHEN 'freeze' THEN wallet.freeze_account($3)
-                   WHEN 'unfreeze' THEN wallet.unfreeze_account($3)
-                   WHEN 'close' THEN wallet.close_account($3)
-                   WHEN 'hot' THEN wallet.set_hot($3, $4) END; $$;
+    SELECT wallet_shard.account_action($2, $3, coalesce($4, true)); $$;
 
 CREATE FUNCTION wallet_router.r_request_withdrawal(integer, bigint, text, text) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT wallet.request_withdrawal($2, $3::wallet.amount, $4); $$;
+    SELECT CASE WHEN wallet_shard.guard($2) THEN wallet.request_withdrawal($2, $3::wallet.amount, $4) END; $$;
 
 CREATE FUNCTION wallet_router.r_complete_withdrawal(integer, bigint) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
@@ -153,15 +159,31 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT p.outbox_id, p.kind, p.to_account, p.amount::text AS amount
       FROM wallet_shard.pending($2, $3, $4) p; $$;
 
+-- (the shard is told which shard the router means: PL/Proxy masks a
+-- partition number past the cluster's size into another partition)
 CREATE FUNCTION wallet_router.r_receive(integer, integer, bigint[], text[], bigint[], text[])
 RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT r.outbox_id, r.status, r.txn_id, r.reason
-      FROM wallet_shard.receive($2, $3, $4, $5, $6) r; $$;
+      FROM wallet_shard.receive($2, $1, $3, $4, $5, $6) r; $$;
 
-CREATE FUNCTION wallet_router.r_ack(integer, integer, bigint[], text[], bigint[], text[]) RETURNS integer
+CREATE FUNCTION wallet_router.r_ack(integer, integer, bigint[], text[], bigint[], text[], boolean) RETURNS integer
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT wallet_shard.ack($2, $3, $4, $5, $6); $$;
+    SELECT wallet_shard.ack($2, $3, $4, $5, $6, $7); $$;
+
+CREATE FUNCTION wallet_router.r_sent_digest()
+RETURNS TABLE (shard integer, dest integer, upto bigint, pending_ids bigint[], delivered bigint,
+               delivered_hash numeric, returned bigint, returned_hash numeric)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.current_shard() AS shard, d.dest, d.upto, d.pending_ids, d.delivered, d.delivered_hash,
+           d.returned, d.returned_hash
+      FROM wallet_shard.sent_digest() d; $$;
+
+CREATE FUNCTION wallet_router.r_received_digest(integer, integer, bigint, bigint[])
+RETURNS TABLE (received bigint, received_hash numeric, rejected bigint, rejected_hash numeric)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT d.received, d.received_hash, d.rejected, d.rejected_hash
+      FROM wallet_shard.received_digest($2, $3, $4) d; $$;
 
 CREATE FUNCTION wallet_router.r_verify()
 RETURNS TABLE (shard integer, check_name text, ok boolean, detail text)
@@ -192,9 +214,13 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
 -- Delivers the pending messages of shard src to shard dst (at most
 -- max_messages; only those of transaction only_txn when given): fetches
 -- them from src, posts them on dst (wallet_shard.receive), acknowledges the
--- outcomes on src (wallet_shard.ack, which also retries returns).  Each
--- step commits on its shard; a failure between steps leaves the messages
--- pending, and the next delivery finds them already received.
+-- outcomes on src (wallet_shard.ack, which also retries returns unless
+-- only_txn is given).  Each step commits on its shard; a failure between
+-- steps leaves the messages pending, and the next delivery finds them
+-- already received.  If dst refuses the batch as a whole, each message is
+-- tried alone, so that one message that fails (it is left pending) does
+-- not hold back the others; the error is raised only when none went
+-- through.
 CREATE FUNCTION wallet_router.relay_link(src integer, dst integer, max_messages integer,
                                          only_txn bigint DEFAULT NULL,
                                          OUT delivered integer, OUT rejected integer)
@@ -202,32 +228,63 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    n integer := wallet_router.shard_count();
     ids bigint[];
     kinds text[];
     accts bigint[];
     amts text[];
-    sts text[];
-    txns bigint[];
-    whys text[];
+    r_ids bigint[] := '{}';
+    r_sts text[] := '{}';
+    r_txns bigint[] := '{}';
+    r_whys text[] := '{}';
+    rec record;
+    err_state text;
+    err_msg text;
 BEGIN
+    IF src < 0 OR src >= n OR dst < 0 OR dst >= n THEN
+        RAISE EXCEPTION 'shard % is not in the cluster of % shards', CASE WHEN src < 0 OR src >= n THEN src ELSE dst END, n
+            USING ERRCODE = '22023',
+                  DETAIL = 'A message names a shard past the partitions of the PL/Proxy cluster wallet_shards.',
+                  HINT = 'Add the partitions to wallet_shards before configuring shards with a larger count.';
+    END IF;
     SELECT coalesce(array_agg(p.outbox_id ORDER BY p.outbox_id), '{}'), array_agg(p.kind ORDER BY p.outbox_id),
            array_agg(p.to_account ORDER BY p.outbox_id), array_agg(p.amount ORDER BY p.outbox_id)
       INTO ids, kinds, accts, amts
       FROM wallet_router.r_pending(src, dst, max_messages, only_txn) p;
-    delivered := 0;
-    rejected := 0;
     IF cardinality(ids) > 0 THEN
-        SELECT array_agg(r.outbox_id ORDER BY r.outbox_id), array_agg(r.status ORDER BY r.outbox_id),
-               array_agg(r.txn_id ORDER BY r.outbox_id), array_agg(r.reason ORDER BY r.outbox_id)
-          INTO ids, sts, txns, whys
-          FROM wallet_router.r_receive(dst, src, ids, kinds, accts, amts) r;
-        delivered := cardinality(array_positions(sts, 'received'));
-        rejected := cardinality(array_positions(sts, 'rejected'));
-    ELSE
-        sts := '{}'; txns := '{}'; whys := '{}';
+        BEGIN
+            SELECT array_agg(r.outbox_id ORDER BY r.outbox_id), array_agg(r.status ORDER BY r.outbox_id),
+                   array_agg(r.txn_id ORDER BY r.outbox_id), array_agg(r.reason ORDER BY r.outbox_id)
+              INTO r_ids, r_sts, r_txns, r_whys
+              FROM wallet_router.r_receive(dst, src, ids, kinds, accts, amts) r;
+        EXCEPTION WHEN OTHERS THEN
+            err_state := SQLSTATE;
+            err_msg := SQLERRM;
+            r_ids := '{}'; r_sts := '{}'; r_txns := '{}'; r_whys := '{}';
+            IF cardinality(ids) > 1 THEN
+                FOR i IN 1 .. cardinality(ids) LOOP
+                    BEGIN
+                        SELECT r.outbox_id, r.status, r.txn_id, r.reason INTO STRICT rec
+                          FROM wallet_router.r_receive(dst, src, ARRAY[ids[i]], ARRAY[kinds[i]], ARRAY[accts[i]],
+                                                       ARRAY[amts[i]]) r;
+                        r_ids := r_ids || rec.outbox_id;
+                        r_sts := r_sts || rec.status;
+                        r_txns := r_txns || rec.txn_id;
+                        r_whys := r_whys || rec.reason;
+                    EXCEPTION WHEN OTHERS THEN
+                        RAISE LOG 'wallet: message % of shard % to shard % left pending: %', ids[i], src, dst, SQLERRM;
+                    END;
+                END LOOP;
+            END IF;
+            IF cardinality(r_ids) = 0 THEN
+                RAISE EXCEPTION '%', err_msg USING ERRCODE = err_state;
+            END IF;
+        END;
     END IF;
-    IF cardinality(ids) > 0 OR only_txn IS NULL THEN
-        PERFORM wallet_router.r_ack(src, dst, ids, sts, txns, whys);
+    delivered := coalesce(cardinality(array_positions(r_sts, 'received')), 0);
+    rejected := coalesce(cardinality(array_positions(r_sts, 'rejected')), 0);
+    IF cardinality(r_ids) > 0 OR only_txn IS NULL THEN
+        PERFORM wallet_router.r_ack(src, dst, r_ids, r_sts, r_txns, r_whys, only_txn IS NULL);
     END IF;
 END
 $$;
@@ -277,6 +334,52 @@ BEGIN
     PERFORM wallet_router.relay_link(src, dst, 1, tx);
 EXCEPTION WHEN OTHERS THEN
     RAISE DEBUG 'wallet: delivery of transaction % from shard % to % left to wallet.relay(): %', tx, src, dst, SQLERRM;
+END
+$$;
+
+-- ============================================================================
+-- Idempotency keys across the cluster
+-- ============================================================================
+
+-- A client's key, checked as a node checks it (22004 null; 22023 not 1 to
+-- 200 bytes, or in the reserved "wallet:" prefix) before the router claims
+-- it: a client must not claim the engine's own keys.
+CREATE FUNCTION wallet_router.check_client_key(idempotency_key text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'idempotency_key must not be null' USING ERRCODE = '22004',
+            DETAIL = 'Every posting needs a key, so that a retry never posts twice.';
+    END IF;
+    IF octet_length(idempotency_key) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'idempotency_key must be 1 to 200 bytes, got %', octet_length(idempotency_key)
+            USING ERRCODE = '22023', DETAIL = format('The key has %s bytes.', octet_length(idempotency_key));
+    END IF;
+    IF starts_with(idempotency_key, 'wallet:') THEN
+        RAISE EXCEPTION 'idempotency keys starting with "wallet:" are reserved' USING ERRCODE = '22023',
+            DETAIL = format('Key: "%s".', idempotency_key),
+            HINT = 'The wallet uses them for its own postings (hold captures, store orders, refunds).';
+    END IF;
+END
+$$;
+
+-- Claims a key for a request on the shard hashtext(key) picks
+-- (wallet_shard.claim_key): true for a new claim, false for a retry of the
+-- same request; WL006 when another request holds it.  Namespaces: 'txn:'
+-- for postings, 'hold:' for holds (a node keeps them apart too).
+CREATE FUNCTION wallet_router.claim(idempotency_key text, request jsonb) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := wallet_router.shard_count();
+BEGIN
+    IF n = 0 THEN
+        PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
+    END IF;
+    RETURN wallet_router.r_claim_key(hashtext(idempotency_key) & (n - 1), idempotency_key, request);
 END
 $$;
 
@@ -335,13 +438,16 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT wallet_router.r_available(wallet.shard_of(account), account) $$;
 
--- A transfer.  Both accounts on one shard: wallet.transfer there.  On two
--- shards: the receiver is checked first (WL002-WL005 at once), then the
--- sender's shard posts the debit and queues the credit
--- (wallet_shard.send), and the credit is delivered before returning when
--- the receiving shard answers (else by wallet.relay()).  Returns the
--- transaction id on the sender's shard.  Idempotent by key like
--- wallet.transfer (the key lives on the sender's shard).
+-- A transfer.  Its key is claimed for the cluster first (see
+-- wallet_router.claim: the same key with another request is WL006 whatever
+-- the shards).  Both accounts on one shard: wallet.transfer there.  On two
+-- shards: a new request checks the receiver first (WL002-WL005 at once; a
+-- retry skips this, so it returns the first transaction even if the
+-- receiver changed since or its shard is down), then the sender's shard
+-- posts the debit and queues the credit (wallet_shard.send), and the
+-- credit is delivered before returning when the receiving shard answers
+-- (else by wallet.relay()).  Returns the transaction id on the sender's
+-- shard.
 CREATE FUNCTION wallet.transfer(from_account bigint, to_account bigint, amount text, idempotency_key text,
                                 kind text DEFAULT 'transfer', metadata jsonb DEFAULT NULL)
 RETURNS bigint
@@ -351,6 +457,7 @@ AS $$
 DECLARE
     src integer;
     dst integer;
+    fresh boolean;
     tx bigint;
 BEGIN
     IF from_account IS NULL OR to_account IS NULL OR amount IS NULL OR idempotency_key IS NULL OR kind IS NULL THEN
@@ -361,7 +468,11 @@ BEGIN
     END IF;
     src := wallet.shard_of(from_account);
     dst := wallet.shard_of(to_account);
-    IF src <> dst THEN
+    PERFORM wallet_router.check_client_key(idempotency_key);
+    fresh := wallet_router.claim('txn:' || idempotency_key,
+                                 jsonb_build_object('call', 'transfer', 'from', from_account, 'to', to_account,
+                                                    'amount', amount, 'kind', kind, 'metadata', metadata));
+    IF src <> dst AND fresh THEN
         PERFORM wallet_router.r_check_receiver(dst, to_account, amount);
     END IF;
     tx := wallet_router.r_send(src, from_account, to_account, amount, idempotency_key, kind, metadata);
@@ -372,10 +483,12 @@ BEGIN
 END
 $$;
 
--- A gift (see wallet.gift on a node).  Viewer and creator on one shard:
--- wallet.gift there.  On two: the coins move on the viewer's shard and the
--- creator's shard issues the diamonds (wallet_shard.send_gift), delivered
--- as for transfers.  Returns the transaction id on the viewer's shard.
+-- A gift (see wallet.gift on a node), its key claimed like a transfer's.
+-- Viewer and creator on one shard: wallet.gift there.  On two: a new
+-- request checks the creator on its shard first (as wallet.gift does:
+-- WL002-WL005), the coins move on the viewer's shard and the creator's
+-- shard issues the diamonds (wallet_shard.send_gift), delivered as for
+-- transfers.  Returns the transaction id on the viewer's shard.
 CREATE FUNCTION wallet.gift(viewer_account bigint, creator_account bigint, coins text,
                             idempotency_key text, metadata jsonb DEFAULT NULL)
 RETURNS bigint
@@ -385,6 +498,7 @@ AS $$
 DECLARE
     src integer;
     dst integer;
+    fresh boolean;
     tx bigint;
 BEGIN
     IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
@@ -396,6 +510,13 @@ BEGIN
     END IF;
     src := wallet.shard_of(viewer_account);
     dst := wallet.shard_of(creator_account);
+    PERFORM wallet_router.check_client_key(idempotency_key);
+    fresh := wallet_router.claim('txn:' || idempotency_key,
+                                 jsonb_build_object('call', 'gift', 'viewer', viewer_account, 'creator', creator_account,
+                                                    'coins', coins, 'metadata', metadata));
+    IF src <> dst AND fresh THEN
+        PERFORM wallet_router.r_check_creator(dst, creator_account);
+    END IF;
     tx := wallet_router.r_send_gift(src, viewer_account, creator_account, coins, idempotency_key, metadata);
     IF src <> dst THEN
         PERFORM wallet_router.deliver_now(src, dst, tx);
@@ -405,11 +526,29 @@ END
 $$;
 
 -- Coins bought in a store, on the user's shard (wallet.recharge there).
+-- The store order ('wallet:recharge:<channel>:<external_id>') is claimed
+-- for the cluster first, so one receipt is redeemed once whatever shard
+-- the account lives on (another account or amount with it: WL006).
 CREATE FUNCTION wallet.recharge(user_account bigint, coins text, paid text, channel text, external_id text)
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT wallet_router.r_recharge(wallet.shard_of(user_account), user_account, coins, paid, channel, external_id) $$;
+AS $$
+DECLARE
+    s integer;
+BEGIN
+    IF user_account IS NULL OR coins IS NULL OR paid IS NULL OR channel IS NULL OR external_id IS NULL THEN
+        RAISE EXCEPTION 'wallet.recharge: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN user_account IS NULL THEN 'user_account' END,
+                            CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN paid IS NULL THEN 'paid' END,
+                            CASE WHEN channel IS NULL THEN 'channel' END, CASE WHEN external_id IS NULL THEN 'external_id' END));
+    END IF;
+    s := wallet.shard_of(user_account);
+    PERFORM wallet_router.claim(format('txn:wallet:recharge:%s:%s', channel, external_id),
+                                jsonb_build_object('call', 'recharge', 'user', user_account, 'coins', coins, 'paid', paid));
+    RETURN wallet_router.r_recharge(s, user_account, coins, paid, channel, external_id);
+END
+$$;
 
 -- wallet.live_setup on every shard (each has its own system accounts);
 -- returns the number of shards set up.
@@ -425,9 +564,19 @@ AS $$ SELECT count(*)::integer FROM wallet_router.r_live_setup(coin_currency, di
 CREATE FUNCTION wallet.reverse(tx_id bigint, idempotency_key text, reason text DEFAULT NULL,
                                allow_negative boolean DEFAULT false)
 RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT wallet_router.r_reverse(wallet.shard_of(tx_id), tx_id, idempotency_key, reason, allow_negative) $$;
+AS $$
+DECLARE
+    s integer := wallet.shard_of(tx_id);
+BEGIN
+    PERFORM wallet_router.check_client_key(idempotency_key);
+    PERFORM wallet_router.claim('txn:' || idempotency_key,
+                                jsonb_build_object('call', 'reverse', 'tx_id', tx_id, 'reason', reason,
+                                                   'allow_negative', allow_negative));
+    RETURN wallet_router.r_reverse(s, tx_id, idempotency_key, reason, allow_negative);
+END
+$$;
 
 CREATE FUNCTION wallet.freeze_account(id bigint) RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -450,10 +599,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT wallet_router.r_account_status(wallet.shard_of(id), 'hot', id, hot) $$;
 
 -- Withdrawals: the hold lives on the creator's shard, so its id names it.
+-- (holds keep their own key space, claimed as 'hold:<key>')
 CREATE FUNCTION wallet.request_withdrawal(creator_account bigint, amount text, idempotency_key text) RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT wallet_router.r_request_withdrawal(wallet.shard_of(creator_account), creator_account, amount, idempotency_key) $$;
+AS $$
+DECLARE
+    s integer := wallet.shard_of(creator_account);
+BEGIN
+    PERFORM wallet_router.check_client_key(idempotency_key);
+    PERFORM wallet_router.claim('hold:' || idempotency_key,
+                                jsonb_build_object('call', 'request_withdrawal', 'creator', creator_account,
+                                                   'amount', amount));
+    RETURN wallet_router.r_request_withdrawal(s, creator_account, amount, idempotency_key);
+END
+$$;
 
 CREATE FUNCTION wallet.complete_withdrawal(hold_id bigint) RETURNS bigint
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -476,15 +636,21 @@ AS $$ SELECT * FROM wallet_router.r_statement(wallet.shard_of(account), account,
 -- The global verify: every shard's checks (wallet.verify() and the
 -- wallet_shard checks, named 'shard <k>: <check>'), then across shards:
 --   links_consistent: for every ordered pair of shards, kind and currency,
---     what the receiver recorded matches what the sender sent: received is
---     at least what the sender marked delivered and at most that plus what
---     it still has pending, likewise rejected against returned; the detail
---     names the money still in flight;
+--     the counts agree: what the receiver recorded is bounded by what the
+--     sender sent, delivered and returned (the shards are read at different
+--     moments: see below); the detail names the money still in flight;
+--   messages_match: message by message, every message the sender settled
+--     is settled the same way on the receiver: each delivered one was
+--     received there with the same amount and the transaction the sender
+--     recorded, each returned one was rejected there, and the receiver has
+--     no other settled message of that sender's up to the sender's horizon
+--     (wallet_shard.sent_digest waits for the sends in flight, so no lower
+--     outbox id can still appear; messages still pending at the sender are
+--     left out on both sides);
 --   global_conservation: per currency, the balances of every account on
---     every shard sum to zero.
--- Each shard answers from its own snapshot (the shards are separate
--- databases); the link check's bounds hold whatever the moment each shard
--- is read, since a message moves pending -> received -> delivered.
+--     every shard sum to zero (each posting balances on its shard; a
+--     cross-shard transfer is two such postings), with the money in the
+--     clearing accounts (in flight) in the detail.
 CREATE FUNCTION wallet.verify()
 RETURNS TABLE (check_name text, ok boolean, detail text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -560,12 +726,31 @@ BEGIN
     detail := coalesce(bad, 'in flight: ' || coalesce(flight, 'nothing'));
     RETURN NEXT;
 
+    -- message by message, through hash sums (see the comment above)
+    SELECT string_agg(format('%s -> %s: sender settled %s delivered and %s returned up to message %s; receiver has %s received and %s rejected, %s',
+                             d.shard, d.dest, d.delivered, d.returned, d.upto, r.received, r.rejected,
+                             CASE WHEN d.delivered = r.received AND d.returned = r.rejected
+                                  THEN 'the same counts but other messages, amounts or transactions'
+                                  ELSE 'other counts' END), '; ' ORDER BY d.shard, d.dest)
+      INTO bad
+      FROM wallet_router.r_sent_digest() d
+      CROSS JOIN LATERAL wallet_router.r_received_digest(d.dest, d.shard, d.upto, d.pending_ids) r
+     WHERE (d.delivered, d.delivered_hash, d.returned, d.returned_hash)
+           IS DISTINCT FROM (r.received, r.received_hash, r.rejected, r.rejected_hash);
+    check_name := 'messages_match'; ok := bad IS NULL;
+    detail := coalesce(bad, 'every settled message is settled the same way on both shards');
+    RETURN NEXT;
+
     SELECT string_agg(format('%s sums to %s', t.currency, t.total), '; ' ORDER BY t.currency)
       INTO bad
       FROM (SELECT x.currency, sum(x.all_accounts) AS total FROM wallet_router.r_totals() x GROUP BY 1) t
      WHERE t.total <> 0;
+    SELECT string_agg(format('%s %s', t.clearing, t.currency), ', ' ORDER BY t.currency) INTO flight
+      FROM (SELECT x.currency, sum(x.clearing) AS clearing FROM wallet_router.r_totals() x
+             GROUP BY 1 HAVING sum(x.clearing) <> 0) t;
     check_name := 'global_conservation'; ok := bad IS NULL;
-    detail := coalesce(bad, 'every currency sums to zero over all shards');
+    detail := coalesce(bad, 'every currency sums to zero over all shards; in clearing accounts (minor units): '
+                            || coalesce(flight, 'nothing'));
     RETURN NEXT;
 END
 $$;

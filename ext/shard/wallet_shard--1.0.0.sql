@@ -261,7 +261,8 @@ CREATE TABLE wallet_shard.inbox (
     outbox_id    bigint NOT NULL,
     kind         text NOT NULL CHECK (kind IN ('transfer', 'gift')),
     to_account   bigint NOT NULL,
-    amount       wallet.amount,              -- NULL: the amount sent could not be read here (rejected)
+    amount_sent  text NOT NULL,              -- the amount as the sender wrote it
+    amount       wallet.amount,              -- as read here; NULL when it could not be (rejected)
     currency     text NOT NULL,              -- the amount's currency code, as sent
     status       text NOT NULL CHECK (status IN ('received', 'rejected')),
     txn_id       bigint,
@@ -321,6 +322,7 @@ DECLARE
 BEGIN
     PERFORM wallet_shard.check_local(account, c);
     r := wallet.account_row(account);
+    PERFORM wallet_shard.guard(account);
     IF r.currency <> wallet.currency(amount) THEN
         RAISE EXCEPTION 'currency mismatch: account % holds %, the amount is %', account, r.currency, amount
             USING ERRCODE = 'WL002', DETAIL = format('Account %s is in %s.', account, r.currency);
@@ -331,6 +333,40 @@ BEGIN
         RAISE EXCEPTION 'account % is closed', account USING ERRCODE = 'WL005',
             DETAIL = format('Account %s is closed.', account);
     END IF;
+END
+$$;
+
+-- Refuses (22023) a clearing account as an endpoint of an API call: only
+-- the cross-shard protocol posts to them (a payment into one would vanish
+-- from the checks, a debit of one would create money).  Returns true, so
+-- that a routed call can put it first in a CASE.  Unknown ids pass (the
+-- call itself raises WL003).
+CREATE FUNCTION wallet_shard.guard(account bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM wallet_shard.clearing k WHERE k.account_id = guard.account) THEN
+        RAISE EXCEPTION 'account % is a clearing account of the shard cluster', account
+            USING ERRCODE = '22023',
+                  DETAIL = 'Clearing accounts carry money between shards; only wallet_shard''s own postings touch them.';
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- Whether account (of this shard) can receive a gift's diamonds: raises
+-- what wallet.gift would for a creator on its own shard (WL003 unknown,
+-- WL002 not a diamond account, WL004 frozen, WL005 closed, 55000 live
+-- flows not set up).
+CREATE FUNCTION wallet_shard.check_creator(account bigint) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lc wallet.live_config := wallet.live_cfg();
+BEGIN
+    PERFORM wallet_shard.check_receiver(account, wallet.amount(0::bigint, lc.diamond_currency));
 END
 $$;
 
@@ -369,8 +405,10 @@ BEGIN
     END IF;
     PERFORM wallet_shard.check_local(from_account, c);
     PERFORM wallet_shard.check_routable(to_account, c);
+    PERFORM wallet_shard.guard(from_account);
     dest := wallet_shard.shard_of(to_account);
     IF dest = c.shard THEN
+        PERFORM wallet_shard.guard(to_account);
         RETURN wallet.transfer(from_account, to_account, amount, idempotency_key, kind, metadata);
     END IF;
     IF wallet.units(amount) <= 0 THEN
@@ -438,8 +476,10 @@ BEGIN
     END IF;
     PERFORM wallet_shard.check_local(viewer_account, c);
     PERFORM wallet_shard.check_routable(creator_account, c);
+    PERFORM wallet_shard.guard(viewer_account);
     dest := wallet_shard.shard_of(creator_account);
     IF dest = c.shard THEN
+        PERFORM wallet_shard.guard(creator_account);
         RETURN wallet.gift(viewer_account, creator_account, coins, idempotency_key, metadata);
     END IF;
     IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
@@ -525,16 +565,19 @@ $$;
 -- Receiving
 -- ============================================================================
 
--- Posts the messages of shard `origin` (parallel arrays, one element per
--- outbox row there; amounts as text, parsed here) and returns each one's
+-- Posts the messages of shard `origin` to this shard, `dest` (the router
+-- names the shard it means to reach: 22023 if that is not this one).  The
+-- messages are parallel arrays, one element per outbox row there, amounts
+-- as text (the sender's canonical form), parsed here.  Returns each one's
 -- outcome: 'received' with this shard's transaction, or 'rejected' with
 -- the reason, when the message can never be posted here: any wallet error
 -- (WL0xx: the receiver unknown here, in another currency, frozen or
 -- closed, an unknown currency...), a data error (class 22: a malformed or
--- non-positive amount, an overflowing credit) or 55000 (a gift while the
--- live flows are not set up).  A message already in the inbox returns its
--- recorded outcome and posts nothing, so redelivery is harmless; the same
--- message id with other contents is WL006.
+-- non-positive amount, an overflowing credit, a clearing account as the
+-- receiver) or 55000 (a gift while the live flows are not set up).  A
+-- message already in the inbox returns its recorded outcome and posts
+-- nothing, so redelivery is harmless; the same message id with other
+-- contents (kind, receiver, amount as sent) is WL006.
 -- Everything is one transaction: the postings and their inbox rows commit
 -- together or not at all.  Any other error (a lock timeout, a
 -- serialisation failure, a cancel) aborts the call, and the sender
@@ -546,7 +589,7 @@ $$;
 -- Transfers post "in" clearing account of origin -amount, receiver +amount
 -- (kind 'shard_transfer'); gifts post diamond_issuance -d, creator +d (kind
 -- 'gift'); both keyed 'wallet:shard:<origin>:<outbox_id>'.
-CREATE FUNCTION wallet_shard.receive(origin integer, outbox_ids bigint[], kinds text[],
+CREATE FUNCTION wallet_shard.receive(origin integer, dest integer, outbox_ids bigint[], kinds text[],
                                      to_accounts bigint[], amounts text[])
 RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -565,9 +608,14 @@ DECLARE
     key text;
     md jsonb;
 BEGIN
-    IF origin IS NULL OR outbox_ids IS NULL OR kinds IS NULL OR to_accounts IS NULL OR amounts IS NULL THEN
+    IF origin IS NULL OR dest IS NULL OR outbox_ids IS NULL OR kinds IS NULL OR to_accounts IS NULL OR amounts IS NULL THEN
         RAISE EXCEPTION 'wallet_shard.receive: arguments must not be null' USING ERRCODE = '22004',
-            DETAIL = 'origin and the four arrays are required.';
+            DETAIL = 'origin, dest and the four arrays are required.';
+    END IF;
+    IF dest <> c.shard THEN
+        RAISE EXCEPTION 'messages for shard % reached shard %', dest, c.shard USING ERRCODE = '22023',
+            DETAIL = 'The router''s partition list and the shards'' configuration disagree.',
+            HINT = 'Check the partitions of the PL/Proxy cluster wallet_shards against wallet_shard.configure() on each shard.';
     END IF;
     IF origin < 0 OR origin >= c.shard_count OR origin = c.shard THEN
         RAISE EXCEPTION 'origin must be another shard of the cluster, got %', origin USING ERRCODE = '22023',
@@ -604,21 +652,26 @@ BEGIN
     FOR m IN SELECT u.oid, u.kind, u.acct, u.amt
                FROM unnest(outbox_ids, kinds, to_accounts, amounts) AS u(oid, kind, acct, amt)
               ORDER BY u.acct, u.oid LOOP
-        amt := NULL;
-        why := NULL;
-        BEGIN
-            amt := m.amt::wallet.amount;
-        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
-            why := format('%s: %s', SQLSTATE, SQLERRM);
-        END;
+        -- a message seen before: its recorded outcome, whatever changed here since
         SELECT * INTO ib FROM wallet_shard.inbox i WHERE i.origin_shard = origin AND i.outbox_id = m.oid;
         IF FOUND THEN
-            IF ib.kind <> m.kind OR ib.to_account <> m.acct OR ib.amount IS DISTINCT FROM amt THEN
+            -- the same amount: read the same, or, if it could not be read
+            -- then, sent as the same text
+            amt := NULL;
+            IF ib.amount IS NOT NULL THEN
+                BEGIN
+                    amt := m.amt::wallet.amount;
+                EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
+                    NULL;
+                END;
+            END IF;
+            IF ib.kind <> m.kind OR ib.to_account <> m.acct
+               OR (ib.amount IS NOT NULL AND ib.amount IS DISTINCT FROM amt)
+               OR (ib.amount IS NULL AND ib.amount_sent <> m.amt) THEN
                 RAISE EXCEPTION 'message % of shard % was received with other contents', m.oid, origin
                     USING ERRCODE = 'WL006',
-                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind,
-                                          coalesce(ib.amount::text, 'an unreadable amount'), ib.to_account,
-                                          m.kind, m.amt, m.acct);
+                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount_sent,
+                                          ib.to_account, m.kind, m.amt, m.acct);
             END IF;
             outbox_id := ib.outbox_id; status := ib.status; txn_id := ib.txn_id; reason := ib.reason;
             RETURN NEXT;
@@ -626,37 +679,40 @@ BEGIN
         END IF;
         key := format('wallet:shard:%s:%s', origin, m.oid);
         md := jsonb_build_object('origin_shard', origin, 'outbox_id', m.oid);
+        amt := NULL;
         tx := NULL;
-        IF amt IS NOT NULL THEN
-            BEGIN
-                IF wallet.units(amt) <= 0 THEN
-                    RAISE EXCEPTION 'message amount must be positive, got %', amt USING ERRCODE = '22023';
-                END IF;
-                PERFORM wallet_shard.check_local(m.acct, c);
-                IF m.kind = 'transfer' THEN
-                    tx := wallet.post_system(key,
-                            ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(amt)), -amt)::wallet.leg,
-                                  ROW(m.acct, amt)::wallet.leg],
-                            'shard_transfer', md);
-                ELSE
-                    lc := wallet.live_cfg();
-                    tx := wallet.post_system(key,
-                            ARRAY[ROW(lc.diamond_issuance, -amt)::wallet.leg, ROW(m.acct, amt)::wallet.leg],
-                            'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(amt)));
-                END IF;
-            EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' OR SQLSTATE '55000' THEN
-                -- a category catches its whole class: of class 55 only
-                -- 55000 itself is final (55P03, a lock timeout, is not)
-                IF SQLSTATE LIKE '55%' AND SQLSTATE <> '55000' THEN
-                    RAISE;
-                END IF;
-                why := format('%s: %s', SQLSTATE, SQLERRM);
-            END;
-        END IF;
+        why := NULL;
+        BEGIN
+            amt := m.amt::wallet.amount;
+            IF wallet.units(amt) <= 0 THEN
+                RAISE EXCEPTION 'message amount must be positive, got %', amt USING ERRCODE = '22023';
+            END IF;
+            PERFORM wallet_shard.check_local(m.acct, c);
+            PERFORM wallet_shard.guard(m.acct);
+            IF m.kind = 'transfer' THEN
+                tx := wallet.post_system(key,
+                        ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(amt)), -amt)::wallet.leg,
+                              ROW(m.acct, amt)::wallet.leg],
+                        'shard_transfer', md);
+            ELSE
+                lc := wallet.live_cfg();
+                tx := wallet.post_system(key,
+                        ARRAY[ROW(lc.diamond_issuance, -amt)::wallet.leg, ROW(m.acct, amt)::wallet.leg],
+                        'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(amt)));
+            END IF;
+        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' OR SQLSTATE '55000' THEN
+            -- a category catches its whole class: of class 55 only
+            -- 55000 itself is final (55P03, a lock timeout, is not)
+            IF SQLSTATE LIKE '55%' AND SQLSTATE <> '55000' THEN
+                RAISE;
+            END IF;
+            why := format('%s: %s', SQLSTATE, SQLERRM);
+            tx := NULL;   -- the block's work is undone
+        END;
         st := CASE WHEN tx IS NULL THEN 'rejected' ELSE 'received' END;
-        INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount, currency, status,
-                                        txn_id, reason)
-            VALUES (origin, m.oid, m.kind, m.acct, amt,
+        INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount_sent, amount, currency,
+                                        status, txn_id, reason)
+            VALUES (origin, m.oid, m.kind, m.acct, m.amt, amt,
                     coalesce(wallet.currency(amt), split_part(btrim(m.amt), ' ', 2)), st, tx, why);
         outbox_id := m.oid; status := st; txn_id := tx; reason := why;
         RETURN NEXT;
@@ -669,15 +725,21 @@ $$;
 -- ============================================================================
 
 -- Records the outcomes wallet_shard.receive returned on shard `dest`:
--- 'received' marks the message delivered; 'rejected' returns the money to
--- the sender (a posting that reverses the original, keyed
--- 'wallet:shard:return:<outbox_id>', linked through transactions.reverses)
--- and marks it bounced, or 'returning' if the return itself fails (the
--- sender's account closed or frozen meanwhile; retried by every later ack
--- for that shard).  Messages already settled are left alone, so acks can
--- be repeated.  Returns the number of messages settled by this call.
+-- 'received' marks the message delivered (remote_txn); 'rejected' marks it
+-- 'returning'.  Messages already settled are left alone, so acks can be
+-- repeated.  Then, when retry_returns, it returns the money of every
+-- 'returning' message to `dest` to its sender: a posting with the
+-- original's legs reversed, keyed 'wallet:shard:return:<outbox_id>' and
+-- linked through transactions.reverses, and marks the message bounced.  A
+-- return that fails with a wallet or data error (the sender's account
+-- frozen or closed, platform revenue short of a gift's coins) leaves the
+-- message 'returning' for the next ack (logged at LOG); wallet_shard.
+-- settle_return() lets an operator send it elsewhere.  Returns lock the
+-- accounts they change first, in ascending id order, and skip messages
+-- another ack is returning.  Returns the number of messages settled
+-- (delivered, rejected or returned) by this call.
 CREATE FUNCTION wallet_shard.ack(dest integer, outbox_ids bigint[], statuses text[],
-                                 remote_txns bigint[], reasons text[])
+                                 remote_txns bigint[], reasons text[], retry_returns boolean DEFAULT true)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -689,10 +751,12 @@ DECLARE
     settled integer := 0;
     legs wallet.leg[];
     rtx bigint;
+    todo bigint[];
 BEGIN
-    IF dest IS NULL OR outbox_ids IS NULL OR statuses IS NULL OR remote_txns IS NULL OR reasons IS NULL THEN
+    IF dest IS NULL OR outbox_ids IS NULL OR statuses IS NULL OR remote_txns IS NULL OR reasons IS NULL
+       OR retry_returns IS NULL THEN
         RAISE EXCEPTION 'wallet_shard.ack: arguments must not be null' USING ERRCODE = '22004',
-            DETAIL = 'dest and the four arrays are required.';
+            DETAIL = 'dest, the four arrays and retry_returns are required.';
     END IF;
     IF cardinality(outbox_ids) <> cardinality(statuses) OR cardinality(outbox_ids) <> cardinality(remote_txns)
        OR cardinality(outbox_ids) <> cardinality(reasons) THEN
@@ -700,10 +764,10 @@ BEGIN
             DETAIL = format('outbox_ids %s, statuses %s, remote_txns %s, reasons %s elements.', cardinality(outbox_ids),
                             cardinality(statuses), cardinality(remote_txns), cardinality(reasons));
     END IF;
-    -- deliveries first, in id order (outbox rows only)
+    -- outcomes, in id order (outbox rows only)
     FOR m IN SELECT u.oid, u.st, u.rtx, u.why FROM unnest(outbox_ids, statuses, remote_txns, reasons) AS u(oid, st, rtx, why)
               ORDER BY u.oid LOOP
-        IF m.st NOT IN ('received', 'rejected') OR (m.st = 'received' AND m.rtx IS NULL) THEN
+        IF m.st IS NULL OR m.st NOT IN ('received', 'rejected') OR (m.st = 'received' AND m.rtx IS NULL) THEN
             RAISE EXCEPTION 'wallet_shard.ack: bad outcome "%" for message %', m.st, m.oid USING ERRCODE = '22023',
                 DETAIL = 'An outcome is received (with the remote transaction) or rejected.';
         END IF;
@@ -721,9 +785,26 @@ BEGIN
         END IF;
         settled := settled + 1;
     END LOOP;
-    -- then returns, in sender order (ascending account locks)
-    FOR o IN SELECT * FROM wallet_shard.outbox ob WHERE ob.dest_shard = dest AND ob.status = 'returning'
-              ORDER BY ob.from_account, ob.id FOR UPDATE LOOP
+    IF NOT retry_returns THEN
+        RETURN settled;
+    END IF;
+    -- returns: the messages no other ack is returning, then the accounts
+    -- their postings lock (all but the hot ones allowed to go negative,
+    -- which take no row lock), in ascending id order, then the postings
+    SELECT coalesce(array_agg(x.id ORDER BY x.id), '{}') INTO todo
+      FROM (SELECT ob.id FROM wallet_shard.outbox ob
+             WHERE ob.dest_shard = dest AND ob.status = 'returning'
+             ORDER BY ob.id FOR UPDATE SKIP LOCKED) x;
+    IF cardinality(todo) = 0 THEN
+        RETURN settled;
+    END IF;
+    PERFORM 1 FROM wallet.account a
+     WHERE a.id IN (SELECT e.account_id FROM wallet.entry e JOIN wallet_shard.outbox ob ON ob.txn_id = e.txn_id
+                     WHERE ob.id = ANY (todo))
+       AND NOT (a.hot AND a.allow_negative)
+     ORDER BY a.id
+       FOR NO KEY UPDATE OF a;
+    FOR o IN SELECT * FROM wallet_shard.outbox ob WHERE ob.id = ANY (todo) ORDER BY ob.id LOOP
         SELECT array_agg(ROW(e.account_id, -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
           INTO legs
           FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
@@ -735,14 +816,56 @@ BEGIN
                                       o.txn_id);
             UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
              WHERE ob.id = o.id;
+            settled := settled + 1;
         EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
-            -- any wallet or data error (the sender's account frozen or
-            -- closed, the original reversed on the shard directly): the
-            -- message stays 'returning', the others are settled
-            RAISE WARNING 'wallet_shard: message % could not be returned to account % yet: %', o.id, o.from_account, SQLERRM;
+            -- any wallet or data error: the message stays 'returning', the
+            -- others are settled
+            RAISE LOG 'wallet_shard: message % to shard % could not be returned yet: %', o.id, dest, SQLERRM;
         END;
     END LOOP;
     RETURN settled;
+END
+$$;
+
+-- For an operator: returns the money of a 'returning' message (one whose
+-- sender can no longer take it back, e.g. a closed account) to another
+-- account of this shard, in the message's currency: the original's legs
+-- reversed with `to_account` in place of the sender, linked through
+-- transactions.reverses like any return.  Marks the message bounced;
+-- returns the posting's id.  Not granted to the router.
+-- Errors: 22023 not a returning message of this shard, or a clearing
+-- account; those of the posting (WL002-WL005).
+CREATE FUNCTION wallet_shard.settle_return(outbox_id bigint, to_account bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o wallet_shard.outbox;
+    legs wallet.leg[];
+    rtx bigint;
+BEGIN
+    IF outbox_id IS NULL OR to_account IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.settle_return: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = 'Name the message and the account that takes its money.';
+    END IF;
+    PERFORM wallet_shard.guard(to_account);
+    SELECT * INTO o FROM wallet_shard.outbox ob WHERE ob.id = settle_return.outbox_id FOR UPDATE;
+    IF NOT FOUND OR o.status <> 'returning' THEN
+        RAISE EXCEPTION 'message % is not waiting to be returned', outbox_id USING ERRCODE = '22023',
+            DETAIL = format('Its status is %s.', coalesce(o.status, 'unknown: no such message'));
+    END IF;
+    SELECT array_agg(ROW(CASE WHEN e.account_id = o.from_account THEN settle_return.to_account ELSE e.account_id END,
+                         -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
+      INTO legs
+      FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
+     WHERE e.txn_id = o.txn_id;
+    rtx := wallet.post_system(format('wallet:shard:return:%s', o.id), legs, 'shard_return',
+                              jsonb_build_object('outbox_id', o.id, 'dest_shard', o.dest_shard, 'reason', o.reason,
+                                                 'settled_to', to_account),
+                              o.txn_id);
+    UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
+     WHERE ob.id = o.id;
+    RETURN rtx;
 END
 $$;
 
@@ -751,9 +874,10 @@ $$;
 -- ============================================================================
 
 -- wallet.reverse for a shard: refuses (22023) a transaction that sent or
--- received money across shards (its reversal would leave the clearing
--- accounts out of step with the other shard; send the money back with a
--- new transfer instead), and is wallet.reverse otherwise.
+-- received money across shards, or touched a clearing account (its
+-- reversal would leave the clearing accounts out of step with the other
+-- shard; send the money back with a new transfer instead), and is
+-- wallet.reverse otherwise.
 CREATE FUNCTION wallet_shard.reverse(tx_id bigint, idempotency_key text, reason text DEFAULT NULL,
                                      allow_negative boolean DEFAULT false)
 RETURNS bigint
@@ -762,13 +886,112 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM wallet_shard.outbox o WHERE o.txn_id = reverse.tx_id)
-       OR EXISTS (SELECT 1 FROM wallet_shard.inbox i WHERE i.txn_id = reverse.tx_id) THEN
+       OR EXISTS (SELECT 1 FROM wallet_shard.inbox i WHERE i.txn_id = reverse.tx_id)
+       OR EXISTS (SELECT 1 FROM wallet.entry e JOIN wallet_shard.clearing k ON k.account_id = e.account_id
+                   WHERE e.txn_id = reverse.tx_id) THEN
         RAISE EXCEPTION 'transaction % moved money between shards and cannot be reversed', tx_id
             USING ERRCODE = '22023',
                   DETAIL = 'Its other half is posted on another shard; reversing one half would unbalance the clearing accounts.',
                   HINT = 'Send the money back with a new transfer.';
     END IF;
     RETURN wallet.reverse(tx_id, idempotency_key, reason, allow_negative);
+END
+$$;
+
+-- Freeze, unfreeze, close or set_hot of an account, for the router:
+-- refuses clearing accounts (22023), and closing an account whose money is
+-- still in flight to another shard (WL012: a rejected message could not
+-- come back to it).  action: 'freeze', 'unfreeze', 'close' or 'hot'.
+CREATE FUNCTION wallet_shard.account_action(action text, id bigint, hot boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF action IS NULL OR id IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.account_action: action and id must not be null' USING ERRCODE = '22004',
+            DETAIL = format('action %s, id %s.', coalesce(action, 'NULL'), coalesce(id::text, 'NULL'));
+    END IF;
+    PERFORM wallet_shard.guard(id);
+    CASE action
+        WHEN 'freeze' THEN PERFORM wallet.freeze_account(id);
+        WHEN 'unfreeze' THEN PERFORM wallet.unfreeze_account(id);
+        WHEN 'hot' THEN PERFORM wallet.set_hot(id, hot);
+        WHEN 'close' THEN
+            -- the outbox rows of this sender first: a send that commits
+            -- after this check debits the account, so close refuses then
+            IF EXISTS (SELECT 1 FROM wallet_shard.outbox o
+                        WHERE o.from_account = account_action.id AND o.status IN ('pending', 'returning')) THEN
+                RAISE EXCEPTION 'account % has money in flight to another shard', id USING ERRCODE = 'WL012',
+                    DETAIL = 'A message it sent is not settled yet; if the other shard rejects it, the money comes back here.',
+                    HINT = 'Run wallet.relay() on the router, then close.';
+            END IF;
+            PERFORM wallet.close_account(id);
+        ELSE
+            RAISE EXCEPTION 'unknown account action "%"', action USING ERRCODE = '22023',
+                DETAIL = 'Actions are freeze, unfreeze, close and hot.';
+    END CASE;
+END
+$$;
+
+-- ============================================================================
+-- Idempotency keys across the cluster
+-- ============================================================================
+
+-- On a node a key identifies its request for ever, whatever the accounts.
+-- In a cluster the key of a call is claimed first on the shard chosen by
+-- hashtext(key) (wallet_shard.claim_key, called by the router), so the
+-- same key used for accounts of two shards is still one request: the
+-- first to claim it owns it, any other request with it is WL006.
+CREATE TABLE wallet_shard.key_claim (
+    idempotency_key text PRIMARY KEY,
+    request         jsonb NOT NULL,
+    claimed_at      timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('wallet_shard.key_claim', '');
+
+-- Claims `idempotency_key` (the router's namespaced key: 'txn:<key>' for
+-- postings, 'hold:<key>' for holds) for `request` (the call's name and
+-- arguments as jsonb; the values of "amount", "coins" and "paid" are
+-- parsed and rewritten in canonical form, so '5 USD' and '5.00 USD' are
+-- the same request).  Returns true for a new claim, false when the same
+-- request claimed it before (a retry).  Claims are permanent: a request
+-- that then fails (insufficient funds, say) keeps its key, and a different
+-- request with it is WL006 (a node would take it).
+-- Errors: WL006 another request holds the key; those of parsing an amount.
+CREATE FUNCTION wallet_shard.claim_key(idempotency_key text, request jsonb) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    req jsonb := request;
+    f text;
+    held jsonb;
+BEGIN
+    IF idempotency_key IS NULL OR request IS NULL OR jsonb_typeof(request) <> 'object' THEN
+        RAISE EXCEPTION 'wallet_shard.claim_key: a key and a request object are required' USING ERRCODE = '22004',
+            DETAIL = 'The router claims every idempotency key before posting.';
+    END IF;
+    FOREACH f IN ARRAY ARRAY['amount', 'coins', 'paid'] LOOP
+        IF req ? f AND jsonb_typeof(req -> f) = 'string' THEN
+            req := jsonb_set(req, ARRAY[f], to_jsonb(((req ->> f)::wallet.amount)::text));
+        END IF;
+    END LOOP;
+    INSERT INTO wallet_shard.key_claim (idempotency_key, request) VALUES (claim_key.idempotency_key, req)
+        ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    SELECT k.request INTO held FROM wallet_shard.key_claim k WHERE k.idempotency_key = claim_key.idempotency_key;
+    IF held = req THEN
+        RETURN false;
+    END IF;
+    RAISE EXCEPTION 'idempotency key "%" was already used for a different request',
+                    regexp_replace(idempotency_key, '^(txn|hold):', '')
+        USING ERRCODE = 'WL006',
+              DETAIL = format('Another %s request claimed it at %s.', held ->> 'call',
+                              (SELECT k.claimed_at FROM wallet_shard.key_claim k
+                                WHERE k.idempotency_key = claim_key.idempotency_key)),
+              HINT = 'Use a new key for a new request; resend the same request to get the first result.';
 END
 $$;
 
@@ -786,6 +1009,68 @@ AS $$
     UNION ALL
     SELECT i.origin_shard, 'in', i.kind, i.currency, i.status, count(*), coalesce(sum(wallet.units(i.amount)), 0)
       FROM wallet_shard.inbox i GROUP BY 1, 2, 3, 4, 5
+$$;
+
+-- The fingerprint of one settled message, the same on both shards: its
+-- outbox id, and for a delivered message its units and the receiving
+-- shard's transaction.
+CREATE FUNCTION wallet_shard.message_hash(outbox_id bigint, units bigint, txn_id bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashtextextended(concat_ws(':', outbox_id, units, txn_id), 0)::numeric $$;
+
+-- What this shard sent, per destination shard, up to a horizon: `upto`,
+-- the last outbox id drawn when called, after waiting for every posting
+-- in flight (wallet.wait_for_writers: each send holds the writer lock
+-- from before it draws its outbox id until it ends), so no message with a
+-- lower id can still appear.  Returns the ids still pending, and the count
+-- and the sum of message_hash of the delivered messages and of the
+-- returned ones (returning or bounced).  The router compares them with
+-- wallet_shard.received_digest on the receiving shard, message by message
+-- in effect.  Waits like the sealer (honours lock_timeout).
+CREATE FUNCTION wallet_shard.sent_digest()
+RETURNS TABLE (dest integer, upto bigint, pending_ids bigint[], delivered bigint, delivered_hash numeric,
+               returned bigint, returned_hash numeric)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h bigint;
+BEGIN
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO h FROM wallet_shard.outbox_id_seq q;
+    PERFORM wallet.wait_for_writers();
+    RETURN QUERY
+    SELECT o.dest_shard, h,
+           coalesce(array_agg(o.id ORDER BY o.id) FILTER (WHERE o.status = 'pending'), '{}'),
+           count(*) FILTER (WHERE o.status = 'delivered'),
+           coalesce(sum(wallet_shard.message_hash(o.id, wallet.units(o.amount), o.remote_txn))
+                    FILTER (WHERE o.status = 'delivered'), 0),
+           count(*) FILTER (WHERE o.status IN ('returning', 'bounced')),
+           coalesce(sum(wallet_shard.message_hash(o.id, NULL, NULL))
+                    FILTER (WHERE o.status IN ('returning', 'bounced')), 0)
+      FROM wallet_shard.outbox o
+     WHERE o.id <= h
+     GROUP BY o.dest_shard;
+END
+$$;
+
+-- What this shard received from shard `origin` among its messages up to
+-- id `upto`, leaving out `excluded` (the ones the sender still had
+-- pending): the count and hash sum of the received ones and of the
+-- rejected ones, to compare with wallet_shard.sent_digest.
+CREATE FUNCTION wallet_shard.received_digest(origin integer, upto bigint, excluded bigint[])
+RETURNS TABLE (received bigint, received_hash numeric, rejected bigint, rejected_hash numeric)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT count(*) FILTER (WHERE i.status = 'received'),
+           coalesce(sum(wallet_shard.message_hash(i.outbox_id, wallet.units(i.amount), i.txn_id))
+                    FILTER (WHERE i.status = 'received'), 0),
+           count(*) FILTER (WHERE i.status = 'rejected'),
+           coalesce(sum(wallet_shard.message_hash(i.outbox_id, NULL, NULL)) FILTER (WHERE i.status = 'rejected'), 0)
+      FROM wallet_shard.inbox i
+     WHERE i.origin_shard = received_digest.origin AND i.outbox_id <= received_digest.upto
+       AND NOT (i.outbox_id = ANY (coalesce(received_digest.excluded, '{}')))
 $$;
 
 -- Per currency: the sum of every account's posted balance (zero on a
@@ -909,9 +1194,12 @@ REVOKE ALL ON ALL TABLES IN SCHEMA wallet_shard FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA wallet_shard FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wallet_shard.shard_of(bigint) TO PUBLIC;
 
--- Grants `role` what the router calls on a shard: the wallet's application
--- API (wallet.grant_app) and wallet_shard's send, receive, settle, check
--- and read functions.
+-- Grants `role` exactly what the router calls on a shard: the wallet
+-- functions its routed calls run (open_account, balance, available,
+-- recharge, live_setup, the withdrawal functions, statement) and
+-- wallet_shard's send, receive, settle, check and read functions.  Not the
+-- rest of the node's API: wallet.post or wallet.reverse in the router's
+-- hands could post around the cross-shard protocol.
 CREATE FUNCTION wallet_shard.grant_router(role regrole) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -921,16 +1209,27 @@ BEGIN
         RAISE EXCEPTION 'wallet_shard.grant_router: role must not be null' USING ERRCODE = '22004',
             DETAIL = 'Name the role the router connects as.';
     END IF;
-    PERFORM wallet.grant_app(role);
-    EXECUTE format('GRANT USAGE ON SCHEMA wallet_shard TO %s', role);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION wallet_shard.current_shard(), wallet_shard.check_receiver(bigint, wallet.amount), '
+    EXECUTE format('GRANT USAGE ON SCHEMA wallet, wallet_shard TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+                   'wallet.open_account(text, text, text, boolean, jsonb), wallet.balance(bigint), '
+                   'wallet.available(bigint), '
+                   'wallet.recharge(bigint, wallet.amount, wallet.amount, text, text), '
+                   'wallet.live_setup(text, text, numeric), '
+                   'wallet.request_withdrawal(bigint, wallet.amount, text), wallet.complete_withdrawal(bigint), '
+                   'wallet.cancel_withdrawal(bigint), wallet.statement(bigint, timestamptz, timestamptz), '
+                   'wallet.history_merged_through(), '
+                   'wallet_shard.current_shard(), wallet_shard.guard(bigint), '
+                   'wallet_shard.check_receiver(bigint, wallet.amount), wallet_shard.check_creator(bigint), '
                    'wallet_shard.send(bigint, bigint, wallet.amount, text, text, jsonb), '
                    'wallet_shard.send_gift(bigint, bigint, wallet.amount, text, jsonb), '
                    'wallet_shard.pending(integer, integer, bigint), wallet_shard.open_links(), '
-                   'wallet_shard.receive(integer, bigint[], text[], bigint[], text[]), '
-                   'wallet_shard.ack(integer, bigint[], text[], bigint[], text[]), '
-                   'wallet_shard.reverse(bigint, text, text, boolean), wallet_shard.links(), '
-                   'wallet_shard.totals(), wallet_shard.verify() TO %s', role);
+                   'wallet_shard.receive(integer, integer, bigint[], text[], bigint[], text[]), '
+                   'wallet_shard.ack(integer, bigint[], text[], bigint[], text[], boolean), '
+                   'wallet_shard.reverse(bigint, text, text, boolean), '
+                   'wallet_shard.account_action(text, bigint, boolean), '
+                   'wallet_shard.claim_key(text, jsonb), wallet_shard.links(), wallet_shard.totals(), '
+                   'wallet_shard.sent_digest(), wallet_shard.received_digest(integer, bigint, bigint[]), '
+                   'wallet_shard.verify() TO %s', role);
 END
 $$;
 REVOKE ALL ON FUNCTION wallet_shard.grant_router(regrole) FROM PUBLIC;

@@ -46,8 +46,8 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ "${WALLET_SHARD_KEEP:-0}" != 1 ]; then
-		for d in "$R" "${SH[@]}" "${P}_restored" "${P}_early"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
-		dropuser --if-exists "${P}_app" >/dev/null 2>&1
+		for d in "$R" "${P}_r2" "${SH[@]}" "${P}_restored" "${P}_early"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
+		for u in "${P}_app" "${P}_router"; do dropuser --if-exists "$u" >/dev/null 2>&1; done
 		rm -rf "$work"
 	else
 		echo "# kept: databases $R ${SH[*]}, files in $work"
@@ -148,23 +148,24 @@ eq "rejected: the inbox keeps the reason" "rejected|WL004" \
 r "SELECT wallet.unfreeze_account(${U2[3]})" >/dev/null
 oid=$(q "${SH[0]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $tx")
 eq "a rejected message stays rejected after the account thawed" "rejected" \
-	"$(q "${SH[3]}" "SELECT status FROM wallet_shard.receive(0, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[3]}]::bigint[], '{40 USD}')")"
+	"$(q "${SH[3]}" "SELECT status FROM wallet_shard.receive(0, 3, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[3]}]::bigint[], '{40 USD}')")"
 eq "and the receiver got nothing" "0.00 USD" "$(r "SELECT wallet.balance(${U2[3]})")"
 
 # ---- a relay that dies between receive and ack -----------------------------------
 tx=$(q "${SH[1]}" "SELECT wallet_shard.send(${U1[1]}, ${U2[2]}, '7 USD', 'half-1')")
 oid=$(q "${SH[1]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $tx")
-first=$(q "${SH[2]}" "SELECT status || '|' || txn_id FROM wallet_shard.receive(1, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{7 USD}')")
+first=$(q "${SH[2]}" "SELECT status || '|' || txn_id FROM wallet_shard.receive(1, 2, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{7 USD}')")
 eq "received, not acknowledged: credited, still pending at the sender" "7.00 USD|pending" \
 	"$(r "SELECT wallet.balance(${U2[2]})")|$(q "${SH[1]}" "SELECT status FROM wallet_shard.outbox WHERE id = $oid")"
 eq "redelivery returns the first outcome" "$first" \
-	"$(q "${SH[2]}" "SELECT status || '|' || txn_id FROM wallet_shard.receive(1, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{7 USD}')")"
+	"$(q "${SH[2]}" "SELECT status || '|' || txn_id FROM wallet_shard.receive(1, 2, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{7 USD}')")"
 err "redelivery with other contents" WL006 "${SH[2]}" \
-	"SELECT * FROM wallet_shard.receive(1, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{8 USD}')"
+	"SELECT * FROM wallet_shard.receive(1, 2, ARRAY[$oid]::bigint[], '{transfer}', ARRAY[${U2[2]}]::bigint[], '{8 USD}')"
 r "SELECT * FROM wallet.relay()" >/dev/null
 eq "relay settles it without a second credit" "7.00 USD|delivered|${first#*|}" \
 	"$(r "SELECT wallet.balance(${U2[2]})")|$(q "${SH[1]}" "SELECT status || '|' || remote_txn FROM wallet_shard.outbox WHERE id = $oid")"
-err "a receive from this shard itself" 22023 "${SH[2]}" "SELECT * FROM wallet_shard.receive(2, '{1}', '{transfer}', '{1}', '{1 USD}')"
+err "a receive from this shard itself" 22023 "${SH[2]}" "SELECT * FROM wallet_shard.receive(2, 2, '{1}', '{transfer}', '{1}', '{1 USD}')"
+err "a receive meant for another shard (a masked partition number)" 22023 "${SH[2]}" "SELECT * FROM wallet_shard.receive(1, 3, '{1}', '{transfer}', '{1}', '{1 USD}')"
 err "an ack for a message never sent" 22023 "${SH[1]}" "SELECT wallet_shard.ack(2, '{999999}', '{received}', '{1}', '{NULL}')"
 err "reversing a cross-shard transfer (sender's side)" 22023 "$R" "SELECT wallet.reverse($tx, 'rev-x')"
 err "reversing a cross-shard transfer (receiver's side)" 22023 "$R" "SELECT wallet.reverse(${first#*|}, 'rev-y')"
@@ -191,6 +192,43 @@ eq "withdrawal completed through the router" "30 DIAMOND" "$(r "SELECT wallet.ba
 eq "statement through the router" "gift|50 DIAMOND|50 DIAMOND;withdrawal|-20 DIAMOND|30 DIAMOND" \
 	"$(r "SELECT string_agg(kind || '|' || amount || '|' || balance, ';' ORDER BY txn_id) FROM wallet.statement($creator)")"
 
+# ---- idempotency keys are the cluster's, not a shard's ----------------------------
+rc0=$(r "SELECT wallet.open_account_on(0, 'rc0', 'COIN')")
+rc1=$(r "SELECT wallet.open_account_on(1, 'rc1', 'COIN')")
+t1=$(r "SELECT wallet.recharge($rc0, '100 COIN', '0.99 USD', 'appstore', 'order-777')")
+err "one store order redeemed for an account of another shard" WL006 "$R" \
+	"SELECT wallet.recharge($rc1, '100 COIN', '0.99 USD', 'appstore', 'order-777')"
+eq "the store order's retry returns the first; the other account got nothing" "$t1|0 COIN" \
+	"$(r "SELECT wallet.recharge($rc0, '100 COIN', '0.99 USD', 'appstore', 'order-777')")|$(r "SELECT wallet.balance($rc1)")"
+r "SELECT wallet.transfer(${U1[2]}, ${U2[2]}, '1 USD', 'global-1')" >/dev/null
+err "a key used on one shard, reused by a sender of another shard" WL006 "$R" \
+	"SELECT wallet.transfer(${U1[1]}, ${U2[1]}, '1 USD', 'global-1')"
+eq "the same request with the amount written differently is a retry" "t" \
+	"$(r "SELECT wallet.transfer(${U1[2]}, ${U2[2]}, '1.00 USD', 'global-1') > 0")"
+err "a client key in the engine's reserved prefix" 22023 "$R" \
+	"SELECT wallet.transfer(${U1[2]}, ${U2[2]}, '1 USD', 'wallet:recharge:appstore:order-9')"
+tx=$(r "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '2 USD', 'retry-frozen')")
+r "SELECT wallet.freeze_account(${U2[1]})" >/dev/null
+eq "a retry of a delivered cross-shard transfer returns its id after the receiver froze" "$tx" \
+	"$(r "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '2 USD', 'retry-frozen')")"
+r "SELECT wallet.unfreeze_account(${U2[1]})" >/dev/null
+
+# ---- clearing accounts are not API endpoints ----------------------------------------
+clr=$(q "${SH[1]}" "SELECT account_id FROM wallet_shard.clearing WHERE direction = 'in' AND peer = 0 AND currency = 'USD'")
+err "paying into a clearing account" 22023 "$R" "SELECT wallet.transfer(${U1[0]}, $clr, '1 USD', 'into-clearing')"
+err "paying from a clearing account" 22023 "$R" "SELECT wallet.transfer($clr, ${U1[1]}, '1 USD', 'from-clearing')"
+err "freezing a clearing account" 22023 "$R" "SELECT wallet.freeze_account($clr)"
+
+# ---- gifts check their creator like a node ---------------------------------------------
+vb=$(r "SELECT wallet.balance($viewer)")
+err "a gift worth 0 diamonds to an account that does not exist" WL003 "$R" \
+	"SELECT wallet.gift($viewer, (2::bigint << 48) + 99999, '1 COIN', 'g-unknown')"
+creator2=$(r "SELECT wallet.open_account_on(2, 'creator2', 'DIAMOND')")
+r "SELECT wallet.freeze_account($creator2)" >/dev/null
+err "a gift to a frozen creator" WL004 "$R" "SELECT wallet.gift($viewer, $creator2, '20 COIN', 'g-frozen')"
+err "a gift to an account that is not a diamond account" WL002 "$R" "SELECT wallet.gift($viewer, ${U1[2]}, '20 COIN', 'g-usd')"
+eq "refused gifts take no coins" "$vb" "$(r "SELECT wallet.balance($viewer)")"
+
 # ---- privileges ----------------------------------------------------------------
 createuser "${P}_app"
 r "SELECT wallet.grant_app('${P}_app')" >/dev/null
@@ -201,6 +239,29 @@ err "an application role cannot call the PL/Proxy internals" 42501 "$R" \
 err "an application role cannot touch a shard's outbox" 42501 "${SH[0]}" \
 	"CREATE ROLE ${P}_x; SET ROLE ${P}_x; SELECT count(*) FROM wallet_shard.outbox"
 q "${SH[0]}" "DROP ROLE IF EXISTS ${P}_x" >/dev/null
+
+# a second router that connects to the shards as a plain role given
+# wallet_shard.grant_router (the first one connects as the superuser)
+createuser "${P}_router"
+for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT wallet_shard.grant_router('${P}_router')" >/dev/null; done
+createdb "${P}_r2"
+q "${P}_r2" "CREATE EXTENSION wallet_router CASCADE;
+CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($opts);
+CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '${P}_router');" >/dev/null
+r2() { q "${P}_r2" "$1"; }
+ra=$(r2 "SELECT wallet.open_account_on(0, 'r2-a', 'USD')")
+rb=$(r2 "SELECT wallet.open_account_on(1, 'r2-b', 'USD')")
+r "SELECT wallet.transfer(${BANK[0]}, $ra, '50 USD', 'r2-fund')" >/dev/null
+rt=$(r2 "SELECT wallet.transfer($ra, $rb, '20 USD', 'r2-1')")
+eq "grant_router role: a cross-shard transfer, delivered" "30.00 USD|20.00 USD" "$(r2 "SELECT wallet.balance($ra) || '|' || wallet.balance($rb)")"
+eq "grant_router role: the retry, a statement" "$rt|1" "$(r2 "SELECT wallet.transfer($ra, $rb, '20 USD', 'r2-1')")|$(r2 "SELECT count(*) FROM wallet.statement($rb)")"
+eq "grant_router role: gift, recharge, withdrawal" "t|t|t" \
+	"$(r2 "SELECT wallet.recharge($viewer, '10 COIN', '0.10 USD', 'web', 'r2-order') > 0")|$(r2 "SELECT wallet.gift($viewer, $creator, '4 COIN', 'r2-gift') > 0")|$(r2 "SELECT wallet.cancel_withdrawal(wallet.request_withdrawal($creator, '1 DIAMOND', 'r2-wd')) IS NULL")"
+eq "grant_router role: relay and the global verify" "0|" \
+	"$(r2 "SELECT count(*) FROM wallet.relay() WHERE error IS NOT NULL")|$(r2 "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+err "grant_router role: no wallet.post on a shard" 42501 "${SH[0]}" \
+	"SET ROLE ${P}_router; SELECT wallet.post('x', ARRAY[ROW($ra, '-1 USD'::wallet.amount)::wallet.leg, ROW($ra, '1 USD'::wallet.amount)::wallet.leg])"
+err "grant_router role: no wallet.reverse around the guard" 42501 "${SH[0]}" "SET ROLE ${P}_router; SELECT wallet.reverse($rt, 'r2-rev')"
 
 out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok")
 eq "global verify after the functional checks" "" "$out"
@@ -298,12 +359,14 @@ eq "the rejected one is returned to its sender" "9 GEM|bounced" \
 	"$(q "${SH[0]}" "SELECT wallet.balance($gu) || '|' || (SELECT status FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'gem-1')")"
 eq "the inbox records it with its reason (WL011) and no amount" "rejected|WL011|true" \
 	"$(q "${SH[1]}" "SELECT status || '|' || left(reason, 5) || '|' || (amount IS NULL) FROM wallet_shard.inbox WHERE origin_shard = 0 AND reason LIKE 'WL011%'")"
-# a return that cannot be posted (the sender closed its account meanwhile)
+# a sender cannot close its account while its money is in flight
 x=$(r "SELECT wallet.open_account_on(0, 'leaver', 'USD')")
 r "SELECT wallet.transfer(${BANK[0]}, $x, '5 USD', 'leaver-fund')" >/dev/null
 r "SELECT wallet.freeze_account(${U2[3]})" >/dev/null
 q "${SH[0]}" "SELECT wallet_shard.send($x, ${U2[3]}, '5 USD', 'leaver-out')" >/dev/null
-r "SELECT wallet.close_account($x)" >/dev/null
+err "closing an account with money in flight to another shard" WL012 "$R" "SELECT wallet.close_account($x)"
+# closed on the shard directly, around the router: the return cannot be posted
+q "${SH[0]}" "SELECT wallet.close_account($x)" >/dev/null
 q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[3]}, '3 USD', 'beside-leaver')" >/dev/null
 out=$(r "SELECT delivered || '|' || rejected FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 3")
 eq "a return that cannot be posted leaves its message returning, the other is delivered" "1|1|delivered|returning" \
@@ -311,14 +374,44 @@ eq "a return that cannot be posted leaves its message returning, the other is de
 r "SELECT * FROM wallet.relay()" >/dev/null
 eq "every later relay retries it; verify passes and names it in flight" "true|in flight: 0 -> 3 transfer USD: 500 pending" \
 	"$(r "SELECT ok || '|' || detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
-eq "the shards' checks pass with money waiting to be returned" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+eq "the checks pass with money waiting to be returned" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+oid=$(q "${SH[0]}" "SELECT o.id FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'leaver-out'")
+bank_before=$(r "SELECT wallet.balance(${BANK[0]})")
+q "${SH[0]}" "SELECT wallet_shard.settle_return($oid, ${BANK[0]})" >/dev/null
+eq "an operator settles it to another account: bounced, the money there" "bounced|-$(awk -v b="${bank_before#-}" 'BEGIN {printf "%.2f", b - 5}') USD" \
+	"$(q "${SH[0]}" "SELECT status FROM wallet_shard.outbox WHERE id = $oid")|$(r "SELECT wallet.balance(${BANK[0]})")"
+eq "after settling: nothing in flight, every check passes" "in flight: nothing|" \
+	"$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")|$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+err "settle_return of a message not returning" 22023 "${SH[0]}" "SELECT wallet_shard.settle_return($oid, ${BANK[0]})"
+r "SELECT wallet.unfreeze_account(${U2[3]})" >/dev/null
 
 # ---- a tampered clearing account is caught ---------------------------------------
 q "${SH[1]}" "SET session_replication_role = replica;
 UPDATE wallet_shard.outbox SET status = 'bounced' WHERE id = (SELECT min(id) FROM wallet_shard.outbox WHERE status = 'delivered')" >/dev/null
-eq "verify: an outbox row marked bounced without its return is reported" "false|false" \
-	"$(r "SELECT string_agg(ok::text, '|' ORDER BY check_name) FROM wallet.verify() WHERE check_name IN ('shard 1: clearing_out_matches_outbox', 'links_consistent')")"
+eq "verify: an outbox row marked bounced without its return is reported" "false|false|false" \
+	"$(r "SELECT string_agg(ok::text, '|' ORDER BY check_name) FROM wallet.verify() WHERE check_name IN ('shard 1: clearing_out_matches_outbox', 'links_consistent', 'messages_match')")"
 q "${SH[1]}" "UPDATE wallet_shard.outbox SET status = 'delivered' WHERE status = 'bounced' AND return_txn IS NULL" >/dev/null
+eq "verify: all ok again once it is put back" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+
+# ---- outcomes acknowledged the wrong way round are caught message by message ----------
+# (counts and sums per link stay the same: one receiver paid twice, one never)
+r "SELECT wallet.freeze_account(${U2[2]})" >/dev/null
+m1=$(q "${SH[1]}" "SELECT wallet_shard.send(${U1[1]}, ${U1[2]}, '10 USD', 'swap-1')")
+m2=$(q "${SH[1]}" "SELECT wallet_shard.send(${U1[1]}, ${U2[2]}, '10 USD', 'swap-2')")
+o1=$(q "${SH[1]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $m1")
+o2=$(q "${SH[1]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $m2")
+got=$(q "${SH[2]}" "SELECT string_agg(status || ':' || coalesce(txn_id::text, ''), ',' ORDER BY outbox_id) FROM wallet_shard.receive(1, 2, ARRAY[$o1, $o2]::bigint[], '{transfer,transfer}', ARRAY[${U1[2]}, ${U2[2]}]::bigint[], '{10.00 USD,10.00 USD}')")
+rt1=${got%%,*}; rt1=${rt1#received:}
+q "${SH[1]}" "SELECT wallet_shard.ack(2, ARRAY[$o1, $o2]::bigint[], '{rejected,received}', ARRAY[NULL, $rt1]::bigint[], '{x,NULL}')" >/dev/null
+eq "swapped outcomes: messages_match fails though every count and sum agrees" "true|false" \
+	"$(r "SELECT string_agg(ok::text, '|' ORDER BY check_name) FROM wallet.verify() WHERE check_name IN ('links_consistent', 'messages_match')")"
+
+# ---- a shard configured past the router's partitions ------------------------------------
+q "${SH[1]}" "SELECT wallet_shard.configure(1, 8)" >/dev/null
+q "${SH[1]}" "SELECT wallet_shard.send(${U1[1]}, (5::bigint << 48) + 1, '1 USD', 'past-partitions')" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[1]}, '1 USD', 'beside-past')" >/dev/null
+eq "relay: a message to a shard past the partitions stops its pair only (22023), the others go" "1 -> 5: 22023|0 -> 1: 1" \
+	"$(r "SELECT string_agg(from_shard || ' -> ' || to_shard || ': ' || coalesce(left(error, 5), delivered::text), '|' ORDER BY from_shard DESC) FROM wallet.relay() WHERE error IS NOT NULL OR delivered > 0")"
 
 # ---- pg_dump / pg_restore of a shard -----------------------------------------------
 createdb "${P}_restored"
