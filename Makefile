@@ -63,7 +63,7 @@ wallet--$(EXTVERSION).sql: $(INSTALL_PARTS) META.json
 
 $(OBJS): src/money.h src/wallet.h src/ledger.h | versioncheck
 
-.PHONY: versioncheck run test stop bench stress fuzz unit
+.PHONY: versioncheck run test stop bench bench-shard stress fuzz unit
 versioncheck:
 	@grep -q "^default_version = '$(EXTVERSION)'" wallet.control || \
 	  { echo "wallet.control default_version differs from META.json version $(EXTVERSION)" >&2; exit 1; }
@@ -77,6 +77,8 @@ stop:
 	+@bash scripts/cluster.sh stop run
 bench:
 	+@bash test/bench/bench.sh
+bench-shard:
+	+@bash test/bench/shard_bench.sh
 stress:
 	+@bash scripts/test.sh --stress
 fuzz:

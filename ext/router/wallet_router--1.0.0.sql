@@ -96,13 +96,11 @@ CREATE FUNCTION wallet_router.r_check_receiver(integer, bigint, text) RETURNS vo
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT wallet_shard.check_receiver($2, $3::wallet.amount); $$;
 
-CREATE FUNCTION wallet_router.r_send(integer, bigint, bigint, text, text, text, jsonb) RETURNS bigint
+CREATE FUNCTION wallet_router.r_send(integer, text, bigint, bigint, text, text, text, jsonb)
+RETURNS TABLE (txn_id bigint, outbox_id bigint, message_kind text, message_to bigint, message_amount text)
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT wallet_shard.send($2, $3, $4::wallet.amount, $5, $6, $7); $$;
-
-CREATE FUNCTION wallet_router.r_send_gift(integer, bigint, bigint, text, text, jsonb) RETURNS bigint
-LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT wallet_shard.send_gift($2, $3, $4::wallet.amount, $5, $6); $$;
+    SELECT r.txn_id, r.outbox_id, r.message_kind, r.message_to, r.message_amount
+      FROM wallet_shard.send_routed($2, $3, $4, $5::wallet.amount, $6, $7, $8) r; $$;
 
 CREATE FUNCTION wallet_router.r_check_creator(integer, bigint) RETURNS void
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
@@ -293,9 +291,9 @@ $$;
 -- max_messages per pair and call) and retries returns; one row per pair
 -- that had anything to do, with the error that stopped it if any (a shard
 -- down: the other pairs are still served, and the next call retries).
--- Safe to run from several sessions at once (deliveries from one shard to
--- another are serialised on the receiving shard, and a message is posted
--- once whoever delivers it).  Call it from cron or a loop; each transfer
+-- Safe to run from several sessions at once (a message is posted once
+-- whoever delivers it; two deliveries of one message at once cost the
+-- second an error and a retry).  Call it from cron or a loop; each transfer
 -- and gift also delivers its own message.
 CREATE FUNCTION wallet.relay(max_messages integer DEFAULT 1000)
 RETURNS TABLE (from_shard integer, to_shard integer, delivered integer, rejected integer, error text)
@@ -323,17 +321,27 @@ BEGIN
 END
 $$;
 
--- Best-effort delivery of one transaction's message right after it was
--- sent; any error leaves it to wallet.relay() (the sending transaction has
--- committed on its shard whatever happens here).
-CREATE FUNCTION wallet_router.deliver_now(src integer, dst integer, tx bigint) RETURNS void
+-- Best-effort delivery of a message right after it was sent (its fields
+-- as wallet_shard.send_routed returned them): posted on dst, acknowledged
+-- on src.  Any error leaves it to wallet.relay() (the sending transaction
+-- has committed on its shard whatever happens here).
+CREATE FUNCTION wallet_router.deliver_now(src integer, dst integer, outbox_id bigint, message_kind text,
+                                          message_to bigint, message_amount text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    r record;
 BEGIN
-    PERFORM wallet_router.relay_link(src, dst, 1, tx);
+    IF outbox_id IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT x.outbox_id, x.status, x.txn_id, x.reason INTO STRICT r
+      FROM wallet_router.r_receive(dst, src, ARRAY[outbox_id], ARRAY[message_kind], ARRAY[message_to],
+                                   ARRAY[message_amount]) x;
+    PERFORM wallet_router.r_ack(src, dst, ARRAY[r.outbox_id], ARRAY[r.status], ARRAY[r.txn_id], ARRAY[r.reason], false);
 EXCEPTION WHEN OTHERS THEN
-    RAISE DEBUG 'wallet: delivery of transaction % from shard % to % left to wallet.relay(): %', tx, src, dst, SQLERRM;
+    RAISE DEBUG 'wallet: delivery of message % from shard % to % left to wallet.relay(): %', outbox_id, src, dst, SQLERRM;
 END
 $$;
 
@@ -458,7 +466,7 @@ DECLARE
     src integer;
     dst integer;
     fresh boolean;
-    tx bigint;
+    sent record;
 BEGIN
     IF from_account IS NULL OR to_account IS NULL OR amount IS NULL OR idempotency_key IS NULL OR kind IS NULL THEN
         RAISE EXCEPTION 'wallet.transfer: arguments must not be null' USING ERRCODE = '22004',
@@ -475,11 +483,13 @@ BEGIN
     IF src <> dst AND fresh THEN
         PERFORM wallet_router.r_check_receiver(dst, to_account, amount);
     END IF;
-    tx := wallet_router.r_send(src, from_account, to_account, amount, idempotency_key, kind, metadata);
+    SELECT * INTO sent FROM wallet_router.r_send(src, 'transfer', from_account, to_account, amount, idempotency_key,
+                                                 kind, metadata);
     IF src <> dst THEN
-        PERFORM wallet_router.deliver_now(src, dst, tx);
+        PERFORM wallet_router.deliver_now(src, dst, sent.outbox_id, sent.message_kind, sent.message_to,
+                                          sent.message_amount);
     END IF;
-    RETURN tx;
+    RETURN sent.txn_id;
 END
 $$;
 
@@ -499,7 +509,7 @@ DECLARE
     src integer;
     dst integer;
     fresh boolean;
-    tx bigint;
+    sent record;
 BEGIN
     IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
         RAISE EXCEPTION 'wallet.gift: viewer_account, creator_account, coins and idempotency_key must not be null'
@@ -517,11 +527,13 @@ BEGIN
     IF src <> dst AND fresh THEN
         PERFORM wallet_router.r_check_creator(dst, creator_account);
     END IF;
-    tx := wallet_router.r_send_gift(src, viewer_account, creator_account, coins, idempotency_key, metadata);
+    SELECT * INTO sent FROM wallet_router.r_send(src, 'gift', viewer_account, creator_account, coins, idempotency_key,
+                                                 NULL, metadata);
     IF src <> dst THEN
-        PERFORM wallet_router.deliver_now(src, dst, tx);
+        PERFORM wallet_router.deliver_now(src, dst, sent.outbox_id, sent.message_kind, sent.message_to,
+                                          sent.message_amount);
     END IF;
-    RETURN tx;
+    RETURN sent.txn_id;
 END
 $$;
 

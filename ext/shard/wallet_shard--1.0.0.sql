@@ -531,6 +531,37 @@ BEGIN
 END
 $$;
 
+-- wallet_shard.send (call 'transfer') or send_gift (call 'gift', without
+-- kind), for the router: also returns the message the call queued, while
+-- it is pending (outbox id, kind, receiver, amount in canonical text), so
+-- that the router delivers it at once without asking for it; NULLs when
+-- there is none (same shard, a gift of 0 diamonds, a retry of a message
+-- already settled).
+CREATE FUNCTION wallet_shard.send_routed(call text, from_account bigint, to_account bigint, amount wallet.amount,
+                                         idempotency_key text, kind text DEFAULT 'transfer',
+                                         metadata jsonb DEFAULT NULL)
+RETURNS TABLE (txn_id bigint, outbox_id bigint, message_kind text, message_to bigint, message_amount text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tx bigint;
+BEGIN
+    IF call = 'transfer' THEN
+        tx := wallet_shard.send(from_account, to_account, amount, idempotency_key, kind, metadata);
+    ELSIF call = 'gift' THEN
+        tx := wallet_shard.send_gift(from_account, to_account, amount, idempotency_key, metadata);
+    ELSE
+        RAISE EXCEPTION 'wallet_shard.send_routed: unknown call "%"', call USING ERRCODE = '22023',
+            DETAIL = 'Calls are transfer and gift.';
+    END IF;
+    RETURN QUERY
+    SELECT tx, o.id, o.kind, o.to_account, o.amount::text
+      FROM (SELECT 1) one
+      LEFT JOIN wallet_shard.outbox o ON o.txn_id = tx AND o.status = 'pending';
+END
+$$;
+
 -- The messages to `dest` still to be delivered, oldest first (at most
 -- max_messages; only the one of transaction only_txn when given).  Rows of
 -- transactions still running are not seen and come in a later call: the
@@ -581,7 +612,7 @@ $$;
 -- Everything is one transaction: the postings and their inbox rows commit
 -- together or not at all.  Any other error (a lock timeout, a
 -- serialisation failure, a cancel) aborts the call, and the sender
--- redelivers later.  Calls from the same origin are serialised; the "in"
+-- redelivers later.  Calls run in parallel; the "in"
 -- clearing accounts are looked up (or opened) before any posting, and
 -- messages are posted in ascending receiver order, so row locks are taken
 -- in ascending id order (clearing and issuance accounts are hot and take
@@ -636,8 +667,14 @@ BEGIN
         RAISE EXCEPTION 'wallet_shard.receive: unknown message kind' USING ERRCODE = '22023',
             DETAIL = 'Message kinds are transfer and gift.';
     END IF;
-    -- one receiver per origin at a time
-    PERFORM pg_catalog.pg_advisory_xact_lock(2037315950, origin);  -- 2037315950: wallet_shard's lock space
+    -- Receives run in parallel (a famous creator's gifts from another
+    -- shard must not queue behind each other).  Two deliveries of one
+    -- message at once: the second waits on the first's idempotency key,
+    -- then its inbox insert fails with 23505 (its posting rolls back with
+    -- it), and the relay finds the recorded outcome next time.  No cycle of
+    -- waits: each delivery takes keys and row locks in message order
+    -- (receiver, then outbox id), and waits on another only at a message
+    -- the other has already passed.
     -- the clearing accounts first: opening one takes a table lock, which
     -- must not come after row locks of this transaction
     FOR cur IN SELECT DISTINCT split_part(btrim(u.amt), ' ', 2)
@@ -1222,6 +1259,7 @@ BEGIN
                    'wallet_shard.check_receiver(bigint, wallet.amount), wallet_shard.check_creator(bigint), '
                    'wallet_shard.send(bigint, bigint, wallet.amount, text, text, jsonb), '
                    'wallet_shard.send_gift(bigint, bigint, wallet.amount, text, jsonb), '
+                   'wallet_shard.send_routed(text, bigint, bigint, wallet.amount, text, text, jsonb), '
                    'wallet_shard.pending(integer, integer, bigint), wallet_shard.open_links(), '
                    'wallet_shard.receive(integer, integer, bigint[], text[], bigint[], text[]), '
                    'wallet_shard.ack(integer, bigint[], text[], bigint[], text[], boolean), '
