@@ -3,8 +3,11 @@
 -- Installed in a database of its own (never beside the wallet extension):
 -- it creates schema `wallet` with the application API of a wallet node,
 -- each function sending the call through PL/Proxy to the shard that holds
--- its account, so an application's SQL is the same against one node or a
--- cluster.  Amounts travel as text ('12.50 USD'); each shard parses them.
+-- its account, so an application's calls read the same against one node or
+-- a cluster.  Two differences: amounts travel as text ('12.50 USD'; each
+-- shard parses them), and each call commits on its shard by itself
+-- (PL/Proxy runs remote calls in autocommit), so it is not part of the
+-- caller's transaction.
 --
 -- The shards are the partitions p0 .. p(N-1) of the PL/Proxy cluster
 -- 'wallet_shards' (SQL/MED: CREATE SERVER wallet_shards FOREIGN DATA
@@ -106,14 +109,17 @@ CREATE FUNCTION wallet_router.r_check_creator(integer, bigint) RETURNS void
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT wallet_shard.check_creator($2); $$;
 
-CREATE FUNCTION wallet_router.r_claim_key(integer, text, jsonb) RETURNS boolean
+CREATE FUNCTION wallet_router.r_claim_key(integer, text, jsonb, integer) RETURNS boolean
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT wallet_shard.claim_key($2, $3); $$;
+    SELECT wallet_shard.claim_key($2, $3, $4); $$;
 
--- (wallet_shard.guard first: clearing accounts are not API endpoints)
+CREATE FUNCTION wallet_router.r_posted(integer, text) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.posted($2); $$;
+
 CREATE FUNCTION wallet_router.r_recharge(integer, bigint, text, text, text, text) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT CASE WHEN wallet_shard.guard($2) THEN wallet.recharge($2, $3::wallet.amount, $4::wallet.amount, $5, $6) END; $$;
+    SELECT wallet_shard.recharge($2, $3::wallet.amount, $4::wallet.amount, $5, $6); $$;
 
 CREATE FUNCTION wallet_router.r_live_setup(text, text, numeric) RETURNS SETOF integer
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
@@ -129,7 +135,7 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
 
 CREATE FUNCTION wallet_router.r_request_withdrawal(integer, bigint, text, text) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT CASE WHEN wallet_shard.guard($2) THEN wallet.request_withdrawal($2, $3::wallet.amount, $4) END; $$;
+    SELECT wallet_shard.request_withdrawal($2, $3::wallet.amount, $4); $$;
 
 CREATE FUNCTION wallet_router.r_complete_withdrawal(integer, bigint) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
@@ -145,11 +151,10 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT s.txn_id, s.at, s.kind, s.amount::text AS amount, s.balance::text AS balance, s.metadata, s.reverses
       FROM wallet.statement($2, $3, $4) s; $$;
 
-CREATE FUNCTION wallet_router.r_open_links()
-RETURNS TABLE (shard integer, dest integer, pending bigint, to_return bigint)
-LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
-    SELECT wallet_shard.current_shard() AS shard, l.dest, l.pending, l.to_return
-      FROM wallet_shard.open_links() l; $$;
+CREATE FUNCTION wallet_router.r_open_links(integer)
+RETURNS TABLE (dest integer, pending bigint, to_return bigint)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT l.dest, l.pending, l.to_return FROM wallet_shard.open_links() l; $$;
 
 CREATE FUNCTION wallet_router.r_pending(integer, integer, integer, bigint)
 RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount text)
@@ -215,13 +220,15 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
 -- outcomes on src (wallet_shard.ack, which also retries returns unless
 -- only_txn is given).  Each step commits on its shard; a failure between
 -- steps leaves the messages pending, and the next delivery finds them
--- already received.  If dst refuses the batch as a whole, each message is
--- tried alone, so that one message that fails (it is left pending) does
--- not hold back the others; the error is raised only when none went
--- through.
+-- already received.  If dst refuses the batch because of one message (a
+-- wallet, data or integrity error: its contents differ from what dst
+-- recorded, say), each message is tried alone, the others go through, and
+-- left_pending names what stayed behind; if dst cannot take the batch at
+-- all (unreachable, read-only, a lock or statement timeout), the error is
+-- raised and the next call retries.
 CREATE FUNCTION wallet_router.relay_link(src integer, dst integer, max_messages integer,
                                          only_txn bigint DEFAULT NULL,
-                                         OUT delivered integer, OUT rejected integer)
+                                         OUT delivered integer, OUT rejected integer, OUT left_pending text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -238,6 +245,8 @@ DECLARE
     rec record;
     err_state text;
     err_msg text;
+    stuck integer := 0;
+    first_stuck text;
 BEGIN
     IF src < 0 OR src >= n OR dst < 0 OR dst >= n THEN
         RAISE EXCEPTION 'shard % is not in the cluster of % shards', CASE WHEN src < 0 OR src >= n THEN src ELSE dst END, n
@@ -258,29 +267,33 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             err_state := SQLSTATE;
             err_msg := SQLERRM;
-            r_ids := '{}'; r_sts := '{}'; r_txns := '{}'; r_whys := '{}';
-            IF cardinality(ids) > 1 THEN
-                FOR i IN 1 .. cardinality(ids) LOOP
-                    BEGIN
-                        SELECT r.outbox_id, r.status, r.txn_id, r.reason INTO STRICT rec
-                          FROM wallet_router.r_receive(dst, src, ARRAY[ids[i]], ARRAY[kinds[i]], ARRAY[accts[i]],
-                                                       ARRAY[amts[i]]) r;
-                        r_ids := r_ids || rec.outbox_id;
-                        r_sts := r_sts || rec.status;
-                        r_txns := r_txns || rec.txn_id;
-                        r_whys := r_whys || rec.reason;
-                    EXCEPTION WHEN OTHERS THEN
-                        RAISE LOG 'wallet: message % of shard % to shard % left pending: %', ids[i], src, dst, SQLERRM;
-                    END;
-                END LOOP;
-            END IF;
-            IF cardinality(r_ids) = 0 THEN
+            IF left(err_state, 2) NOT IN ('WL', '22', '23') OR cardinality(ids) = 1 THEN
                 RAISE EXCEPTION '%', err_msg USING ERRCODE = err_state;
             END IF;
+            r_ids := '{}'; r_sts := '{}'; r_txns := '{}'; r_whys := '{}';
+            FOR i IN 1 .. cardinality(ids) LOOP
+                BEGIN
+                    SELECT r.outbox_id, r.status, r.txn_id, r.reason INTO STRICT rec
+                      FROM wallet_router.r_receive(dst, src, ARRAY[ids[i]], ARRAY[kinds[i]], ARRAY[accts[i]],
+                                                   ARRAY[amts[i]]) r;
+                    r_ids := r_ids || rec.outbox_id;
+                    r_sts := r_sts || rec.status;
+                    r_txns := r_txns || rec.txn_id;
+                    r_whys := r_whys || rec.reason;
+                EXCEPTION WHEN OTHERS THEN
+                    stuck := stuck + 1;
+                    IF first_stuck IS NULL THEN
+                        first_stuck := format('message %s: %s: %s', ids[i], SQLSTATE, SQLERRM);
+                    END IF;
+                END;
+            END LOOP;
         END;
     END IF;
     delivered := coalesce(cardinality(array_positions(r_sts, 'received')), 0);
     rejected := coalesce(cardinality(array_positions(r_sts, 'rejected')), 0);
+    IF stuck > 0 THEN
+        left_pending := format('%s message(s) left pending, first %s', stuck, first_stuck);
+    END IF;
     IF cardinality(r_ids) > 0 OR only_txn IS NULL THEN
         PERFORM wallet_router.r_ack(src, dst, r_ids, r_sts, r_txns, r_whys, only_txn IS NULL);
     END IF;
@@ -289,8 +302,10 @@ $$;
 
 -- Delivers every pending message between every two shards (at most
 -- max_messages per pair and call) and retries returns; one row per pair
--- that had anything to do, with the error that stopped it if any (a shard
--- down: the other pairs are still served, and the next call retries).
+-- that had anything to do, with the error that stopped it or the messages
+-- it left pending, if any (a shard down: its pairs report the error, with
+-- to_shard NULL when the sending shard itself cannot be reached, and the
+-- other pairs are served; the next call retries).
 -- Safe to run from several sessions at once (a message is posted once
 -- whoever delivers it; two deliveries of one message at once cost the
 -- second an error and a retry).  Call it from cron or a loop; each transfer
@@ -301,6 +316,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    n integer := wallet_router.shard_count();
     l record;
     r record;
 BEGIN
@@ -308,15 +324,24 @@ BEGIN
         RAISE EXCEPTION 'max_messages must be positive, got %', coalesce(max_messages::text, 'NULL')
             USING ERRCODE = '22023', DETAIL = 'It bounds the messages delivered per pair of shards and call.';
     END IF;
-    FOR l IN SELECT o.shard, o.dest FROM wallet_router.r_open_links() o ORDER BY o.shard, o.dest LOOP
-        from_shard := l.shard; to_shard := l.dest; delivered := 0; rejected := 0; error := NULL;
+    FOR src IN 0 .. n - 1 LOOP
         BEGIN
-            r := wallet_router.relay_link(l.shard, l.dest, max_messages);
-            delivered := r.delivered; rejected := r.rejected;
+            FOR l IN SELECT o.dest FROM wallet_router.r_open_links(src) o ORDER BY o.dest LOOP
+                from_shard := src; to_shard := l.dest; delivered := 0; rejected := 0; error := NULL;
+                BEGIN
+                    r := wallet_router.relay_link(src, l.dest, max_messages);
+                    delivered := r.delivered; rejected := r.rejected; error := r.left_pending;
+                EXCEPTION WHEN OTHERS THEN
+                    error := format('%s: %s', SQLSTATE, SQLERRM);
+                END;
+                RETURN NEXT;
+            END LOOP;
         EXCEPTION WHEN OTHERS THEN
+            -- the sending shard cannot be asked: its pairs wait for the next call
+            from_shard := src; to_shard := NULL; delivered := 0; rejected := 0;
             error := format('%s: %s', SQLSTATE, SQLERRM);
+            RETURN NEXT;
         END;
-        RETURN NEXT;
     END LOOP;
 END
 $$;
@@ -373,23 +398,118 @@ BEGIN
 END
 $$;
 
--- Claims a key for a request on the shard hashtext(key) picks
--- (wallet_shard.claim_key): true for a new claim, false for a retry of the
--- same request; WL006 when another request holds it.  Namespaces: 'txn:'
--- for postings, 'hold:' for holds (a node keeps them apart too).
+-- The router's settings: one row.  claim_shards: keys are claimed on
+-- shards 0 .. claim_shards - 1 (hashtext(key) & (claim_shards - 1)); set
+-- by the first claim to the shard count then, and never changed, so that
+-- adding shards does not move any key's home.  Every router of a cluster
+-- must have the same (the shards refuse another: 55000).
+CREATE TABLE wallet_router.settings (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    claim_shards  integer NOT NULL CHECK (claim_shards BETWEEN 1 AND 32768 AND claim_shards & (claim_shards - 1) = 0)
+);
+SELECT pg_catalog.pg_extension_config_dump('wallet_router.settings', '');
+
+-- The number of claim shards (set to the shard count if not yet set).
+CREATE FUNCTION wallet.claim_shards() RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c integer;
+    n integer;
+BEGIN
+    SELECT s.claim_shards INTO c FROM wallet_router.settings s;
+    IF FOUND THEN
+        RETURN c;
+    END IF;
+    n := wallet_router.shard_count();
+    IF n = 0 THEN
+        PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
+    END IF;
+    INSERT INTO wallet_router.settings (claim_shards) VALUES (n) ON CONFLICT DO NOTHING;
+    SELECT s.claim_shards INTO c FROM wallet_router.settings s;
+    RETURN c;
+END
+$$;
+
+-- Sets the number of claim shards on a new router of an existing cluster
+-- (the value SELECT wallet.claim_shards() gives on the others).  Errors:
+-- 22023 not a power of two up to the shard count; 55000 already set to
+-- another value.
+CREATE FUNCTION wallet.set_claim_shards(claim_shards integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c integer;
+BEGIN
+    IF claim_shards IS NULL OR claim_shards < 1 OR claim_shards > wallet_router.shard_count()
+       OR claim_shards & (claim_shards - 1) <> 0 THEN
+        RAISE EXCEPTION 'claim_shards must be a power of two from 1 to the shard count (%), got %',
+                        wallet_router.shard_count(), coalesce(claim_shards::text, 'NULL')
+            USING ERRCODE = '22023', DETAIL = 'Keys are claimed on shards 0 .. claim_shards - 1.';
+    END IF;
+    INSERT INTO wallet_router.settings (claim_shards) VALUES (set_claim_shards.claim_shards) ON CONFLICT DO NOTHING;
+    SELECT s.claim_shards INTO c FROM wallet_router.settings s;
+    IF c <> set_claim_shards.claim_shards THEN
+        RAISE EXCEPTION 'claim_shards is % already', c USING ERRCODE = '55000',
+            DETAIL = 'Changing it would move keys away from their claims.';
+    END IF;
+    RETURN c;
+END
+$$;
+
+-- An amount's text in a form that does not depend on any shard's currency
+-- registry, so that '5 USD', '5.00 usd' and ' 5.0 USD' claim as one
+-- request: trimmed number and upper-case code when the text is
+-- "<number> <code>", the trimmed text otherwise (the shard then parses it
+-- and raises what a node would).
+CREATE FUNCTION wallet_router.canonical_amount(amount text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m text[] := regexp_match(amount, '^\s*([-+]?[0-9]+(\.[0-9]*)?)\s+([A-Za-z]{3,8})\s*$');
+BEGIN
+    IF m IS NULL THEN
+        RETURN btrim(amount);
+    END IF;
+    RETURN trim_scale(m[1]::numeric)::text || ' ' || upper(m[3]);
+END
+$$;
+
+-- Claims a key for a request on its home shard (wallet_shard.claim_key):
+-- true for a new claim, false for a retry of the same request; WL006
+-- when another request holds it.  Namespaces: 'txn:' for postings,
+-- 'hold:' for holds (a node keeps them apart too).  The request's
+-- "amount", "coins" and "paid" are put in canonical text first.
 CREATE FUNCTION wallet_router.claim(idempotency_key text, request jsonb) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n integer := wallet_router.shard_count();
+    c integer := wallet.claim_shards();
+    req jsonb := request;
+    f text;
 BEGIN
-    IF n = 0 THEN
-        PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
-    END IF;
-    RETURN wallet_router.r_claim_key(hashtext(idempotency_key) & (n - 1), idempotency_key, request);
+    FOREACH f IN ARRAY ARRAY['amount', 'coins', 'paid'] LOOP
+        IF req ? f AND jsonb_typeof(req -> f) = 'string' THEN
+            req := jsonb_set(req, ARRAY[f], to_jsonb(wallet_router.canonical_amount(req ->> f)));
+        END IF;
+    END LOOP;
+    RETURN wallet_router.r_claim_key(hashtext(idempotency_key) & (c - 1), idempotency_key, req, c);
 END
 $$;
+
+-- Whether a receiver or creator check is due before sending: for a new
+-- request, and for a retry whose first attempt posted nothing on the
+-- sender's shard (it was refused, or never got there); not for a retry
+-- of a posted request, which returns that posting whatever became of the
+-- receiver.
+CREATE FUNCTION wallet_router.check_due(fresh boolean, src integer, idempotency_key text) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN fresh THEN true ELSE wallet_router.r_posted(src, idempotency_key) IS NULL END $$;
 
 -- ============================================================================
 -- The routed API (schema wallet)
@@ -480,7 +600,7 @@ BEGIN
     fresh := wallet_router.claim('txn:' || idempotency_key,
                                  jsonb_build_object('call', 'transfer', 'from', from_account, 'to', to_account,
                                                     'amount', amount, 'kind', kind, 'metadata', metadata));
-    IF src <> dst AND fresh THEN
+    IF src <> dst AND wallet_router.check_due(fresh, src, idempotency_key) THEN
         PERFORM wallet_router.r_check_receiver(dst, to_account, amount);
     END IF;
     SELECT * INTO sent FROM wallet_router.r_send(src, 'transfer', from_account, to_account, amount, idempotency_key,
@@ -524,7 +644,7 @@ BEGIN
     fresh := wallet_router.claim('txn:' || idempotency_key,
                                  jsonb_build_object('call', 'gift', 'viewer', viewer_account, 'creator', creator_account,
                                                     'coins', coins, 'metadata', metadata));
-    IF src <> dst AND fresh THEN
+    IF src <> dst AND wallet_router.check_due(fresh, src, idempotency_key) THEN
         PERFORM wallet_router.r_check_creator(dst, creator_account);
     END IF;
     SELECT * INTO sent FROM wallet_router.r_send(src, 'gift', viewer_account, creator_account, coins, idempotency_key,
@@ -671,6 +791,7 @@ AS $$
 DECLARE
     bad text;
     flight text;
+    skipped text;
     rd_before wallet_router.link[];
     rd_sent wallet_router.link[];
     rd_after wallet_router.link[];
@@ -738,19 +859,26 @@ BEGIN
     detail := coalesce(bad, 'in flight: ' || coalesce(flight, 'nothing'));
     RETURN NEXT;
 
-    -- message by message, through hash sums (see the comment above)
+    -- message by message, through hash sums (see the comment above); a
+    -- sender that could not wait for its writers (upto NULL) is skipped
     SELECT string_agg(format('%s -> %s: sender settled %s delivered and %s returned up to message %s; receiver has %s received and %s rejected, %s',
                              d.shard, d.dest, d.delivered, d.returned, d.upto, r.received, r.rejected,
                              CASE WHEN d.delivered = r.received AND d.returned = r.rejected
-                                  THEN 'the same counts but other messages, amounts or transactions'
+                                  THEN 'the same counts but other messages (receiver, amount or transaction)'
                                   ELSE 'other counts' END), '; ' ORDER BY d.shard, d.dest)
-      INTO bad
+             FILTER (WHERE d.upto IS NOT NULL
+                       AND (d.delivered, d.delivered_hash, d.returned, d.returned_hash)
+                           IS DISTINCT FROM (r.received, r.received_hash, r.rejected, r.rejected_hash)),
+           string_agg(format('%s -> %s', d.shard, d.dest), ', ' ORDER BY d.shard, d.dest) FILTER (WHERE d.upto IS NULL)
+      INTO bad, skipped
       FROM wallet_router.r_sent_digest() d
-      CROSS JOIN LATERAL wallet_router.r_received_digest(d.dest, d.shard, d.upto, d.pending_ids) r
-     WHERE (d.delivered, d.delivered_hash, d.returned, d.returned_hash)
-           IS DISTINCT FROM (r.received, r.received_hash, r.rejected, r.rejected_hash);
-    check_name := 'messages_match'; ok := bad IS NULL;
-    detail := coalesce(bad, 'every settled message is settled the same way on both shards');
+      LEFT JOIN LATERAL (SELECT * FROM wallet_router.r_received_digest(d.dest, d.shard, d.upto, d.pending_ids) x
+                          WHERE d.upto IS NOT NULL) r ON true;
+    check_name := 'messages_match';
+    ok := CASE WHEN bad IS NOT NULL THEN false WHEN skipped IS NOT NULL THEN NULL ELSE true END;
+    detail := coalesce(bad, CASE WHEN skipped IS NOT NULL
+                                 THEN 'not checked (a sender''s writers held on past 10 s): ' || skipped
+                                 ELSE 'every settled message is settled the same way on both shards' END);
     RETURN NEXT;
 
     SELECT string_agg(format('%s sums to %s', t.currency, t.total), '; ' ORDER BY t.currency)

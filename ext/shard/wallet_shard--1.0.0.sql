@@ -45,6 +45,10 @@ CREATE TABLE wallet_shard.config (
     shard        integer NOT NULL CHECK (shard >= 0),
     shard_count  integer NOT NULL CHECK (shard_count BETWEEN 1 AND 32768
                                          AND shard_count & (shard_count - 1) = 0),
+    -- the shards that hold idempotency-key claims: the first claim_shards
+    -- (see wallet_shard.claim_key); set by the first claim, never changed,
+    -- so adding shards does not move a key's home
+    claim_shards integer CHECK (claim_shards BETWEEN 1 AND shard_count AND claim_shards & (claim_shards - 1) = 0),
     configured_at timestamptz NOT NULL DEFAULT now(),
     CHECK (shard < shard_count)
 );
@@ -720,37 +724,48 @@ BEGIN
         tx := NULL;
         why := NULL;
         BEGIN
-            amt := m.amt::wallet.amount;
-            IF wallet.units(amt) <= 0 THEN
-                RAISE EXCEPTION 'message amount must be positive, got %', amt USING ERRCODE = '22023';
-            END IF;
-            PERFORM wallet_shard.check_local(m.acct, c);
-            PERFORM wallet_shard.guard(m.acct);
-            IF m.kind = 'transfer' THEN
-                tx := wallet.post_system(key,
-                        ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(amt)), -amt)::wallet.leg,
-                              ROW(m.acct, amt)::wallet.leg],
-                        'shard_transfer', md);
-            ELSE
-                lc := wallet.live_cfg();
-                tx := wallet.post_system(key,
-                        ARRAY[ROW(lc.diamond_issuance, -amt)::wallet.leg, ROW(m.acct, amt)::wallet.leg],
-                        'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(amt)));
-            END IF;
-        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' OR SQLSTATE '55000' THEN
-            -- a category catches its whole class: of class 55 only
-            -- 55000 itself is final (55P03, a lock timeout, is not)
-            IF SQLSTATE LIKE '55%' AND SQLSTATE <> '55000' THEN
+            BEGIN
+                amt := m.amt::wallet.amount;
+                IF wallet.units(amt) <= 0 THEN
+                    RAISE EXCEPTION 'message amount must be positive, got %', amt USING ERRCODE = '22023';
+                END IF;
+                PERFORM wallet_shard.check_local(m.acct, c);
+                PERFORM wallet_shard.guard(m.acct);
+                IF m.kind = 'transfer' THEN
+                    tx := wallet.post_system(key,
+                            ARRAY[ROW(wallet_shard.clearing_account(origin, 'in', wallet.currency(amt)), -amt)::wallet.leg,
+                                  ROW(m.acct, amt)::wallet.leg],
+                            'shard_transfer', md);
+                ELSE
+                    lc := wallet.live_cfg();
+                    tx := wallet.post_system(key,
+                            ARRAY[ROW(lc.diamond_issuance, -amt)::wallet.leg, ROW(m.acct, amt)::wallet.leg],
+                            'gift', md || jsonb_build_object('creator', m.acct, 'diamonds', wallet.units(amt)));
+                END IF;
+            EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' OR SQLSTATE '55000' THEN
+                -- a category catches its whole class: of class 55 only
+                -- 55000 itself is final (55P03, a lock timeout, is not)
+                IF SQLSTATE LIKE '55%' AND SQLSTATE <> '55000' THEN
+                    RAISE;
+                END IF;
+                why := format('%s: %s', SQLSTATE, SQLERRM);
+                tx := NULL;   -- the block's work is undone
+            END;
+            st := CASE WHEN tx IS NULL THEN 'rejected' ELSE 'received' END;
+            INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount_sent, amount, currency,
+                                            status, txn_id, reason)
+                VALUES (origin, m.oid, m.kind, m.acct, m.amt, amt,
+                        coalesce(wallet.currency(amt), split_part(btrim(m.amt), ' ', 2)), st, tx, why);
+        EXCEPTION WHEN unique_violation THEN
+            -- a delivery of this message running at the same time recorded
+            -- its outcome first (this one waited for it on the inbox key);
+            -- what this one posted, if anything, is undone with the block
+            SELECT * INTO ib FROM wallet_shard.inbox i WHERE i.origin_shard = origin AND i.outbox_id = m.oid;
+            IF NOT FOUND OR ib.kind <> m.kind OR ib.to_account <> m.acct OR ib.amount_sent <> m.amt THEN
                 RAISE;
             END IF;
-            why := format('%s: %s', SQLSTATE, SQLERRM);
-            tx := NULL;   -- the block's work is undone
+            st := ib.status; tx := ib.txn_id; why := ib.reason;
         END;
-        st := CASE WHEN tx IS NULL THEN 'rejected' ELSE 'received' END;
-        INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount_sent, amount, currency,
-                                        status, txn_id, reason)
-            VALUES (origin, m.oid, m.kind, m.acct, m.amt, amt,
-                    coalesce(wallet.currency(amt), split_part(btrim(m.amt), ' ', 2)), st, tx, why);
         outbox_id := m.oid; status := st; txn_id := tx; reason := why;
         RETURN NEXT;
     END LOOP;
@@ -954,8 +969,11 @@ BEGIN
         WHEN 'unfreeze' THEN PERFORM wallet.unfreeze_account(id);
         WHEN 'hot' THEN PERFORM wallet.set_hot(id, hot);
         WHEN 'close' THEN
-            -- the outbox rows of this sender first: a send that commits
-            -- after this check debits the account, so close refuses then
+            -- the row lock first: a send in flight holds it until it
+            -- commits, and the outbox is read after that (a new snapshot),
+            -- so its message is seen; a send after this waits for the close
+            -- and then finds the account closed
+            PERFORM 1 FROM wallet.account a WHERE a.id = account_action.id FOR NO KEY UPDATE;
             IF EXISTS (SELECT 1 FROM wallet_shard.outbox o
                         WHERE o.from_account = account_action.id AND o.status IN ('pending', 'returning')) THEN
                 RAISE EXCEPTION 'account % has money in flight to another shard', id USING ERRCODE = 'WL012',
@@ -970,15 +988,43 @@ BEGIN
 END
 $$;
 
+-- wallet.recharge and wallet.request_withdrawal for the router: the same,
+-- with a clearing account refused (22023) first.
+CREATE FUNCTION wallet_shard.recharge(user_account bigint, coins wallet.amount, paid wallet.amount,
+                                      channel text, external_id text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM wallet_shard.guard(user_account);
+    RETURN wallet.recharge(user_account, coins, paid, channel, external_id);
+END
+$$;
+
+CREATE FUNCTION wallet_shard.request_withdrawal(creator_account bigint, amount wallet.amount, idempotency_key text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM wallet_shard.guard(creator_account);
+    RETURN wallet.request_withdrawal(creator_account, amount, idempotency_key);
+END
+$$;
+
 -- ============================================================================
 -- Idempotency keys across the cluster
 -- ============================================================================
 
 -- On a node a key identifies its request for ever, whatever the accounts.
--- In a cluster the key of a call is claimed first on the shard chosen by
--- hashtext(key) (wallet_shard.claim_key, called by the router), so the
--- same key used for accounts of two shards is still one request: the
--- first to claim it owns it, any other request with it is WL006.
+-- In a cluster the key of a call is claimed first on its home shard,
+-- hashtext(key) & (claim_shards - 1), where claim_shards is the shard
+-- count when the cluster first claimed a key and never changes (adding
+-- shards must not move a key's home, or a key claimed before could be
+-- claimed again elsewhere).  So the same key used for accounts of two
+-- shards is still one request: the first to claim it owns it, any other
+-- request with it is WL006.
 CREATE TABLE wallet_shard.key_claim (
     idempotency_key text PRIMARY KEY,
     request         jsonb NOT NULL,
@@ -988,38 +1034,48 @@ SELECT pg_catalog.pg_extension_config_dump('wallet_shard.key_claim', '');
 
 -- Claims `idempotency_key` (the router's namespaced key: 'txn:<key>' for
 -- postings, 'hold:<key>' for holds) for `request` (the call's name and
--- arguments as jsonb; the values of "amount", "coins" and "paid" are
--- parsed and rewritten in canonical form, so '5 USD' and '5.00 USD' are
--- the same request).  Returns true for a new claim, false when the same
--- request claimed it before (a retry).  Claims are permanent: a request
--- that then fails (insufficient funds, say) keeps its key, and a different
--- request with it is WL006 (a node would take it).
--- Errors: WL006 another request holds the key; those of parsing an amount.
-CREATE FUNCTION wallet_shard.claim_key(idempotency_key text, request jsonb) RETURNS boolean
+-- arguments as jsonb, amounts already in the router's canonical text).
+-- `claim_shards` is the router's count of claim shards: the first claim
+-- records it here, a different one later is 55000 (two routers that
+-- disagree would home keys apart), and a key whose home is another shard
+-- is 22023.  Returns true for a new claim, false when the same request
+-- claimed it before (a retry).  Claims are permanent: a request that then
+-- fails (insufficient funds, say) keeps its key, and a different request
+-- with it is WL006 (a node would take it).
+CREATE FUNCTION wallet_shard.claim_key(idempotency_key text, request jsonb, claim_shards integer) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    req jsonb := request;
-    f text;
+    c wallet_shard.config := wallet_shard.cfg();
     held jsonb;
 BEGIN
-    IF idempotency_key IS NULL OR request IS NULL OR jsonb_typeof(request) <> 'object' THEN
-        RAISE EXCEPTION 'wallet_shard.claim_key: a key and a request object are required' USING ERRCODE = '22004',
-            DETAIL = 'The router claims every idempotency key before posting.';
+    IF idempotency_key IS NULL OR request IS NULL OR jsonb_typeof(request) <> 'object' OR claim_shards IS NULL THEN
+        RAISE EXCEPTION 'wallet_shard.claim_key: a key, a request object and the claim shard count are required'
+            USING ERRCODE = '22004', DETAIL = 'The router claims every idempotency key before posting.';
     END IF;
-    FOREACH f IN ARRAY ARRAY['amount', 'coins', 'paid'] LOOP
-        IF req ? f AND jsonb_typeof(req -> f) = 'string' THEN
-            req := jsonb_set(req, ARRAY[f], to_jsonb(((req ->> f)::wallet.amount)::text));
-        END IF;
-    END LOOP;
-    INSERT INTO wallet_shard.key_claim (idempotency_key, request) VALUES (claim_key.idempotency_key, req)
+    IF c.claim_shards IS NULL THEN
+        UPDATE wallet_shard.config k SET claim_shards = claim_key.claim_shards
+         WHERE k.singleton AND k.claim_shards IS NULL;
+        c := wallet_shard.cfg();
+    END IF;
+    IF c.claim_shards <> claim_key.claim_shards THEN
+        RAISE EXCEPTION 'keys are claimed over % shards, the router says %', c.claim_shards, claim_key.claim_shards
+            USING ERRCODE = '55000',
+                  DETAIL = 'Every router must home keys on the same shards, for ever.',
+                  HINT = 'SELECT wallet.set_claim_shards(n) on that router with the count the others use.';
+    END IF;
+    IF hashtext(idempotency_key) & (claim_shards - 1) <> c.shard THEN
+        RAISE EXCEPTION 'key "%" is not claimed on shard %', idempotency_key, c.shard USING ERRCODE = '22023',
+            DETAIL = format('Its home is shard %s.', hashtext(idempotency_key) & (claim_shards - 1));
+    END IF;
+    INSERT INTO wallet_shard.key_claim (idempotency_key, request) VALUES (claim_key.idempotency_key, claim_key.request)
         ON CONFLICT DO NOTHING;
     IF FOUND THEN
         RETURN true;
     END IF;
     SELECT k.request INTO held FROM wallet_shard.key_claim k WHERE k.idempotency_key = claim_key.idempotency_key;
-    IF held = req THEN
+    IF held = request THEN
         RETURN false;
     END IF;
     RAISE EXCEPTION 'idempotency key "%" was already used for a different request',
@@ -1031,6 +1087,15 @@ BEGIN
               HINT = 'Use a new key for a new request; resend the same request to get the first result.';
 END
 $$;
+
+-- The transaction this shard posted under `idempotency_key`, or NULL: the
+-- router asks before checking a retry's receiver, so that a retry of a
+-- posted request returns it whatever became of the receiver, and a retry
+-- of a refused one is checked again.
+CREATE FUNCTION wallet_shard.posted(idempotency_key text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.id FROM wallet.txn t WHERE t.idempotency_key = posted.idempotency_key $$;
 
 -- What this shard sent and received, per peer, direction, kind, currency
 -- and status: count and minor units (a rejected message whose amount could
@@ -1049,12 +1114,13 @@ AS $$
 $$;
 
 -- The fingerprint of one settled message, the same on both shards: its
--- outbox id, and for a delivered message its units and the receiving
--- shard's transaction.
-CREATE FUNCTION wallet_shard.message_hash(outbox_id bigint, units bigint, txn_id bigint) RETURNS numeric
+-- outbox id, kind and receiver, and for a delivered message its units and
+-- the receiving shard's transaction.
+CREATE FUNCTION wallet_shard.message_hash(outbox_id bigint, kind text, to_account bigint, units bigint, txn_id bigint)
+RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT hashtextextended(concat_ws(':', outbox_id, units, txn_id), 0)::numeric $$;
+AS $$ SELECT hashtextextended(concat_ws(':', outbox_id, kind, to_account, units, txn_id), 0)::numeric $$;
 
 -- What this shard sent, per destination shard, up to a horizon: `upto`,
 -- the last outbox id drawn when called, after waiting for every posting
@@ -1064,26 +1130,43 @@ AS $$ SELECT hashtextextended(concat_ws(':', outbox_id, units, txn_id), 0)::nume
 -- and the sum of message_hash of the delivered messages and of the
 -- returned ones (returning or bounced).  The router compares them with
 -- wallet_shard.received_digest on the receiving shard, message by message
--- in effect.  Waits like the sealer (honours lock_timeout).
+-- in effect.  Waits like the sealer, at most 10 s (lock_timeout): past
+-- that, every pair's upto is NULL (not checked this time).  READ COMMITTED
+-- only (25000).
 CREATE FUNCTION wallet_shard.sent_digest()
 RETURNS TABLE (dest integer, upto bigint, pending_ids bigint[], delivered bigint, delivered_hash numeric,
                returned bigint, returned_hash numeric)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '10s'
 AS $$
 DECLARE
     h bigint;
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wallet_shard.sent_digest() must run in a READ COMMITTED transaction' USING ERRCODE = '25000',
+            DETAIL = format('This transaction is %s; the digest must see what the writers it waited for committed.',
+                            upper(current_setting('transaction_isolation')));
+    END IF;
     SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO h FROM wallet_shard.outbox_id_seq q;
-    PERFORM wallet.wait_for_writers();
+    BEGIN
+        PERFORM wallet.wait_for_writers();
+    EXCEPTION WHEN lock_not_available THEN
+        -- a writer held on longer than lock_timeout: no digest this time
+        -- (upto NULL; the router reports the pairs as not checked)
+        RETURN QUERY SELECT DISTINCT o.dest_shard, NULL::bigint, NULL::bigint[], NULL::bigint, NULL::numeric,
+                                     NULL::bigint, NULL::numeric
+                       FROM wallet_shard.outbox o;
+        RETURN;
+    END;
     RETURN QUERY
     SELECT o.dest_shard, h,
            coalesce(array_agg(o.id ORDER BY o.id) FILTER (WHERE o.status = 'pending'), '{}'),
            count(*) FILTER (WHERE o.status = 'delivered'),
-           coalesce(sum(wallet_shard.message_hash(o.id, wallet.units(o.amount), o.remote_txn))
+           coalesce(sum(wallet_shard.message_hash(o.id, o.kind, o.to_account, wallet.units(o.amount), o.remote_txn))
                     FILTER (WHERE o.status = 'delivered'), 0),
            count(*) FILTER (WHERE o.status IN ('returning', 'bounced')),
-           coalesce(sum(wallet_shard.message_hash(o.id, NULL, NULL))
+           coalesce(sum(wallet_shard.message_hash(o.id, o.kind, o.to_account, NULL, NULL))
                     FILTER (WHERE o.status IN ('returning', 'bounced')), 0)
       FROM wallet_shard.outbox o
      WHERE o.id <= h
@@ -1101,10 +1184,10 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT count(*) FILTER (WHERE i.status = 'received'),
-           coalesce(sum(wallet_shard.message_hash(i.outbox_id, wallet.units(i.amount), i.txn_id))
+           coalesce(sum(wallet_shard.message_hash(i.outbox_id, i.kind, i.to_account, wallet.units(i.amount), i.txn_id))
                     FILTER (WHERE i.status = 'received'), 0),
            count(*) FILTER (WHERE i.status = 'rejected'),
-           coalesce(sum(wallet_shard.message_hash(i.outbox_id, NULL, NULL)) FILTER (WHERE i.status = 'rejected'), 0)
+           coalesce(sum(wallet_shard.message_hash(i.outbox_id, i.kind, i.to_account, NULL, NULL)) FILTER (WHERE i.status = 'rejected'), 0)
       FROM wallet_shard.inbox i
      WHERE i.origin_shard = received_digest.origin AND i.outbox_id <= received_digest.upto
        AND NOT (i.outbox_id = ANY (coalesce(received_digest.excluded, '{}')))
@@ -1231,10 +1314,12 @@ REVOKE ALL ON ALL TABLES IN SCHEMA wallet_shard FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA wallet_shard FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wallet_shard.shard_of(bigint) TO PUBLIC;
 
--- Grants `role` exactly what the router calls on a shard: the wallet
--- functions its routed calls run (open_account, balance, available,
--- recharge, live_setup, the withdrawal functions, statement) and
--- wallet_shard's send, receive, settle, check and read functions.  Not the
+-- Grants `role` exactly what the router calls on a shard (and revokes the
+-- rest of both schemas' functions from it): the wallet functions its
+-- routed calls run (open_account, balance, available, live_setup,
+-- complete and cancel of withdrawals, statement) and wallet_shard's send,
+-- receive, settle, guarded recharge and withdrawal, check and read
+-- functions.  Not the
 -- rest of the node's API: wallet.post or wallet.reverse in the router's
 -- hands could post around the cross-shard protocol.
 CREATE FUNCTION wallet_shard.grant_router(role regrole) RETURNS void
@@ -1246,26 +1331,28 @@ BEGIN
         RAISE EXCEPTION 'wallet_shard.grant_router: role must not be null' USING ERRCODE = '22004',
             DETAIL = 'Name the role the router connects as.';
     END IF;
+    -- what an earlier grant (grant_app, say) gave beyond that goes first
+    EXECUTE format('REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA wallet, wallet_shard FROM %s', role);
     EXECUTE format('GRANT USAGE ON SCHEMA wallet, wallet_shard TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
                    'wallet.open_account(text, text, text, boolean, jsonb), wallet.balance(bigint), '
-                   'wallet.available(bigint), '
-                   'wallet.recharge(bigint, wallet.amount, wallet.amount, text, text), '
-                   'wallet.live_setup(text, text, numeric), '
-                   'wallet.request_withdrawal(bigint, wallet.amount, text), wallet.complete_withdrawal(bigint), '
-                   'wallet.cancel_withdrawal(bigint), wallet.statement(bigint, timestamptz, timestamptz), '
-                   'wallet.history_merged_through(), '
+                   'wallet.available(bigint), wallet.live_setup(text, text, numeric), '
+                   'wallet.complete_withdrawal(bigint), wallet.cancel_withdrawal(bigint), '
+                   'wallet.statement(bigint, timestamptz, timestamptz), wallet.history_merged_through(), '
                    'wallet_shard.current_shard(), wallet_shard.guard(bigint), '
                    'wallet_shard.check_receiver(bigint, wallet.amount), wallet_shard.check_creator(bigint), '
                    'wallet_shard.send(bigint, bigint, wallet.amount, text, text, jsonb), '
                    'wallet_shard.send_gift(bigint, bigint, wallet.amount, text, jsonb), '
                    'wallet_shard.send_routed(text, bigint, bigint, wallet.amount, text, text, jsonb), '
+                   'wallet_shard.recharge(bigint, wallet.amount, wallet.amount, text, text), '
+                   'wallet_shard.request_withdrawal(bigint, wallet.amount, text), '
                    'wallet_shard.pending(integer, integer, bigint), wallet_shard.open_links(), '
                    'wallet_shard.receive(integer, integer, bigint[], text[], bigint[], text[]), '
                    'wallet_shard.ack(integer, bigint[], text[], bigint[], text[], boolean), '
                    'wallet_shard.reverse(bigint, text, text, boolean), '
                    'wallet_shard.account_action(text, bigint, boolean), '
-                   'wallet_shard.claim_key(text, jsonb), wallet_shard.links(), wallet_shard.totals(), '
+                   'wallet_shard.claim_key(text, jsonb, integer), wallet_shard.posted(text), '
+                   'wallet_shard.links(), wallet_shard.totals(), '
                    'wallet_shard.sent_digest(), wallet_shard.received_digest(integer, bigint, bigint[]), '
                    'wallet_shard.verify() TO %s', role);
 END

@@ -213,6 +213,16 @@ eq "a retry of a delivered cross-shard transfer returns its id after the receive
 	"$(r "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '2 USD', 'retry-frozen')")"
 r "SELECT wallet.unfreeze_account(${U2[1]})" >/dev/null
 
+r "SELECT wallet.freeze_account(${U2[1]})" >/dev/null
+err "a transfer refused for a frozen receiver" WL004 "$R" "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '3 USD', 'refused-1')"
+err "its retry is checked again, not sent" WL004 "$R" "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '3 USD', 'refused-1')"
+r "SELECT wallet.unfreeze_account(${U2[1]})" >/dev/null
+eq "keys are homed over the shard count at the first claim" "$N" "$(r "SELECT wallet.claim_shards()")"
+err "a router cannot change the claim shards" 55000 "$R" "SELECT wallet.set_claim_shards(2)"
+err "a shard refuses a claim homed over another count" 55000 "${SH[0]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', 2)"
+home=$(r "SELECT hashtext('txn:zz') & $((N - 1))")
+err "a shard refuses a claim whose home is another shard" 22023 "${SH[$(((home + 1) % N))]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', $N)"
+
 # ---- clearing accounts are not API endpoints ----------------------------------------
 clr=$(q "${SH[1]}" "SELECT account_id FROM wallet_shard.clearing WHERE direction = 'in' AND peer = 0 AND currency = 'USD'")
 err "paying into a clearing account" 22023 "$R" "SELECT wallet.transfer(${U1[0]}, $clr, '1 USD', 'into-clearing')"
@@ -228,6 +238,21 @@ r "SELECT wallet.freeze_account($creator2)" >/dev/null
 err "a gift to a frozen creator" WL004 "$R" "SELECT wallet.gift($viewer, $creator2, '20 COIN', 'g-frozen')"
 err "a gift to an account that is not a diamond account" WL002 "$R" "SELECT wallet.gift($viewer, ${U1[2]}, '20 COIN', 'g-usd')"
 eq "refused gifts take no coins" "$vb" "$(r "SELECT wallet.balance($viewer)")"
+
+vb=$(r "SELECT wallet.balance($viewer)")
+err "a gift worth 0 diamonds to no account, retried" WL003 "$R" \
+	"SELECT wallet.gift($viewer, (2::bigint << 48) + 99999, '1 COIN', 'g-unknown')"
+eq "the retry took no coins either" "$vb" "$(r "SELECT wallet.balance($viewer)")"
+
+# ---- closing races a send of the whole balance -----------------------------------------
+y=$(r "SELECT wallet.open_account_on(0, 'racer', 'USD')")
+r "SELECT wallet.transfer(${BANK[0]}, $y, '5 USD', 'racer-fund')" >/dev/null
+q "${SH[0]}" "BEGIN; SELECT wallet_shard.send($y, ${U1[1]}, '5 USD', 'racer-out'); SELECT pg_sleep(1.5); COMMIT;" >/dev/null &
+PIDS+=($!)
+sleep 0.5
+err "closing while a send of the whole balance commits: the close waits for it, then refuses" WL012 "$R" "SELECT wallet.close_account($y)"
+wait "${PIDS[@]}"; PIDS=()
+eq "the account stays open" "active" "$(q "${SH[0]}" "SELECT status FROM wallet.account WHERE id = $y")"
 
 # ---- privileges ----------------------------------------------------------------
 createuser "${P}_app"
@@ -385,6 +410,32 @@ eq "after settling: nothing in flight, every check passes" "in flight: nothing|"
 err "settle_return of a message not returning" 22023 "${SH[0]}" "SELECT wallet_shard.settle_return($oid, ${BANK[0]})"
 r "SELECT wallet.unfreeze_account(${U2[3]})" >/dev/null
 
+eq "a currency only one shard knows: same-shard transfers claim their keys on any shard" "t|t|t|t" \
+	"$(for i in 1 2 3 4; do r "SELECT wallet.transfer($gb, $gu, '1 GEM', 'gem-same-$i') > 0"; done | paste -sd'|')"
+
+# one message the receiving shard cannot take (its inbox holds other contents
+# under that id) does not hold back the others, and relay says so
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[2]}, '1 USD', 'poison-1')" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U2[2]}, '1 USD', 'poison-2')" >/dev/null
+po=$(q "${SH[0]}" "SELECT o.id FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'poison-1'")
+q "${SH[2]}" "INSERT INTO wallet_shard.inbox (origin_shard, outbox_id, kind, to_account, amount_sent, amount, currency, status, reason)
+              VALUES (0, $po, 'transfer', ${U1[2]}, '2.00 USD', '2 USD', 'USD', 'rejected', 'planted')" >/dev/null
+eq "relay: the message with other contents stays pending, the one beside it is delivered" "1|true" \
+	"$(r "SELECT delivered || '|' || (error LIKE '1 message(s) left pending, first message $po: WL006%') FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 2")"
+q "${SH[2]}" "DELETE FROM wallet_shard.inbox WHERE reason = 'planted'" >/dev/null
+eq "once the inbox is mended it is delivered" "1|" "$(r "SELECT delivered || '|' || coalesce(error, '') FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 2")"
+
+# a shard that cannot be reached: its pairs report it, the others are served
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[3]}, '1 USD', 'down-1')" >/dev/null
+q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[1]}, '1 USD', 'down-2')" >/dev/null
+q postgres "ALTER DATABASE ${SH[3]} ALLOW_CONNECTIONS false" >/dev/null
+eq "relay with shard 3 down: 0 -> 1 delivered, 0 -> 3 reports the error" "0 -> 1: 1|0 -> 3: error" \
+	"$(r "SELECT string_agg(from_shard || ' -> ' || to_shard || ': ' || CASE WHEN error IS NULL THEN delivered::text ELSE 'error' END, '|' ORDER BY to_shard) FROM wallet.relay() WHERE from_shard = 0")"
+eq "relay with shard 3 down: shard 3 itself is reported unreachable" "3|" \
+	"$(r "SELECT from_shard || '|' || coalesce(to_shard::text, '') FROM wallet.relay() WHERE from_shard = 3")"
+q postgres "ALTER DATABASE ${SH[3]} ALLOW_CONNECTIONS true" >/dev/null
+eq "shard 3 back: its message is delivered" "1" "$(r "SELECT delivered FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 3")"
+
 # ---- a tampered clearing account is caught ---------------------------------------
 q "${SH[1]}" "SET session_replication_role = replica;
 UPDATE wallet_shard.outbox SET status = 'bounced' WHERE id = (SELECT min(id) FROM wallet_shard.outbox WHERE status = 'delivered')" >/dev/null
@@ -406,12 +457,39 @@ q "${SH[1]}" "SELECT wallet_shard.ack(2, ARRAY[$o1, $o2]::bigint[], '{rejected,r
 eq "swapped outcomes: messages_match fails though every count and sum agrees" "true|false" \
 	"$(r "SELECT string_agg(ok::text, '|' ORDER BY check_name) FROM wallet.verify() WHERE check_name IN ('links_consistent', 'messages_match')")"
 
+# a message credited to another receiver than the one it was sent to
+m3=$(q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[3]}, '4 USD', 'misdelivered')")
+o3=$(q "${SH[0]}" "SELECT id FROM wallet_shard.outbox WHERE txn_id = $m3")
+got=$(q "${SH[3]}" "SELECT txn_id FROM wallet_shard.receive(0, 3, ARRAY[$o3]::bigint[], '{transfer}', ARRAY[${U2[3]}]::bigint[], '{4.00 USD}')")
+q "${SH[0]}" "SELECT wallet_shard.ack(3, ARRAY[$o3]::bigint[], '{received}', ARRAY[$got]::bigint[], '{NULL}')" >/dev/null
+eq "a message credited to another account than sent to: messages_match names the pair" "t" \
+	"$(r "SELECT detail LIKE '%0 -> 3%' FROM wallet.verify() WHERE check_name = 'messages_match'")"
+
 # ---- a shard configured past the router's partitions ------------------------------------
 q "${SH[1]}" "SELECT wallet_shard.configure(1, 8)" >/dev/null
 q "${SH[1]}" "SELECT wallet_shard.send(${U1[1]}, (5::bigint << 48) + 1, '1 USD', 'past-partitions')" >/dev/null
 q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[1]}, '1 USD', 'beside-past')" >/dev/null
 eq "relay: a message to a shard past the partitions stops its pair only (22023), the others go" "1 -> 5: 22023|0 -> 1: 1" \
 	"$(r "SELECT string_agg(from_shard || ' -> ' || to_shard || ': ' || coalesce(left(error, 5), delivered::text), '|' ORDER BY from_shard DESC) FROM wallet.relay() WHERE error IS NOT NULL OR delivered > 0")"
+
+# ---- growing from 4 to 8 shards: keys stay where they were claimed -------------------
+for ((k = N; k < 2 * N; k++)); do
+	SH+=("${P}_s$k")
+	createdb "${SH[$k]}"
+	q "${SH[$k]}" "CREATE EXTENSION wallet_shard CASCADE; SELECT wallet_shard.configure($k, $((2 * N)));" >/dev/null
+done
+for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT wallet_shard.configure($k, $((2 * N)))" >/dev/null; done
+more=""
+for ((k = N; k < 2 * N; k++)); do more+="${more:+, }ADD p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT'"; done
+q "$R" "ALTER SERVER wallet_shards OPTIONS ($more)" >/dev/null
+eq "grown to $((2 * N)) shards: live_setup on every one" "$((2 * N))" "$(r "SELECT wallet.live_setup()")"
+rc5=$(r "SELECT wallet.open_account_on(5, 'rc5', 'COIN')")
+err "after growing, a store order redeemed before is still refused on a new shard" WL006 "$R" \
+	"SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-777')"
+eq "after growing, keys are still homed over $N shards; a new recharge works" "$N|t" \
+	"$(r "SELECT wallet.claim_shards()")|$(r "SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-778') > 0")"
+eq "after growing, the message to shard 5 sent earlier is delivered (to no account there: returned)" "1 -> 5: 0|1" \
+	"$(r "SELECT from_shard || ' -> ' || to_shard || ': ' || delivered || '|' || rejected FROM wallet.relay() WHERE from_shard = 1 AND to_shard = 5")"
 
 # ---- pg_dump / pg_restore of a shard -----------------------------------------------
 createdb "${P}_restored"
