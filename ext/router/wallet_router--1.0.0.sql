@@ -113,6 +113,15 @@ CREATE FUNCTION wallet_router.r_claim_key(integer, text, jsonb, integer) RETURNS
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT wallet_shard.claim_key($2, $3, $4); $$;
 
+CREATE FUNCTION wallet_router.r_known_claim_shards()
+RETURNS TABLE (shard integer, claim_shards integer)
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.current_shard() AS shard, wallet_shard.known_claim_shards() AS claim_shards; $$;
+
+CREATE FUNCTION wallet_router.r_set_claim_shards(integer) RETURNS SETOF integer
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet_shard.set_claim_shards($1); $$;
+
 CREATE FUNCTION wallet_router.r_posted(integer, text) RETURNS bigint
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT wallet_shard.posted($2); $$;
@@ -157,17 +166,17 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT l.dest, l.pending, l.to_return FROM wallet_shard.open_links() l; $$;
 
 CREATE FUNCTION wallet_router.r_pending(integer, integer, integer, bigint)
-RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount text)
+RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount text, origin integer)
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT p.outbox_id, p.kind, p.to_account, p.amount::text AS amount
+    SELECT p.outbox_id, p.kind, p.to_account, p.amount::text AS amount, p.origin
       FROM wallet_shard.pending($2, $3, $4) p; $$;
 
 -- (the shard is told which shard the router means: PL/Proxy masks a
 -- partition number past the cluster's size into another partition)
 CREATE FUNCTION wallet_router.r_receive(integer, integer, bigint[], text[], bigint[], text[])
-RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
+RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text, recorded_now boolean)
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
-    SELECT r.outbox_id, r.status, r.txn_id, r.reason
+    SELECT r.outbox_id, r.status, r.txn_id, r.reason, r.recorded_now
       FROM wallet_shard.receive($2, $1, $3, $4, $5, $6) r; $$;
 
 CREATE FUNCTION wallet_router.r_ack(integer, integer, bigint[], text[], bigint[], text[], boolean) RETURNS integer
@@ -216,16 +225,20 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
 
 -- Delivers the pending messages of shard src to shard dst (at most
 -- max_messages; only those of transaction only_txn when given): fetches
--- them from src, posts them on dst (wallet_shard.receive), acknowledges the
--- outcomes on src (wallet_shard.ack, which also retries returns unless
--- only_txn is given).  Each step commits on its shard; a failure between
--- steps leaves the messages pending, and the next delivery finds them
--- already received.  If dst refuses the batch because of one message (a
--- wallet, data or integrity error: its contents differ from what dst
+-- them from src (which must answer as shard src: a partition list with
+-- shards swapped must not attribute messages to the wrong origin, 55000),
+-- posts them on dst (wallet_shard.receive), acknowledges the outcomes on
+-- src (wallet_shard.ack).  Each step commits on its shard; a failure
+-- between steps leaves the messages pending, and the next delivery finds
+-- them already received.  If dst refuses the batch because of one message
+-- (a wallet, data or integrity error: its contents differ from what dst
 -- recorded, say), each message is tried alone, the others go through, and
 -- left_pending names what stayed behind; if dst cannot take the batch at
--- all (unreachable, read-only, a lock or statement timeout), the error is
--- raised and the next call retries.
+-- all (unreachable, read-only, a lock timeout, a cancelled statement), the
+-- error is raised and the next call retries.  Unless only_txn is given,
+-- returns of rejected messages are retried on src in any case: they need
+-- only src.  delivered and rejected count the outcomes this call recorded
+-- (not the ones another delivery recorded first).
 CREATE FUNCTION wallet_router.relay_link(src integer, dst integer, max_messages integer,
                                          only_txn bigint DEFAULT NULL,
                                          OUT delivered integer, OUT rejected integer, OUT left_pending text)
@@ -238,10 +251,12 @@ DECLARE
     kinds text[];
     accts bigint[];
     amts text[];
+    origins integer[];
     r_ids bigint[] := '{}';
     r_sts text[] := '{}';
     r_txns bigint[] := '{}';
     r_whys text[] := '{}';
+    r_now boolean[] := '{}';
     rec record;
     err_state text;
     err_msg text;
@@ -255,32 +270,55 @@ BEGIN
                   HINT = 'Add the partitions to wallet_shards before configuring shards with a larger count.';
     END IF;
     SELECT coalesce(array_agg(p.outbox_id ORDER BY p.outbox_id), '{}'), array_agg(p.kind ORDER BY p.outbox_id),
-           array_agg(p.to_account ORDER BY p.outbox_id), array_agg(p.amount ORDER BY p.outbox_id)
-      INTO ids, kinds, accts, amts
+           array_agg(p.to_account ORDER BY p.outbox_id), array_agg(p.amount ORDER BY p.outbox_id),
+           array_agg(DISTINCT p.origin)
+      INTO ids, kinds, accts, amts, origins
       FROM wallet_router.r_pending(src, dst, max_messages, only_txn) p;
+    IF cardinality(ids) > 0 AND origins <> ARRAY[src] THEN
+        RAISE EXCEPTION 'partition % of wallet_shards is shard %', src, origins[1] USING ERRCODE = '55000',
+            DETAIL = 'The partition list of the PL/Proxy cluster does not match the shards'' configuration.',
+            HINT = 'List the shards in wallet_shards in the order of their numbers (p<k> is shard k).';
+    END IF;
     IF cardinality(ids) > 0 THEN
         BEGIN
             SELECT array_agg(r.outbox_id ORDER BY r.outbox_id), array_agg(r.status ORDER BY r.outbox_id),
-                   array_agg(r.txn_id ORDER BY r.outbox_id), array_agg(r.reason ORDER BY r.outbox_id)
-              INTO r_ids, r_sts, r_txns, r_whys
+                   array_agg(r.txn_id ORDER BY r.outbox_id), array_agg(r.reason ORDER BY r.outbox_id),
+                   array_agg(r.recorded_now ORDER BY r.outbox_id)
+              INTO r_ids, r_sts, r_txns, r_whys, r_now
               FROM wallet_router.r_receive(dst, src, ids, kinds, accts, amts) r;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
             err_state := SQLSTATE;
             err_msg := SQLERRM;
+            IF err_state = '57014' AND err_msg NOT LIKE '%REMOTE ERROR%' THEN
+                RAISE;   -- this session was cancelled, not the shard's statement
+            END IF;
             IF left(err_state, 2) NOT IN ('WL', '22', '23') OR cardinality(ids) = 1 THEN
+                -- the batch could not be taken at all: still retry the
+                -- returns on src, then report the error
+                IF only_txn IS NULL THEN
+                    BEGIN
+                        PERFORM wallet_router.r_ack(src, dst, '{}', '{}', '{}', '{}', true);
+                    EXCEPTION WHEN OTHERS THEN
+                        NULL;
+                    END;
+                END IF;
                 RAISE EXCEPTION '%', err_msg USING ERRCODE = err_state;
             END IF;
-            r_ids := '{}'; r_sts := '{}'; r_txns := '{}'; r_whys := '{}';
+            r_ids := '{}'; r_sts := '{}'; r_txns := '{}'; r_whys := '{}'; r_now := '{}';
             FOR i IN 1 .. cardinality(ids) LOOP
                 BEGIN
-                    SELECT r.outbox_id, r.status, r.txn_id, r.reason INTO STRICT rec
+                    SELECT r.outbox_id, r.status, r.txn_id, r.reason, r.recorded_now INTO STRICT rec
                       FROM wallet_router.r_receive(dst, src, ARRAY[ids[i]], ARRAY[kinds[i]], ARRAY[accts[i]],
                                                    ARRAY[amts[i]]) r;
                     r_ids := r_ids || rec.outbox_id;
                     r_sts := r_sts || rec.status;
                     r_txns := r_txns || rec.txn_id;
                     r_whys := r_whys || rec.reason;
-                EXCEPTION WHEN OTHERS THEN
+                    r_now := r_now || rec.recorded_now;
+                EXCEPTION WHEN OTHERS OR query_canceled THEN
+                    IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                        RAISE;
+                    END IF;
                     stuck := stuck + 1;
                     IF first_stuck IS NULL THEN
                         first_stuck := format('message %s: %s: %s', ids[i], SQLSTATE, SQLERRM);
@@ -289,8 +327,9 @@ BEGIN
             END LOOP;
         END;
     END IF;
-    delivered := coalesce(cardinality(array_positions(r_sts, 'received')), 0);
-    rejected := coalesce(cardinality(array_positions(r_sts, 'rejected')), 0);
+    SELECT count(*) FILTER (WHERE u.st = 'received' AND u.now), count(*) FILTER (WHERE u.st = 'rejected' AND u.now)
+      INTO delivered, rejected
+      FROM unnest(r_sts, r_now) AS u(st, now);
     IF stuck > 0 THEN
         left_pending := format('%s message(s) left pending, first %s', stuck, first_stuck);
     END IF;
@@ -331,12 +370,20 @@ BEGIN
                 BEGIN
                     r := wallet_router.relay_link(src, l.dest, max_messages);
                     delivered := r.delivered; rejected := r.rejected; error := r.left_pending;
-                EXCEPTION WHEN OTHERS THEN
+                EXCEPTION WHEN OTHERS OR query_canceled THEN
+                    -- a statement cancelled on a shard is that pair's error;
+                    -- this session being cancelled ends the call
+                    IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                        RAISE;
+                    END IF;
                     error := format('%s: %s', SQLSTATE, SQLERRM);
                 END;
                 RETURN NEXT;
             END LOOP;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                RAISE;
+            END IF;
             -- the sending shard cannot be asked: its pairs wait for the next call
             from_shard := src; to_shard := NULL; delivered := 0; rejected := 0;
             error := format('%s: %s', SQLSTATE, SQLERRM);
@@ -365,7 +412,9 @@ BEGIN
       FROM wallet_router.r_receive(dst, src, ARRAY[outbox_id], ARRAY[message_kind], ARRAY[message_to],
                                    ARRAY[message_amount]) x;
     PERFORM wallet_router.r_ack(src, dst, ARRAY[r.outbox_id], ARRAY[r.status], ARRAY[r.txn_id], ARRAY[r.reason], false);
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    -- whatever it was, even a cancel: the send has committed, and the
+    -- caller must get its transaction id
     RAISE DEBUG 'wallet: delivery of message % from shard % to % left to wallet.relay(): %', outbox_id, src, dst, SQLERRM;
 END
 $$;
@@ -399,23 +448,29 @@ END
 $$;
 
 -- The router's settings: one row.  claim_shards: keys are claimed on
--- shards 0 .. claim_shards - 1 (hashtext(key) & (claim_shards - 1)); set
--- by the first claim to the shard count then, and never changed, so that
--- adding shards does not move any key's home.  Every router of a cluster
--- must have the same (the shards refuse another: 55000).
+-- shards 0 .. claim_shards - 1 (hashtext(key) & (claim_shards - 1)).  The
+-- cluster's value lives on the shards (wallet_shard.config.claim_shards);
+-- this row caches it.
 CREATE TABLE wallet_router.settings (
     singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     claim_shards  integer NOT NULL CHECK (claim_shards BETWEEN 1 AND 32768 AND claim_shards & (claim_shards - 1) = 0)
 );
 SELECT pg_catalog.pg_extension_config_dump('wallet_router.settings', '');
 
--- The number of claim shards (set to the shard count if not yet set).
-CREATE FUNCTION wallet.claim_shards() RETURNS integer
+-- The number of claim shards.  Cached on the router; otherwise read from
+-- the shards (those that know it must agree: 55000 otherwise); when no
+-- shard knows it (the cluster's first claim), the shard count now, recorded
+-- on every shard first (wallet_shard.set_claim_shards, each in its own
+-- commit) and then here.  Adding shards never changes it: keys stay where
+-- they were claimed, and a router set up after the growth finds the count
+-- on the old shards.  Call it once before adding shards for the first time.
+CREATE FUNCTION wallet_router.claim_shards() RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c integer;
+    known integer[];
     n integer;
 BEGIN
     SELECT s.claim_shards INTO c FROM wallet_router.settings s;
@@ -426,35 +481,17 @@ BEGIN
     IF n = 0 THEN
         PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
     END IF;
-    INSERT INTO wallet_router.settings (claim_shards) VALUES (n) ON CONFLICT DO NOTHING;
-    SELECT s.claim_shards INTO c FROM wallet_router.settings s;
-    RETURN c;
-END
-$$;
-
--- Sets the number of claim shards on a new router of an existing cluster
--- (the value SELECT wallet.claim_shards() gives on the others).  Errors:
--- 22023 not a power of two up to the shard count; 55000 already set to
--- another value.
-CREATE FUNCTION wallet.set_claim_shards(claim_shards integer) RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c integer;
-BEGIN
-    IF claim_shards IS NULL OR claim_shards < 1 OR claim_shards > wallet_router.shard_count()
-       OR claim_shards & (claim_shards - 1) <> 0 THEN
-        RAISE EXCEPTION 'claim_shards must be a power of two from 1 to the shard count (%), got %',
-                        wallet_router.shard_count(), coalesce(claim_shards::text, 'NULL')
-            USING ERRCODE = '22023', DETAIL = 'Keys are claimed on shards 0 .. claim_shards - 1.';
+    SELECT coalesce(array_agg(DISTINCT k.claim_shards) FILTER (WHERE k.claim_shards IS NOT NULL), '{}') INTO known
+      FROM wallet_router.r_known_claim_shards() k;
+    IF cardinality(known) > 1 THEN
+        RAISE EXCEPTION 'the shards disagree on where keys are claimed: %', known USING ERRCODE = '55000',
+            DETAIL = 'wallet_shard.config.claim_shards differs between shards.';
     END IF;
-    INSERT INTO wallet_router.settings (claim_shards) VALUES (set_claim_shards.claim_shards) ON CONFLICT DO NOTHING;
-    SELECT s.claim_shards INTO c FROM wallet_router.settings s;
-    IF c <> set_claim_shards.claim_shards THEN
-        RAISE EXCEPTION 'claim_shards is % already', c USING ERRCODE = '55000',
-            DETAIL = 'Changing it would move keys away from their claims.';
+    c := coalesce(known[1], n);
+    IF cardinality(known) = 0 THEN
+        PERFORM wallet_router.r_set_claim_shards(c);
     END IF;
+    INSERT INTO wallet_router.settings (claim_shards) VALUES (c) ON CONFLICT DO NOTHING;
     RETURN c;
 END
 $$;
@@ -469,7 +506,7 @@ LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m text[] := regexp_match(amount, '^\s*([-+]?[0-9]+(\.[0-9]*)?)\s+([A-Za-z]{3,8})\s*$');
+    m text[] := regexp_match(amount, '^\s*([-+]?[0-9]+(\.[0-9]*)?)\s+([A-Za-z][A-Za-z0-9]{2,7})\s*$');
 BEGIN
     IF m IS NULL THEN
         RETURN btrim(amount);
@@ -488,7 +525,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    c integer := wallet.claim_shards();
+    c integer := wallet_router.claim_shards();
     req jsonb := request;
     f text;
 BEGIN
@@ -702,6 +739,10 @@ AS $$
 DECLARE
     s integer := wallet.shard_of(tx_id);
 BEGIN
+    IF allow_negative IS NULL THEN
+        RAISE EXCEPTION 'allow_negative must not be null' USING ERRCODE = '22004',
+            DETAIL = 'Leave it out for the default (false).';
+    END IF;
     PERFORM wallet_router.check_client_key(idempotency_key);
     PERFORM wallet_router.claim('txn:' || idempotency_key,
                                 jsonb_build_object('call', 'reverse', 'tx_id', tx_id, 'reason', reason,
@@ -739,6 +780,9 @@ AS $$
 DECLARE
     s integer := wallet.shard_of(creator_account);
 BEGIN
+    IF amount IS NULL THEN
+        RAISE EXCEPTION 'amount must not be null' USING ERRCODE = '22004', DETAIL = 'The amount to withdraw is null.';
+    END IF;
     PERFORM wallet_router.check_client_key(idempotency_key);
     PERFORM wallet_router.claim('hold:' || idempotency_key,
                                 jsonb_build_object('call', 'request_withdrawal', 'creator', creator_account,

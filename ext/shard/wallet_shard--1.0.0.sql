@@ -46,8 +46,9 @@ CREATE TABLE wallet_shard.config (
     shard_count  integer NOT NULL CHECK (shard_count BETWEEN 1 AND 32768
                                          AND shard_count & (shard_count - 1) = 0),
     -- the shards that hold idempotency-key claims: the first claim_shards
-    -- (see wallet_shard.claim_key); set by the first claim, never changed,
-    -- so adding shards does not move a key's home
+    -- (see wallet_shard.claim_key); set on every shard by a router before
+    -- the cluster's first claim, never changed, so adding shards does not
+    -- move a key's home (shards added later keep NULL: they hold no claims)
     claim_shards integer CHECK (claim_shards BETWEEN 1 AND shard_count AND claim_shards & (claim_shards - 1) = 0),
     configured_at timestamptz NOT NULL DEFAULT now(),
     CHECK (shard < shard_count)
@@ -567,15 +568,18 @@ END
 $$;
 
 -- The messages to `dest` still to be delivered, oldest first (at most
--- max_messages; only the one of transaction only_txn when given).  Rows of
+-- max_messages; only the one of transaction only_txn when given), each
+-- with this shard's number (the relay checks it is the shard it meant to
+-- ask: a partition list with two shards swapped must not attribute
+-- messages to the wrong origin).  Rows of
 -- transactions still running are not seen and come in a later call: the
 -- relay never depends on ids committing in order.
 CREATE FUNCTION wallet_shard.pending(dest integer, max_messages integer DEFAULT 1000, only_txn bigint DEFAULT NULL)
-RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount wallet.amount)
+RETURNS TABLE (outbox_id bigint, kind text, to_account bigint, amount wallet.amount, origin integer)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT o.id, o.kind, o.to_account, o.amount
+    SELECT o.id, o.kind, o.to_account, o.amount, (wallet_shard.cfg()).shard
       FROM wallet_shard.outbox o
      WHERE o.dest_shard = pending.dest AND o.status = 'pending'
        AND (pending.only_txn IS NULL OR o.txn_id = pending.only_txn)
@@ -623,12 +627,17 @@ $$;
 -- none) and receiving cannot deadlock with local postings.
 -- Transfers post "in" clearing account of origin -amount, receiver +amount
 -- (kind 'shard_transfer'); gifts post diamond_issuance -d, creator +d (kind
--- 'gift'); both keyed 'wallet:shard:<origin>:<outbox_id>'.
+-- 'gift'); both keyed 'wallet:shard:<origin>:<outbox_id>'.  recorded_now
+-- tells the outcomes this call recorded from the ones found recorded.  A
+-- lock held elsewhere for more than 5 s (a receiver's row) ends the call
+-- with 55P03, which the relay reports and retries: never a cancelled
+-- statement, which PL/Proxy 2.10 may wait on for ever.
 CREATE FUNCTION wallet_shard.receive(origin integer, dest integer, outbox_ids bigint[], kinds text[],
                                      to_accounts bigint[], amounts text[])
-RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text)
+RETURNS TABLE (outbox_id bigint, status text, txn_id bigint, reason text, recorded_now boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     c wallet_shard.config := wallet_shard.cfg();
@@ -715,11 +724,13 @@ BEGIN
                                           ib.to_account, m.kind, m.amt, m.acct);
             END IF;
             outbox_id := ib.outbox_id; status := ib.status; txn_id := ib.txn_id; reason := ib.reason;
+            recorded_now := false;
             RETURN NEXT;
             CONTINUE;
         END IF;
         key := format('wallet:shard:%s:%s', origin, m.oid);
         md := jsonb_build_object('origin_shard', origin, 'outbox_id', m.oid);
+        recorded_now := true;
         amt := NULL;
         tx := NULL;
         why := NULL;
@@ -765,6 +776,7 @@ BEGIN
                 RAISE;
             END IF;
             st := ib.status; tx := ib.txn_id; why := ib.reason;
+            recorded_now := false;
         END;
         outbox_id := m.oid; status := st; txn_id := tx; reason := why;
         RETURN NEXT;
@@ -795,6 +807,7 @@ CREATE FUNCTION wallet_shard.ack(dest integer, outbox_ids bigint[], statuses tex
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     c wallet_shard.config := wallet_shard.cfg();
@@ -969,11 +982,12 @@ BEGIN
         WHEN 'unfreeze' THEN PERFORM wallet.unfreeze_account(id);
         WHEN 'hot' THEN PERFORM wallet.set_hot(id, hot);
         WHEN 'close' THEN
-            -- the row lock first: a send in flight holds it until it
-            -- commits, and the outbox is read after that (a new snapshot),
-            -- so its message is seen; a send after this waits for the close
-            -- and then finds the account closed
-            PERFORM 1 FROM wallet.account a WHERE a.id = account_action.id FOR NO KEY UPDATE;
+            -- the account's status lock first (its row lock, and for a hot
+            -- account its hot lock exclusively): a send in flight holds one
+            -- of them until it commits, and the outbox is read after that
+            -- (a new snapshot), so its message is seen; a send after this
+            -- waits for the close and then finds the account closed
+            PERFORM wallet.lock_account_for_status(account_action.id);
             IF EXISTS (SELECT 1 FROM wallet_shard.outbox o
                         WHERE o.from_account = account_action.id AND o.status IN ('pending', 'returning')) THEN
                 RAISE EXCEPTION 'account % has money in flight to another shard', id USING ERRCODE = 'WL012',
@@ -1035,10 +1049,11 @@ SELECT pg_catalog.pg_extension_config_dump('wallet_shard.key_claim', '');
 -- Claims `idempotency_key` (the router's namespaced key: 'txn:<key>' for
 -- postings, 'hold:<key>' for holds) for `request` (the call's name and
 -- arguments as jsonb, amounts already in the router's canonical text).
--- `claim_shards` is the router's count of claim shards: the first claim
--- records it here, a different one later is 55000 (two routers that
--- disagree would home keys apart), and a key whose home is another shard
--- is 22023.  Returns true for a new claim, false when the same request
+-- `claim_shards` is the router's count of claim shards: this shard must
+-- have it recorded (wallet_shard.set_claim_shards, which a router runs on
+-- every shard before the first claim), the same (55000 otherwise: two
+-- routers that disagree would home keys apart), and a key whose home is
+-- another shard is 22023.  Returns true for a new claim, false when the same request
 -- claimed it before (a retry).  Claims are permanent: a request that then
 -- fails (insufficient funds, say) keeps its key, and a different request
 -- with it is WL006 (a node would take it).
@@ -1055,9 +1070,9 @@ BEGIN
             USING ERRCODE = '22004', DETAIL = 'The router claims every idempotency key before posting.';
     END IF;
     IF c.claim_shards IS NULL THEN
-        UPDATE wallet_shard.config k SET claim_shards = claim_key.claim_shards
-         WHERE k.singleton AND k.claim_shards IS NULL;
-        c := wallet_shard.cfg();
+        RAISE EXCEPTION 'this shard does not know where keys are claimed' USING ERRCODE = '55000',
+            DETAIL = 'wallet_shard.config.claim_shards is not set; a router sets it on every shard before the first claim.',
+            HINT = 'SELECT wallet_router.claim_shards() on a router.';
     END IF;
     IF c.claim_shards <> claim_key.claim_shards THEN
         RAISE EXCEPTION 'keys are claimed over % shards, the router says %', c.claim_shards, claim_key.claim_shards
@@ -1087,6 +1102,39 @@ BEGIN
               HINT = 'Use a new key for a new request; resend the same request to get the first result.';
 END
 $$;
+
+-- Records the cluster's claim-shard count on this shard, once: returns it;
+-- 55000 if another count is recorded already.  Routers call it on every
+-- shard (wallet_router.claim_shards) when no shard knows the count yet.
+CREATE FUNCTION wallet_shard.set_claim_shards(claim_shards integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet_shard.config := wallet_shard.cfg();
+BEGIN
+    IF claim_shards IS NULL OR claim_shards < 1 OR claim_shards > c.shard_count
+       OR claim_shards & (claim_shards - 1) <> 0 THEN
+        RAISE EXCEPTION 'claim_shards must be a power of two from 1 to the shard count (%), got %', c.shard_count,
+                        coalesce(claim_shards::text, 'NULL')
+            USING ERRCODE = '22023', DETAIL = 'Keys are claimed on shards 0 .. claim_shards - 1.';
+    END IF;
+    UPDATE wallet_shard.config k SET claim_shards = set_claim_shards.claim_shards
+     WHERE k.singleton AND k.claim_shards IS NULL;
+    c := wallet_shard.cfg();
+    IF c.claim_shards <> set_claim_shards.claim_shards THEN
+        RAISE EXCEPTION 'keys are claimed over % shards already', c.claim_shards USING ERRCODE = '55000',
+            DETAIL = 'Changing the count would move keys away from their claims.';
+    END IF;
+    RETURN c.claim_shards;
+END
+$$;
+
+-- The claim-shard count this shard has recorded, or NULL.
+CREATE FUNCTION wallet_shard.known_claim_shards() RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT k.claim_shards FROM wallet_shard.config k WHERE k.singleton $$;
 
 -- The transaction this shard posted under `idempotency_key`, or NULL: the
 -- router asks before checking a retry's receiver, so that a retry of a
@@ -1333,6 +1381,7 @@ BEGIN
     END IF;
     -- what an earlier grant (grant_app, say) gave beyond that goes first
     EXECUTE format('REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA wallet, wallet_shard FROM %s', role);
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA wallet, wallet_shard FROM %s', role);
     EXECUTE format('GRANT USAGE ON SCHEMA wallet, wallet_shard TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
                    'wallet.open_account(text, text, text, boolean, jsonb), wallet.balance(bigint), '
@@ -1352,6 +1401,7 @@ BEGIN
                    'wallet_shard.reverse(bigint, text, text, boolean), '
                    'wallet_shard.account_action(text, bigint, boolean), '
                    'wallet_shard.claim_key(text, jsonb, integer), wallet_shard.posted(text), '
+                   'wallet_shard.set_claim_shards(integer), wallet_shard.known_claim_shards(), '
                    'wallet_shard.links(), wallet_shard.totals(), '
                    'wallet_shard.sent_digest(), wallet_shard.received_digest(integer, bigint, bigint[]), '
                    'wallet_shard.verify() TO %s', role);

@@ -46,7 +46,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ "${WALLET_SHARD_KEEP:-0}" != 1 ]; then
-		for d in "$R" "${P}_r2" "${SH[@]}" "${P}_restored" "${P}_early"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
+		for d in "$R" "${P}_r2" "${P}_r3" "${SH[@]}" "${P}_restored" "${P}_early"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
 		for u in "${P}_app" "${P}_router"; do dropuser --if-exists "$u" >/dev/null 2>&1; done
 		rm -rf "$work"
 	else
@@ -217,8 +217,9 @@ r "SELECT wallet.freeze_account(${U2[1]})" >/dev/null
 err "a transfer refused for a frozen receiver" WL004 "$R" "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '3 USD', 'refused-1')"
 err "its retry is checked again, not sent" WL004 "$R" "SELECT wallet.transfer(${U1[0]}, ${U2[1]}, '3 USD', 'refused-1')"
 r "SELECT wallet.unfreeze_account(${U2[1]})" >/dev/null
-eq "keys are homed over the shard count at the first claim" "$N" "$(r "SELECT wallet.claim_shards()")"
-err "a router cannot change the claim shards" 55000 "$R" "SELECT wallet.set_claim_shards(2)"
+eq "keys are homed over the shard count at the first claim, recorded on every shard" "$N|$N $N $N $N" \
+	"$(r "SELECT wallet_router.claim_shards()")|$(for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT claim_shards FROM wallet_shard.config"; done | xargs)"
+err "a shard's claim count cannot change" 55000 "${SH[1]}" "SELECT wallet_shard.set_claim_shards(2)"
 err "a shard refuses a claim homed over another count" 55000 "${SH[0]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', 2)"
 home=$(r "SELECT hashtext('txn:zz') & $((N - 1))")
 err "a shard refuses a claim whose home is another shard" 22023 "${SH[$(((home + 1) % N))]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', $N)"
@@ -436,6 +437,17 @@ eq "relay: the message with other contents stays pending, the one beside it is d
 q "${SH[2]}" "DELETE FROM wallet_shard.inbox WHERE reason = 'planted'" >/dev/null
 eq "once the inbox is mended it is delivered" "1|" "$(r "SELECT delivered || '|' || coalesce(error, '') FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 2")"
 
+# a receiver whose row another session holds: the immediate delivery gives up
+# after the shard's lock_timeout (5 s), the transfer still returns its id,
+# and the relay delivers once the row is free
+q "${SH[2]}" "BEGIN; SELECT 1 FROM wallet.account WHERE id = ${U2[2]} FOR UPDATE; SELECT pg_sleep(7); COMMIT;" >/dev/null &
+PIDS+=($!)
+sleep 0.5
+out=$(r "SELECT wallet.transfer(${U1[0]}, ${U2[2]}, '1 USD', 'blocked-1')")
+eq "a transfer whose receiver is locked on its shard returns its id (delivery left to the relay)" "0" "$(ids_of "$out" 2>/dev/null)"
+wait "${PIDS[@]}"; PIDS=()
+eq "the relay delivers it once the row is free" "1" "$(r "SELECT delivered FROM wallet.relay() WHERE from_shard = 0 AND to_shard = 2")"
+
 # a shard that cannot be reached: its pairs report it, the others are served
 q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[3]}, '1 USD', 'down-1')" >/dev/null
 q "${SH[0]}" "SELECT wallet_shard.send(${U1[0]}, ${U1[1]}, '1 USD', 'down-2')" >/dev/null
@@ -498,7 +510,17 @@ rc5=$(r "SELECT wallet.open_account_on(5, 'rc5', 'COIN')")
 err "after growing, a store order redeemed before is still refused on a new shard" WL006 "$R" \
 	"SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-777')"
 eq "after growing, keys are still homed over $N shards; a new recharge works" "$N|t" \
-	"$(r "SELECT wallet.claim_shards()")|$(r "SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-778') > 0")"
+	"$(r "SELECT wallet_router.claim_shards()")|$(r "SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-778') > 0")"
+# a router set up after the growth learns the count from the shards
+createdb "${P}_r3"
+all=""
+for ((k = 0; k < 2 * N; k++)); do all+="${all:+, }p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT'"; done
+q "${P}_r3" "CREATE EXTENSION wallet_router CASCADE;
+CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($all);
+CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '${PGUSER:-postgres}');" >/dev/null
+err "a router set up after growing refuses a store order redeemed before" WL006 "${P}_r3" \
+	"SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-777')"
+eq "and homes keys over the count the shards recorded" "$N" "$(q "${P}_r3" "SELECT wallet_router.claim_shards()")"
 eq "after growing, the message to shard 5 sent earlier is delivered (to no account there: returned)" "1 -> 5: 0|1" \
 	"$(r "SELECT from_shard || ' -> ' || to_shard || ': ' || delivered || '|' || rejected FROM wallet.relay() WHERE from_shard = 1 AND to_shard = 5")"
 
