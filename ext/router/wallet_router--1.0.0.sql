@@ -118,6 +118,14 @@ RETURNS TABLE (shard integer, claim_shards integer)
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
     SELECT wallet_shard.current_shard() AS shard, wallet_shard.known_claim_shards() AS claim_shards; $$;
 
+CREATE FUNCTION wallet_router.r_known_claim_shards_on(integer) RETURNS integer
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.known_claim_shards(); $$;
+
+CREATE FUNCTION wallet_router.r_set_claim_shards_on(integer, integer) RETURNS integer
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet_shard.set_claim_shards($2); $$;
+
 CREATE FUNCTION wallet_router.r_set_claim_shards(integer) RETURNS SETOF integer
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
     SELECT wallet_shard.set_claim_shards($1); $$;
@@ -298,8 +306,11 @@ BEGIN
                 IF only_txn IS NULL THEN
                     BEGIN
                         PERFORM wallet_router.r_ack(src, dst, '{}', '{}', '{}', '{}', true);
-                    EXCEPTION WHEN OTHERS THEN
-                        NULL;
+                    EXCEPTION WHEN OTHERS OR query_canceled THEN
+                        IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                            RAISE;
+                        END IF;
+                        -- the pair reports the delivery's error below
                     END;
                 END IF;
                 RAISE EXCEPTION '%', err_msg USING ERRCODE = err_state;
@@ -413,8 +424,14 @@ BEGIN
                                    ARRAY[message_amount]) x;
     PERFORM wallet_router.r_ack(src, dst, ARRAY[r.outbox_id], ARRAY[r.status], ARRAY[r.txn_id], ARRAY[r.reason], false);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
-    -- whatever it was, even a cancel: the send has committed, and the
-    -- caller must get its transaction id
+    -- whatever the shards answered, a statement cancelled there included:
+    -- the send has committed, and the caller gets its transaction id.  A
+    -- cancel of this session itself (the caller's statement_timeout or
+    -- pg_cancel_backend) still ends the call; a retry with the same key
+    -- returns the id.
+    IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+        RAISE;
+    END IF;
     RAISE DEBUG 'wallet: delivery of message % from shard % to % left to wallet.relay(): %', outbox_id, src, dst, SQLERRM;
 END
 $$;
@@ -458,10 +475,12 @@ CREATE TABLE wallet_router.settings (
 SELECT pg_catalog.pg_extension_config_dump('wallet_router.settings', '');
 
 -- The number of claim shards.  Cached on the router; otherwise read from
--- the shards (those that know it must agree: 55000 otherwise); when no
+-- the first shard that knows it (unreachable shards are skipped); when no
 -- shard knows it (the cluster's first claim), the shard count now, recorded
 -- on every shard first (wallet_shard.set_claim_shards, each in its own
--- commit) and then here.  Adding shards never changes it: keys stay where
+-- commit) and then here.  A claim shard that missed it (down then, or
+-- restored from an older dump) gets it at its next claim
+-- (wallet_router.claim).  Adding shards never changes it: keys stay where
 -- they were claimed, and a router set up after the growth finds the count
 -- on the old shards.  Call it once before adding shards for the first time.
 CREATE FUNCTION wallet_router.claim_shards() RETURNS integer
@@ -470,8 +489,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c integer;
-    known integer[];
+    k integer;
     n integer;
+    unreachable text;
 BEGIN
     SELECT s.claim_shards INTO c FROM wallet_router.settings s;
     IF FOUND THEN
@@ -481,14 +501,31 @@ BEGIN
     IF n = 0 THEN
         PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
     END IF;
-    SELECT coalesce(array_agg(DISTINCT k.claim_shards) FILTER (WHERE k.claim_shards IS NOT NULL), '{}') INTO known
-      FROM wallet_router.r_known_claim_shards() k;
-    IF cardinality(known) > 1 THEN
-        RAISE EXCEPTION 'the shards disagree on where keys are claimed: %', known USING ERRCODE = '55000',
-            DETAIL = 'wallet_shard.config.claim_shards differs between shards.';
-    END IF;
-    c := coalesce(known[1], n);
-    IF cardinality(known) = 0 THEN
+    -- the first shard that knows the count (shards that know it agree:
+    -- each claim shard checks it at every claim), or none
+    FOR i IN 0 .. n - 1 LOOP
+        BEGIN
+            k := wallet_router.r_known_claim_shards_on(i);
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                RAISE;
+            END IF;
+            unreachable := concat_ws(', ', unreachable, i::text);
+            k := NULL;
+        END;
+        IF k IS NOT NULL THEN
+            c := k;
+            EXIT;
+        END IF;
+    END LOOP;
+    IF c IS NULL THEN
+        IF unreachable IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot tell where keys are claimed: shards % do not answer', unreachable
+                USING ERRCODE = '55000',
+                      DETAIL = 'No shard that answered knows the claim-shard count, and one that does not answer might.';
+        END IF;
+        -- the cluster's first claim: the shard count now, on every shard
+        c := n;
         PERFORM wallet_router.r_set_claim_shards(c);
     END IF;
     INSERT INTO wallet_router.settings (claim_shards) VALUES (c) ON CONFLICT DO NOTHING;
@@ -528,13 +565,25 @@ DECLARE
     c integer := wallet_router.claim_shards();
     req jsonb := request;
     f text;
+    home integer;
 BEGIN
     FOREACH f IN ARRAY ARRAY['amount', 'coins', 'paid'] LOOP
         IF req ? f AND jsonb_typeof(req -> f) = 'string' THEN
             req := jsonb_set(req, ARRAY[f], to_jsonb(wallet_router.canonical_amount(req ->> f)));
         END IF;
     END LOOP;
-    RETURN wallet_router.r_claim_key(hashtext(idempotency_key) & (c - 1), idempotency_key, req, c);
+    home := hashtext(idempotency_key) & (c - 1);
+    BEGIN
+        RETURN wallet_router.r_claim_key(home, idempotency_key, req, c);
+    EXCEPTION WHEN SQLSTATE '55000' THEN
+        -- a claim shard that missed the count (down at the first claim, or
+        -- restored from a dump taken before it): record it there, once
+        IF SQLERRM NOT LIKE '%does not know where keys are claimed%' THEN
+            RAISE;
+        END IF;
+        PERFORM wallet_router.r_set_claim_shards_on(home, c);
+        RETURN wallet_router.r_claim_key(home, idempotency_key, req, c);
+    END;
 END
 $$;
 

@@ -1071,8 +1071,8 @@ BEGIN
     END IF;
     IF c.claim_shards IS NULL THEN
         RAISE EXCEPTION 'this shard does not know where keys are claimed' USING ERRCODE = '55000',
-            DETAIL = 'wallet_shard.config.claim_shards is not set; a router sets it on every shard before the first claim.',
-            HINT = 'SELECT wallet_router.claim_shards() on a router.';
+            DETAIL = 'wallet_shard.config.claim_shards is not set (this shard was down at the cluster''s first claim, or restored from an older dump).',
+            HINT = 'The router records it here at its next claim on this shard.';
     END IF;
     IF c.claim_shards <> claim_key.claim_shards THEN
         RAISE EXCEPTION 'keys are claimed over % shards, the router says %', c.claim_shards, claim_key.claim_shards

@@ -50,11 +50,11 @@ opts=""
 for ((k = 0; k < N; k++)); do
   createdb "s$k"
   q "s$k" "CREATE EXTENSION wallet_shard CASCADE" && q "s$k" "SELECT wallet_shard.configure($k, $N)" >/dev/null
-  opts+="${opts:+, }p$k 'dbname=s$k host=$PGHOST port=$PGPORT'"
+  opts+="${opts:+, }p$k 'dbname=s$k host=$PGHOST port=$PGPORT connect_timeout=10'"
 done
 createdb router
 q router "CREATE EXTENSION wallet_router CASCADE" >/dev/null
-q router "CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($opts)" >/dev/null
+q router "CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS (query_timeout '30', $opts)" >/dev/null
 q router "CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '$PGUSER')" >/dev/null
 q router "SELECT wallet.live_setup()" >/dev/null
 for ((k = 0; k < N; k++)); do

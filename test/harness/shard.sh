@@ -76,9 +76,9 @@ for ((k = 0; k < N; k++)); do
 	q "${SH[$k]}" "CREATE EXTENSION wallet_shard CASCADE; SELECT wallet_shard.configure($k, $N);" >/dev/null
 done
 opts=""
-for ((k = 0; k < N; k++)); do opts+="${opts:+, }p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT'"; done
+for ((k = 0; k < N; k++)); do opts+="${opts:+, }p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT connect_timeout=10'"; done
 out=$(q "$R" "CREATE EXTENSION wallet_router CASCADE;
-CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($opts);
+CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS (query_timeout '30', $opts);
 CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '${PGUSER:-postgres}');
 SELECT wallet.live_setup();")
 eq "router: extensions, cluster and live_setup on all $N shards" "$N" "$out"
@@ -220,6 +220,12 @@ r "SELECT wallet.unfreeze_account(${U2[1]})" >/dev/null
 eq "keys are homed over the shard count at the first claim, recorded on every shard" "$N|$N $N $N $N" \
 	"$(r "SELECT wallet_router.claim_shards()")|$(for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT claim_shards FROM wallet_shard.config"; done | xargs)"
 err "a shard's claim count cannot change" 55000 "${SH[1]}" "SELECT wallet_shard.set_claim_shards(2)"
+# a claim shard that lost the count (restored from a dump taken before the
+# first claim, say) gets it back at its next claim
+kh=$(r "SELECT hashtext('txn:heal-1') & $((N - 1))")
+q "${SH[$kh]}" "UPDATE wallet_shard.config SET claim_shards = NULL" >/dev/null
+eq "a claim shard without the count: the claim works and the count is recorded again" "t|$N" \
+	"$(r "SELECT wallet.transfer(${U1[2]}, ${U2[2]}, '1 USD', 'heal-1') > 0")|$(q "${SH[$kh]}" "SELECT claim_shards FROM wallet_shard.config")"
 err "a shard refuses a claim homed over another count" 55000 "${SH[0]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', 2)"
 home=$(r "SELECT hashtext('txn:zz') & $((N - 1))")
 err "a shard refuses a claim whose home is another shard" 22023 "${SH[$(((home + 1) % N))]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', $N)"
@@ -272,7 +278,7 @@ createuser "${P}_router"
 for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT wallet_shard.grant_router('${P}_router')" >/dev/null; done
 createdb "${P}_r2"
 q "${P}_r2" "CREATE EXTENSION wallet_router CASCADE;
-CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($opts);
+CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS (query_timeout '30', $opts);
 CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '${P}_router');" >/dev/null
 r2() { q "${P}_r2" "$1"; }
 ra=$(r2 "SELECT wallet.open_account_on(0, 'r2-a', 'USD')")
@@ -284,12 +290,12 @@ eq "grant_router role: the retry, a statement" "$rt|1" "$(r2 "SELECT wallet.tran
 eq "grant_router role: gift, recharge, withdrawal" "t|t|t" \
 	"$(r2 "SELECT wallet.recharge($viewer, '10 COIN', '0.10 USD', 'web', 'r2-order') > 0")|$(r2 "SELECT wallet.gift($viewer, $creator, '4 COIN', 'r2-gift') > 0")|$(r2 "SELECT wallet.cancel_withdrawal(wallet.request_withdrawal($creator, '1 DIAMOND', 'r2-wd')) IS NULL")"
 eq "grant_router role: relay and the global verify" "0|" \
-	"$(r2 "SELECT count(*) FROM wallet.relay() WHERE error IS NOT NULL")|$(r2 "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+	"$(r2 "SELECT count(*) FROM wallet.relay() WHERE error IS NOT NULL")|$(r2 "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE ok IS NOT TRUE")"
 err "grant_router role: no wallet.post on a shard" 42501 "${SH[0]}" \
 	"SET ROLE ${P}_router; SELECT wallet.post('x', ARRAY[ROW($ra, '-1 USD'::wallet.amount)::wallet.leg, ROW($ra, '1 USD'::wallet.amount)::wallet.leg])"
 err "grant_router role: no wallet.reverse around the guard" 42501 "${SH[0]}" "SET ROLE ${P}_router; SELECT wallet.reverse($rt, 'r2-rev')"
 
-out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok")
+out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE ok IS NOT TRUE")
 eq "global verify after the functional checks" "" "$out"
 
 # ---- storm: clients, relays and killed shard backends --------------------------
@@ -377,7 +383,7 @@ eq "storm: the inbox has no message twice" "" "$(cut -d' ' -f1,2 "$work/received
 total_after=$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | awk '{s += $1} END {printf "%.2f", s}')
 eq "storm: the users' money is conserved" "$total_before" "$total_after"
 eq "storm: no user overdrawn" "" "$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | grep -- '^-' | head -3)"
-out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok")
+out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE ok IS NOT TRUE")
 eq "storm: global verify" "" "$out"
 eq "storm: links report nothing in flight" "in flight: nothing" "$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
 
@@ -411,14 +417,14 @@ eq "a return that cannot be posted leaves its message returning, the other is de
 r "SELECT * FROM wallet.relay()" >/dev/null
 eq "every later relay retries it; verify passes and names it in flight" "true|in flight: 0 -> 3 transfer USD: 500 pending" \
 	"$(r "SELECT ok || '|' || detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
-eq "the checks pass with money waiting to be returned" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+eq "the checks pass with money waiting to be returned" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE ok IS NOT TRUE")"
 oid=$(q "${SH[0]}" "SELECT o.id FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'leaver-out'")
 bank_before=$(r "SELECT wallet.balance(${BANK[0]})")
 q "${SH[0]}" "SELECT wallet_shard.settle_return($oid, ${BANK[0]})" >/dev/null
 eq "an operator settles it to another account: bounced, the money there" "bounced|-$(awk -v b="${bank_before#-}" 'BEGIN {printf "%.2f", b - 5}') USD" \
 	"$(q "${SH[0]}" "SELECT status FROM wallet_shard.outbox WHERE id = $oid")|$(r "SELECT wallet.balance(${BANK[0]})")"
 eq "after settling: nothing in flight, every check passes" "in flight: nothing|" \
-	"$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")|$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+	"$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")|$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE ok IS NOT TRUE")"
 err "settle_return of a message not returning" 22023 "${SH[0]}" "SELECT wallet_shard.settle_return($oid, ${BANK[0]})"
 r "SELECT wallet.unfreeze_account(${U2[3]})" >/dev/null
 
@@ -465,7 +471,7 @@ UPDATE wallet_shard.outbox SET status = 'bounced' WHERE id = (SELECT min(id) FRO
 eq "verify: an outbox row marked bounced without its return is reported" "false|false|false" \
 	"$(r "SELECT string_agg(ok::text, '|' ORDER BY check_name) FROM wallet.verify() WHERE check_name IN ('shard 1: clearing_out_matches_outbox', 'links_consistent', 'messages_match')")"
 q "${SH[1]}" "UPDATE wallet_shard.outbox SET status = 'delivered' WHERE status = 'bounced' AND return_txn IS NULL" >/dev/null
-eq "verify: all ok again once it is put back" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")"
+eq "verify: all ok again once it is put back" "" "$(r "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE ok IS NOT TRUE")"
 
 # ---- outcomes acknowledged the wrong way round are caught message by message ----------
 # (counts and sums per link stay the same: one receiver paid twice, one never)
@@ -503,7 +509,7 @@ for ((k = N; k < 2 * N; k++)); do
 done
 for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT wallet_shard.configure($k, $((2 * N)))" >/dev/null; done
 more=""
-for ((k = N; k < 2 * N; k++)); do more+="${more:+, }ADD p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT'"; done
+for ((k = N; k < 2 * N; k++)); do more+="${more:+, }ADD p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT connect_timeout=10'"; done
 q "$R" "ALTER SERVER wallet_shards OPTIONS ($more)" >/dev/null
 eq "grown to $((2 * N)) shards: live_setup on every one" "$((2 * N))" "$(r "SELECT wallet.live_setup()")"
 rc5=$(r "SELECT wallet.open_account_on(5, 'rc5', 'COIN')")
@@ -514,9 +520,9 @@ eq "after growing, keys are still homed over $N shards; a new recharge works" "$
 # a router set up after the growth learns the count from the shards
 createdb "${P}_r3"
 all=""
-for ((k = 0; k < 2 * N; k++)); do all+="${all:+, }p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT'"; done
+for ((k = 0; k < 2 * N; k++)); do all+="${all:+, }p$k 'dbname=${SH[$k]} host=$PGHOST port=$PGPORT connect_timeout=10'"; done
 q "${P}_r3" "CREATE EXTENSION wallet_router CASCADE;
-CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS ($all);
+CREATE SERVER wallet_shards FOREIGN DATA WRAPPER plproxy OPTIONS (query_timeout '30', $all);
 CREATE USER MAPPING FOR PUBLIC SERVER wallet_shards OPTIONS (user '${PGUSER:-postgres}');" >/dev/null
 err "a router set up after growing refuses a store order redeemed before" WL006 "${P}_r3" \
 	"SELECT wallet.recharge($rc5, '100 COIN', '0.99 USD', 'appstore', 'order-777')"
