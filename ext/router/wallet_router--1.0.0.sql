@@ -138,6 +138,18 @@ CREATE FUNCTION wallet_router.r_recharge(integer, bigint, text, text, text, text
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
     SELECT wallet_shard.recharge($2, $3::wallet.amount, $4::wallet.amount, $5, $6); $$;
 
+CREATE FUNCTION wallet_router.r_refund_recharge(integer, bigint, text) RETURNS bigint
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.refund_recharge($2, $3); $$;
+
+CREATE FUNCTION wallet_router.r_balance_at(integer, bigint, timestamptz) RETURNS text
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON $1;
+    SELECT wallet.balance_at($2, $3)::text; $$;
+
+CREATE FUNCTION wallet_router.r_add_currency(text, integer, text) RETURNS SETOF boolean
+LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
+    SELECT wallet.add_currency($1, $2, $3); $$;
+
 CREATE FUNCTION wallet_router.r_live_setup(text, text, numeric) RETURNS SETOF integer
 LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
     SELECT (wallet.live_setup($1, $2, $3)).singleton::integer; $$;
@@ -243,9 +255,11 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
 -- recorded, say), each message is tried alone, the others go through, and
 -- left_pending names what stayed behind; if dst cannot take the batch at
 -- all (unreachable, read-only, a lock timeout, a cancelled statement), the
--- error is raised and the next call retries.  Unless only_txn is given,
--- returns of rejected messages are retried on src in any case: they need
--- only src.  delivered and rejected count the outcomes this call recorded
+-- error is raised and the next call retries.  The outcomes are
+-- acknowledged on src in one call, the returns of rejected messages (unless
+-- only_txn is given) in another, which runs even when dst could not be
+-- reached (returns need only src); a failed return retry is reported in
+-- left_pending.  delivered and rejected count the outcomes this call recorded
 -- (not the ones another delivery recorded first).
 CREATE FUNCTION wallet_router.relay_link(src integer, dst integer, max_messages integer,
                                          only_txn bigint DEFAULT NULL,
@@ -344,8 +358,20 @@ BEGIN
     IF stuck > 0 THEN
         left_pending := format('%s message(s) left pending, first %s', stuck, first_stuck);
     END IF;
-    IF cardinality(r_ids) > 0 OR only_txn IS NULL THEN
-        PERFORM wallet_router.r_ack(src, dst, r_ids, r_sts, r_txns, r_whys, only_txn IS NULL);
+    -- the outcomes first, on their own: a sender's account busy during a
+    -- return must not hold back the others' acknowledgements
+    IF cardinality(r_ids) > 0 THEN
+        PERFORM wallet_router.r_ack(src, dst, r_ids, r_sts, r_txns, r_whys, false);
+    END IF;
+    IF only_txn IS NULL THEN
+        BEGIN
+            PERFORM wallet_router.r_ack(src, dst, '{}', '{}', '{}', '{}', true);
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                RAISE;
+            END IF;
+            left_pending := concat_ws('; ', left_pending, format('returns not retried: %s: %s', SQLSTATE, SQLERRM));
+        END;
     END IF;
 END
 $$;
@@ -357,8 +383,8 @@ $$;
 -- to_shard NULL when the sending shard itself cannot be reached, and the
 -- other pairs are served; the next call retries).
 -- Safe to run from several sessions at once (a message is posted once
--- whoever delivers it; two deliveries of one message at once cost the
--- second an error and a retry).  Call it from cron or a loop; each transfer
+-- whoever delivers it; the second of two deliveries of one message at once
+-- waits for the first and returns the outcome it recorded).  Call it from cron or a loop; each transfer
 -- and gift also delivers its own message.
 CREATE FUNCTION wallet.relay(max_messages integer DEFAULT 1000)
 RETURNS TABLE (from_shard integer, to_shard integer, delivered integer, rejected integer, error text)
@@ -614,8 +640,8 @@ DECLARE
     n integer := wallet_router.shard_count();
 BEGIN
     IF owner IS NULL THEN
-        RAISE EXCEPTION 'wallet.open_account: owner, currency, kind and allow_negative must not be null'
-            USING ERRCODE = '22004', DETAIL = 'Null: owner.';
+        RAISE EXCEPTION 'wallet.open_account: owner must not be null'
+            USING ERRCODE = '22004', DETAIL = 'The owner places the account (hashtext(owner) picks its shard).';
     END IF;
     IF n = 0 THEN
         PERFORM wallet.shard_of(1);   -- raises the "no cluster" error
@@ -767,6 +793,28 @@ BEGIN
     RETURN wallet_router.r_recharge(s, user_account, coins, paid, channel, external_id);
 END
 $$;
+
+-- A store refund or chargeback of a recharge (wallet.refund_recharge on
+-- the recharge's shard: its id names it).  Idempotent per recharge there
+-- (key 'wallet:refund:<tx_id>'), so no claim is needed.
+CREATE FUNCTION wallet.refund_recharge(tx_id bigint, reason text) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_refund_recharge(wallet.shard_of(tx_id), tx_id, reason) $$;
+
+-- An account's balance at a moment (wallet.balance_at on its shard), as text.
+CREATE FUNCTION wallet.balance_at(account bigint, at timestamptz) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT wallet_router.r_balance_at(wallet.shard_of(account), account, at) $$;
+
+-- wallet.add_currency on every shard (a currency a shard lacks turns every
+-- message in it into a rejection there); returns the number of shards that
+-- added it (false where it existed already with the same minor units).
+CREATE FUNCTION wallet.add_currency(code text, minor_units integer, name text) RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT count(*) FILTER (WHERE a)::integer FROM wallet_router.r_add_currency(code, minor_units, name) a $$;
 
 -- wallet.live_setup on every shard (each has its own system accounts);
 -- returns the number of shards set up.
@@ -964,13 +1012,15 @@ BEGIN
                            IS DISTINCT FROM (r.received, r.received_hash, r.rejected, r.rejected_hash)),
            string_agg(format('%s -> %s', d.shard, d.dest), ', ' ORDER BY d.shard, d.dest) FILTER (WHERE d.upto IS NULL)
       INTO bad, skipped
-      FROM wallet_router.r_sent_digest() d
+      FROM (SELECT x.shard, x.dest, x.delivered, x.delivered_hash, x.returned, x.returned_hash, x.pending_ids,
+                   CASE WHEN x.dest < wallet_router.shard_count() THEN x.upto END AS upto
+              FROM wallet_router.r_sent_digest() x) d
       LEFT JOIN LATERAL (SELECT * FROM wallet_router.r_received_digest(d.dest, d.shard, d.upto, d.pending_ids) x
                           WHERE d.upto IS NOT NULL) r ON true;
     check_name := 'messages_match';
     ok := CASE WHEN bad IS NOT NULL THEN false WHEN skipped IS NOT NULL THEN NULL ELSE true END;
     detail := coalesce(bad, CASE WHEN skipped IS NOT NULL
-                                 THEN 'not checked (a sender''s writers held on past 10 s): ' || skipped
+                                 THEN 'not checked (a sender''s writers held on past 10 s, or a shard this router has no partition for): ' || skipped
                                  ELSE 'every settled message is settled the same way on both shards' END);
     RETURN NEXT;
 

@@ -232,7 +232,7 @@ SELECT pg_catalog.pg_extension_config_dump('wallet_shard.outbox_id_seq', '');
 --   delivered  posted there (remote_txn);
 --   returning  rejected there (reason), not yet returned to the sender
 --              (the return failed, e.g. the sender's account is closed;
---              retried by every ack of that shard);
+--              retried by every wallet.relay(): acks with retry_returns);
 --   bounced    rejected there and returned here (return_txn reverses txn_id).
 -- kind 'transfer': amount left the sender for the "out" clearing account;
 -- kind 'gift': the viewer's coins stayed on this shard (platform revenue)
@@ -314,8 +314,8 @@ END
 $$;
 
 -- Whether account (of this shard) can take a credit of `amount`: raises the
--- error the posting would (WL003 unknown, WL002 other currency, WL004
--- frozen, WL005 closed).  The router asks before it sends, so a transfer
+-- error the posting would (WL003 unknown, 22023 a clearing account, WL002
+-- other currency, WL004 frozen, WL005 closed).  The router asks before it sends, so a transfer
 -- to a closed account fails at once instead of being returned later.
 CREATE FUNCTION wallet_shard.check_receiver(account bigint, amount wallet.amount) RETURNS void
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -682,9 +682,9 @@ BEGIN
     END IF;
     -- Receives run in parallel (a famous creator's gifts from another
     -- shard must not queue behind each other).  Two deliveries of one
-    -- message at once: the second waits on the first's idempotency key,
-    -- then its inbox insert fails with 23505 (its posting rolls back with
-    -- it), and the relay finds the recorded outcome next time.  No cycle of
+    -- message at once: the second waits on the first's idempotency key or
+    -- inbox key, its own posting (if any) rolls back, and it returns the
+    -- outcome the first recorded (the unique_violation handler below).  No cycle of
     -- waits: each delivery takes keys and row locks in message order
     -- (receiver, then outbox id), and waits on another only at a message
     -- the other has already passed.
@@ -772,8 +772,16 @@ BEGIN
             -- its outcome first (this one waited for it on the inbox key);
             -- what this one posted, if anything, is undone with the block
             SELECT * INTO ib FROM wallet_shard.inbox i WHERE i.origin_shard = origin AND i.outbox_id = m.oid;
-            IF NOT FOUND OR ib.kind <> m.kind OR ib.to_account <> m.acct OR ib.amount_sent <> m.amt THEN
+            IF NOT FOUND THEN
                 RAISE;
+            END IF;
+            IF ib.kind <> m.kind OR ib.to_account <> m.acct
+               OR (ib.amount IS NOT NULL AND ib.amount IS DISTINCT FROM amt)
+               OR (ib.amount IS NULL AND ib.amount_sent <> m.amt) THEN
+                RAISE EXCEPTION 'message % of shard % was received with other contents', m.oid, origin
+                    USING ERRCODE = 'WL006',
+                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount_sent,
+                                          ib.to_account, m.kind, m.amt, m.acct);
             END IF;
             st := ib.status; tx := ib.txn_id; why := ib.reason;
             recorded_now := false;
@@ -863,12 +871,19 @@ BEGIN
     IF cardinality(todo) = 0 THEN
         RETURN settled;
     END IF;
-    PERFORM 1 FROM wallet.account a
-     WHERE a.id IN (SELECT e.account_id FROM wallet.entry e JOIN wallet_shard.outbox ob ON ob.txn_id = e.txn_id
-                     WHERE ob.id = ANY (todo))
-       AND NOT (a.hot AND a.allow_negative)
-     ORDER BY a.id
-       FOR NO KEY UPDATE OF a;
+    BEGIN
+        PERFORM 1 FROM wallet.account a
+         WHERE a.id IN (SELECT e.account_id FROM wallet.entry e JOIN wallet_shard.outbox ob ON ob.txn_id = e.txn_id
+                         WHERE ob.id = ANY (todo))
+           AND NOT (a.hot AND a.allow_negative)
+         ORDER BY a.id
+           FOR NO KEY UPDATE OF a;
+    EXCEPTION WHEN lock_not_available THEN
+        -- an account held elsewhere past lock_timeout: the returns wait for
+        -- the next ack, the outcomes recorded above stand
+        RAISE LOG 'wallet_shard: returns to shard % put off: an account is busy', dest;
+        RETURN settled;
+    END;
     FOR o IN SELECT * FROM wallet_shard.outbox ob WHERE ob.id = ANY (todo) ORDER BY ob.id LOOP
         SELECT array_agg(ROW(e.account_id, -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
           INTO legs
@@ -1078,7 +1093,7 @@ BEGIN
         RAISE EXCEPTION 'keys are claimed over % shards, the router says %', c.claim_shards, claim_key.claim_shards
             USING ERRCODE = '55000',
                   DETAIL = 'Every router must home keys on the same shards, for ever.',
-                  HINT = 'SELECT wallet.set_claim_shards(n) on that router with the count the others use.';
+                  HINT = 'Empty wallet_router.settings on that router: it then reads the count from the shards.';
     END IF;
     IF hashtext(idempotency_key) & (claim_shards - 1) <> c.shard THEN
         RAISE EXCEPTION 'key "%" is not claimed on shard %', idempotency_key, c.shard USING ERRCODE = '22023',
@@ -1105,7 +1120,8 @@ $$;
 
 -- Records the cluster's claim-shard count on this shard, once: returns it;
 -- 55000 if another count is recorded already.  Routers call it on every
--- shard (wallet_router.claim_shards) when no shard knows the count yet.
+-- shard when no shard knows the count yet (wallet_router.claim_shards),
+-- and on one claim shard that lost it (wallet_router.claim).
 CREATE FUNCTION wallet_shard.set_claim_shards(claim_shards integer) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1272,7 +1288,8 @@ $$;
 --     return reversing the original;
 --   inbox_postings: every received message is posted once, under its key,
 --     to its receiver.
--- All from one snapshot.
+-- Each check reads its own snapshot (READ COMMITTED): each is consistent in
+-- itself; run it in REPEATABLE READ for one snapshot across them.
 CREATE FUNCTION wallet_shard.verify()
 RETURNS TABLE (check_name text, ok boolean, detail text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -1388,6 +1405,8 @@ BEGIN
                    'wallet.available(bigint), wallet.live_setup(text, text, numeric), '
                    'wallet.complete_withdrawal(bigint), wallet.cancel_withdrawal(bigint), '
                    'wallet.statement(bigint, timestamptz, timestamptz), wallet.history_merged_through(), '
+                   'wallet.refund_recharge(bigint, text), wallet.balance_at(bigint, timestamptz), '
+                   'wallet.add_currency(text, integer, text), '
                    'wallet_shard.current_shard(), wallet_shard.guard(bigint), '
                    'wallet_shard.check_receiver(bigint, wallet.amount), wallet_shard.check_creator(bigint), '
                    'wallet_shard.send(bigint, bigint, wallet.amount, text, text, jsonb), '

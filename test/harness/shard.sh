@@ -230,6 +230,17 @@ err "a shard refuses a claim homed over another count" 55000 "${SH[0]}" "SELECT 
 home=$(r "SELECT hashtext('txn:zz') & $((N - 1))")
 err "a shard refuses a claim whose home is another shard" 22023 "${SH[$(((home + 1) % N))]}" "SELECT wallet_shard.claim_key('txn:zz', '{\"call\": \"x\"}', $N)"
 
+rf=$(r "SELECT wallet.refund_recharge($t1, 'chargeback')")
+eq "a store refund through the router claws the coins back, once" "0 COIN|$rf|0" \
+	"$(r "SELECT wallet.balance($rc0)")|$(r "SELECT wallet.refund_recharge($t1, 'chargeback')")|$(ids_of "$rf")"
+eq "balance_at through the router" "$(r "SELECT wallet.balance($rc0)")" "$(r "SELECT wallet.balance_at($rc0, now() + interval '1 hour')")"
+eq "add_currency through the router reaches every shard" "$N|0 1 2 3" \
+	"$(r "SELECT wallet.add_currency('PTS', 0, 'Points')")|$(for ((k = 0; k < N; k++)); do q "${SH[$k]}" "SELECT $k FROM wallet.currencies WHERE code = 'PTS'"; done | xargs)"
+p0=$(r "SELECT wallet.open_account_on(0, 'pts0', 'PTS', 'system', true)")
+p3=$(r "SELECT wallet.open_account_on(3, 'pts3', 'PTS')")
+eq "and a cross-shard transfer in it is delivered" "7 PTS" \
+	"$(r "SELECT wallet.transfer($p0, $p3, '7 PTS', 'pts-x') IS NOT NULL" >/dev/null; r "SELECT wallet.balance($p3)")"
+
 # ---- clearing accounts are not API endpoints ----------------------------------------
 clr=$(q "${SH[1]}" "SELECT account_id FROM wallet_shard.clearing WHERE direction = 'in' AND peer = 0 AND currency = 'USD'")
 err "paying into a clearing account" 22023 "$R" "SELECT wallet.transfer(${U1[0]}, $clr, '1 USD', 'into-clearing')"
