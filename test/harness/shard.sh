@@ -10,18 +10,32 @@
 #   * transfers within and across shards: balances right at once,
 #     idempotent retries, key conflicts, receiver checks (WL002-WL005),
 #     insufficient funds, nothing queued by a failed call;
-#   * messages rejected by the receiving shard come back to the sender;
+#   * messages rejected by the receiving shard come back to the sender, and
+#     so do messages it cannot read (a currency it lacks);
 #   * a relay that dies between posting on the receiver and acknowledging
 #     on the sender: redelivery posts nothing twice;
-#   * cross-shard gifts (coins on the viewer's shard, diamonds issued on the
-#     creator's), withdrawals and statements routed by id, reversals of
-#     cross-shard transactions refused;
-#   * privileges: an application role calls the API, not the internals;
+#   * cross-shard gifts, recharges, store refunds, withdrawals, statements,
+#     balance_at and add_currency routed by id; reversals of cross-shard
+#     transactions refused;
+#   * idempotency keys and store orders claimed for the whole cluster
+#     (retries, refused retries checked again, canonical amounts, a claim
+#     shard that lost its count), clearing accounts refused as endpoints,
+#     creators checked like a node;
+#   * a close racing a send of the whole balance, money that cannot be
+#     returned and its settlement, a poison message, a receiver held
+#     locked, a shard down;
+#   * privileges: an application role calls the API, not the internals; a
+#     second router connecting as a role given grant_router;
 #   * a storm: clients transferring across shards through the router while
-#     relays run and shard backends are killed at random; then every
+#     relays run, shard backends are killed at random and the global
+#     wallet.verify() runs (it must never answer false); then every
 #     acknowledged transfer is posted once on its sender's shard and
 #     delivered once on its receiver's, unacknowledged ones at most once,
 #     money is conserved and the global wallet.verify() passes;
+#   * verify catching a tampered outbox, outcomes acknowledged the wrong
+#     way round and a misdelivery; a shard configured past the router's
+#     partitions; growing from 4 to 8 shards (keys keep their claims, also
+#     for a router set up afterwards);
 #   * pg_dump / pg_restore of a shard keeps its ids in its range.
 # Prints TAP lines (`ok - ...` / `not ok - ...`); exit 1 if any failed.
 #
