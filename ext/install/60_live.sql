@@ -594,6 +594,7 @@ DECLARE
     c wallet.live_config;
     t_kind text;
     t_md jsonb;
+    t_key text;
     user_id bigint;
     u wallet.account;
     key text;
@@ -618,15 +619,21 @@ BEGIN
             DETAIL = format('The reason has %s bytes.', octet_length(reason));
     END IF;
     c := wallet.live_cfg();
-    SELECT t.kind, t.metadata INTO t_kind, t_md FROM wallet.txn t WHERE t.id = tx_id;
+    SELECT t.kind, t.metadata, t.idempotency_key INTO t_kind, t_md, t_key FROM wallet.txn t WHERE t.id = tx_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown transaction %', tx_id USING ERRCODE = 'WL009',
             DETAIL = format('No transaction has id %s.', tx_id);
     END IF;
-    IF t_kind <> 'recharge' OR NOT (t_md ? 'account') THEN
-        RAISE EXCEPTION 'transaction % is a %, not a recharge', tx_id, t_kind
+    -- only what wallet.recharge posted: its key is in the reserved prefix,
+    -- which no client can use, so a client's transfer given the kind
+    -- 'recharge' and made-up metadata is not one (1.2.0)
+    IF t_kind <> 'recharge' OR NOT (t_md ? 'account') OR NOT starts_with(t_key, 'wallet:recharge:') THEN
+        RAISE EXCEPTION 'transaction % is a %, not a recharge', tx_id,
+                        CASE WHEN t_kind = 'recharge' THEN 'posting of kind recharge' ELSE t_kind END
             USING ERRCODE = '22023',
-                  DETAIL = format('Transaction %s has kind %s; only recharges are refunded.', tx_id, t_kind),
+                  DETAIL = CASE WHEN t_kind = 'recharge'
+                                THEN format('Transaction %s has kind recharge but was not posted by wallet.recharge (key "%s").', tx_id, t_key)
+                                ELSE format('Transaction %s has kind %s; only recharges are refunded.', tx_id, t_kind) END,
                   HINT = 'Use wallet.reverse() for other transactions.';
     END IF;
     user_id := (t_md ->> 'account')::bigint;

@@ -6,7 +6,7 @@
 -- recorded), and conservation of coins and diamonds throughout.  Runs in
 -- one transaction and rolls back.
 BEGIN;
-SELECT plan(70);
+SELECT plan(74);
 
 SET LOCAL client_min_messages = warning;
 
@@ -165,6 +165,24 @@ SELECT is(pg_temp.state('SELECT wallet.refund_recharge(-42, ''x'')'), 'WL009', '
 
 SELECT is((pg_temp.total('COIN'), pg_temp.total('DIAMOND'), pg_temp.total('USD'), pg_temp.total('JPY'))::text,
           (0::bigint, 0::bigint, 0::bigint, 0::bigint)::text, 'every unit sums to zero at the end');
+-- ============================================================ refund of a fake recharge (1.2.0)
+-- A client's transfer given the kind 'recharge' and metadata naming an
+-- account, coins and an amount paid is not a recharge: refund_recharge
+-- refuses it (it used to book a store refund for money never paid, or
+-- claw coins back from the account the metadata named).
+SELECT wallet.open_account('fake-victim', 'COIN') AS victim \gset
+SELECT wallet.recharge(:victim, '60 COIN', '0.60 USD', 'appstore', 'fake-victim-order') AS victim_rc \gset
+SELECT wallet.open_account('fake-payer', 'COIN') AS payer \gset
+SELECT wallet.recharge(:payer, '5 COIN', '0.05 USD', 'appstore', 'fake-payer-order') AS payer_rc \gset
+SELECT wallet.transfer(:payer, :victim, '1 COIN', 'fake-recharge-1', 'recharge',
+                       jsonb_build_object('account', :victim, 'coins', '1000 COIN', 'paid', '100 USD')) AS fake \gset
+SELECT throws_ok(format('SELECT wallet.refund_recharge(%s, %L)', :fake, 'chargeback'), '22023', NULL,
+                 'refund_recharge: a client transfer of kind recharge is refused (22023)');
+SELECT is(pg_temp.units(:victim), 61::bigint, 'refund_recharge: the account the fake metadata named keeps its coins');
+SELECT lives_ok(format('SELECT wallet.refund_recharge(%s, %L)', :victim_rc, 'chargeback'),
+                'refund_recharge: a recharge wallet.recharge posted is still refunded');
+SELECT is(pg_temp.units(:victim), 1::bigint, 'refund_recharge: the real refund took the 60 coins');
+
 SELECT is((SELECT array_agg(check_name::text ORDER BY check_name) FROM wallet.verify() WHERE NOT ok), NULL::text[],
           'verify() passes after the live flows');
 
