@@ -954,7 +954,8 @@ $$;
 -- ============================================================================
 
 -- wallet.reverse for a shard: refuses (22023) a transaction that sent or
--- received money across shards, or touched a clearing account (its
+-- received money across shards, returned such money (a gift's return
+-- touches no clearing account), or touched a clearing account (its
 -- reversal would leave the clearing accounts out of step with the other
 -- shard; send the money back with a new transfer instead), and is
 -- wallet.reverse otherwise.
@@ -965,7 +966,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM wallet_shard.outbox o WHERE o.txn_id = reverse.tx_id)
+    IF EXISTS (SELECT 1 FROM wallet_shard.outbox o WHERE o.txn_id = reverse.tx_id OR o.return_txn = reverse.tx_id)
        OR EXISTS (SELECT 1 FROM wallet_shard.inbox i WHERE i.txn_id = reverse.tx_id)
        OR EXISTS (SELECT 1 FROM wallet.entry e JOIN wallet_shard.clearing k ON k.account_id = e.account_id
                    WHERE e.txn_id = reverse.tx_id) THEN
@@ -1285,7 +1286,7 @@ $$;
 --     received from its shard;
 --   outbox_postings: every outbox row has its posting (the sender's leg),
 --     every delivered row its remote transaction, every bounced row its
---     return reversing the original;
+--     return reversing the original, and nothing reverses a return;
 --   inbox_postings: every received message is posted once, under its key,
 --     to its receiver.
 -- Each check reads its own snapshot (READ COMMITTED): each is consistent in
@@ -1343,6 +1344,8 @@ BEGIN
                      THEN format('bounced, but transaction %s is not its return', o.return_txn)
                    WHEN o.status <> 'bounced' AND EXISTS (SELECT 1 FROM wallet.txn t WHERE t.reverses = o.txn_id)
                      THEN 'reversed on this shard, but not bounced'
+                   WHEN o.return_txn IS NOT NULL AND EXISTS (SELECT 1 FROM wallet.txn t WHERE t.reverses = o.return_txn)
+                     THEN format('its return %s was reversed', o.return_txn)
                  END AS what) w
      WHERE w.what IS NOT NULL;
     check_name := 'outbox_postings'; ok := bad IS NULL; detail := coalesce(bad, ''); RETURN NEXT;

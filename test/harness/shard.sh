@@ -157,6 +157,8 @@ eq "sent to a frozen account: debited while in flight" "924.50 USD" "$(r "SELECT
 eq "relay: the receiving shard rejects it" "0|3|0|1" "$(r "SELECT from_shard, to_shard, delivered, rejected FROM wallet.relay()" | tr '\n' ' ' | xargs)"
 eq "rejected: returned to the sender, outbox bounced, return reverses the send" "964.50 USD|bounced|true" \
 	"$(r "SELECT wallet.balance(${U1[0]})")|$(q "${SH[0]}" "SELECT o.status || '|' || (t.reverses = o.txn_id) FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.return_txn WHERE o.txn_id = $tx")"
+err "reversing the return of a rejected message" 22023 "$R" \
+	"SELECT wallet.reverse($(q "${SH[0]}" "SELECT return_txn FROM wallet_shard.outbox WHERE txn_id = $tx"), 'rev-return')" 
 eq "rejected: the inbox keeps the reason" "rejected|WL004" \
 	"$(q "${SH[3]}" "SELECT status || '|' || left(reason, 5) FROM wallet_shard.inbox WHERE origin_shard = 0")"
 r "SELECT wallet.unfreeze_account(${U2[3]})" >/dev/null
@@ -518,6 +520,12 @@ got=$(q "${SH[3]}" "SELECT txn_id FROM wallet_shard.receive(0, 3, ARRAY[$o3]::bi
 q "${SH[0]}" "SELECT wallet_shard.ack(3, ARRAY[$o3]::bigint[], '{received}', ARRAY[$got]::bigint[], '{NULL}')" >/dev/null
 eq "a message credited to another account than sent to: messages_match names the pair" "t" \
 	"$(r "SELECT detail LIKE '%0 -> 3%' FROM wallet.verify() WHERE check_name = 'messages_match'")"
+
+# a return reversed on the shard directly, around the guard
+rt0=$(q "${SH[0]}" "SELECT o.return_txn FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'bounce-1'")
+q "${SH[0]}" "SELECT wallet.reverse($rt0, 'rev-return-direct')" >/dev/null
+eq "verify: a reversed return is reported" "f" \
+	"$(r "SELECT ok FROM wallet.verify() WHERE check_name = 'shard 0: outbox_postings'")"
 
 # ---- a shard configured past the router's partitions ------------------------------------
 q "${SH[1]}" "SELECT wallet_shard.configure(1, 8)" >/dev/null
