@@ -239,6 +239,16 @@ LANGUAGE plproxy AS $$ CLUSTER 'wallet_shards'; RUN ON ALL;
     SELECT wallet_shard.current_shard() AS shard, t.currency, t.all_accounts, t.clearing
       FROM wallet_shard.totals() t; $$;
 
+-- Whether an error caught in a handler is a cancel of this session (its
+-- statement_timeout, pg_cancel_backend) rather than a statement cancelled
+-- on a shard, which PL/Proxy re-raises with the same SQLSTATE 57014 and a
+-- "REMOTE ERROR" message.  Handlers that catch query_canceled re-raise the
+-- first kind: the caller asked for the call to end.
+CREATE FUNCTION wallet_router.local_cancel(sqlstate text, message text) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT sqlstate = '57014' AND message NOT LIKE '%REMOTE ERROR%' $$;
+
 -- ============================================================================
 -- Delivery
 -- ============================================================================
@@ -311,7 +321,7 @@ BEGIN
         EXCEPTION WHEN OTHERS OR query_canceled THEN
             err_state := SQLSTATE;
             err_msg := SQLERRM;
-            IF err_state = '57014' AND err_msg NOT LIKE '%REMOTE ERROR%' THEN
+            IF wallet_router.local_cancel(err_state, err_msg) THEN
                 RAISE;   -- this session was cancelled, not the shard's statement
             END IF;
             IF left(err_state, 2) NOT IN ('WL', '22', '23') OR cardinality(ids) = 1 THEN
@@ -321,7 +331,7 @@ BEGIN
                     BEGIN
                         PERFORM wallet_router.r_ack(src, dst, '{}', '{}', '{}', '{}', true);
                     EXCEPTION WHEN OTHERS OR query_canceled THEN
-                        IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                        IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
                             RAISE;
                         END IF;
                         -- the pair reports the delivery's error below
@@ -341,7 +351,7 @@ BEGIN
                     r_whys := r_whys || rec.reason;
                     r_now := r_now || rec.recorded_now;
                 EXCEPTION WHEN OTHERS OR query_canceled THEN
-                    IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                    IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
                         RAISE;
                     END IF;
                     stuck := stuck + 1;
@@ -367,7 +377,7 @@ BEGIN
         BEGIN
             PERFORM wallet_router.r_ack(src, dst, '{}', '{}', '{}', '{}', true);
         EXCEPTION WHEN OTHERS OR query_canceled THEN
-            IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+            IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
                 RAISE;
             END IF;
             left_pending := concat_ws('; ', left_pending, format('returns not retried: %s: %s', SQLSTATE, SQLERRM));
@@ -410,7 +420,7 @@ BEGIN
                 EXCEPTION WHEN OTHERS OR query_canceled THEN
                     -- a statement cancelled on a shard is that pair's error;
                     -- this session being cancelled ends the call
-                    IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+                    IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
                         RAISE;
                     END IF;
                     error := format('%s: %s', SQLSTATE, SQLERRM);
@@ -418,7 +428,7 @@ BEGIN
                 RETURN NEXT;
             END LOOP;
         EXCEPTION WHEN OTHERS OR query_canceled THEN
-            IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+            IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
                 RAISE;
             END IF;
             -- the sending shard cannot be asked: its pairs wait for the next call
@@ -455,7 +465,7 @@ EXCEPTION WHEN OTHERS OR query_canceled THEN
     -- cancel of this session itself (the caller's statement_timeout or
     -- pg_cancel_backend) still ends the call; a retry with the same key
     -- returns the id.
-    IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+    IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
         RAISE;
     END IF;
     RAISE DEBUG 'wallet: delivery of message % from shard % to % left to wallet.relay(): %', outbox_id, src, dst, SQLERRM;
@@ -533,7 +543,7 @@ BEGIN
         BEGIN
             k := wallet_router.r_known_claim_shards_on(i);
         EXCEPTION WHEN OTHERS OR query_canceled THEN
-            IF SQLSTATE = '57014' AND SQLERRM NOT LIKE '%REMOTE ERROR%' THEN
+            IF wallet_router.local_cancel(SQLSTATE, SQLERRM) THEN
                 RAISE;
             END IF;
             unreachable := concat_ws(', ', unreachable, i::text);

@@ -604,6 +604,35 @@ $$;
 -- Receiving
 -- ============================================================================
 
+-- A message delivered again must be the one recorded (WL006 otherwise):
+-- the same kind and receiver, and the same amount, read the same here or,
+-- if it could not be read then, sent as the same text.
+CREATE FUNCTION wallet_shard.check_redelivery(ib wallet_shard.inbox, kind text, to_account bigint, amount_sent text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    amt wallet.amount;
+BEGIN
+    IF ib.amount IS NOT NULL THEN
+        BEGIN
+            amt := amount_sent::wallet.amount;
+        EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
+            amt := NULL;
+        END;
+    END IF;
+    IF ib.kind <> kind OR ib.to_account <> to_account
+       OR (ib.amount IS NOT NULL AND ib.amount IS DISTINCT FROM amt)
+       OR (ib.amount IS NULL AND ib.amount_sent <> amount_sent) THEN
+        RAISE EXCEPTION 'message % of shard % was received with other contents', ib.outbox_id, ib.origin_shard
+            USING ERRCODE = 'WL006',
+                  DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount_sent,
+                                  ib.to_account, kind, amount_sent, to_account);
+    END IF;
+END
+$$;
+
 -- Posts the messages of shard `origin` to this shard, `dest` (the router
 -- names the shard it means to reach: 22023 if that is not this one).  The
 -- messages are parallel arrays, one element per outbox row there, amounts
@@ -705,24 +734,7 @@ BEGIN
         -- a message seen before: its recorded outcome, whatever changed here since
         SELECT * INTO ib FROM wallet_shard.inbox i WHERE i.origin_shard = origin AND i.outbox_id = m.oid;
         IF FOUND THEN
-            -- the same amount: read the same, or, if it could not be read
-            -- then, sent as the same text
-            amt := NULL;
-            IF ib.amount IS NOT NULL THEN
-                BEGIN
-                    amt := m.amt::wallet.amount;
-                EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
-                    NULL;
-                END;
-            END IF;
-            IF ib.kind <> m.kind OR ib.to_account <> m.acct
-               OR (ib.amount IS NOT NULL AND ib.amount IS DISTINCT FROM amt)
-               OR (ib.amount IS NULL AND ib.amount_sent <> m.amt) THEN
-                RAISE EXCEPTION 'message % of shard % was received with other contents', m.oid, origin
-                    USING ERRCODE = 'WL006',
-                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount_sent,
-                                          ib.to_account, m.kind, m.amt, m.acct);
-            END IF;
+            PERFORM wallet_shard.check_redelivery(ib, m.kind, m.acct, m.amt);
             outbox_id := ib.outbox_id; status := ib.status; txn_id := ib.txn_id; reason := ib.reason;
             recorded_now := false;
             RETURN NEXT;
@@ -775,14 +787,7 @@ BEGIN
             IF NOT FOUND THEN
                 RAISE;
             END IF;
-            IF ib.kind <> m.kind OR ib.to_account <> m.acct
-               OR (ib.amount IS NOT NULL AND ib.amount IS DISTINCT FROM amt)
-               OR (ib.amount IS NULL AND ib.amount_sent <> m.amt) THEN
-                RAISE EXCEPTION 'message % of shard % was received with other contents', m.oid, origin
-                    USING ERRCODE = 'WL006',
-                          DETAIL = format('Recorded: %s of %s to %s; now: %s of %s to %s.', ib.kind, ib.amount_sent,
-                                          ib.to_account, m.kind, m.amt, m.acct);
-            END IF;
+            PERFORM wallet_shard.check_redelivery(ib, m.kind, m.acct, m.amt);
             st := ib.status; tx := ib.txn_id; why := ib.reason;
             recorded_now := false;
         END;
@@ -795,6 +800,36 @@ $$;
 -- ============================================================================
 -- Settling (the sending shard)
 -- ============================================================================
+
+-- Returns the money of message o: a posting of the original's legs
+-- reversed, with `to_account` in place of the sender (the sender itself
+-- for a return, another account when an operator settles one; then the
+-- metadata says "settled_to"), keyed 'wallet:shard:return:<outbox_id>' and
+-- linked through transactions.reverses; marks the message bounced.
+-- Returns the posting's id.  The caller holds the outbox row.
+CREATE FUNCTION wallet_shard.post_return(o wallet_shard.outbox, to_account bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    legs wallet.leg[];
+    md jsonb := jsonb_build_object('outbox_id', o.id, 'dest_shard', o.dest_shard, 'reason', o.reason);
+    rtx bigint;
+BEGIN
+    SELECT array_agg(ROW(CASE WHEN e.account_id = o.from_account THEN post_return.to_account ELSE e.account_id END,
+                         -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
+      INTO legs
+      FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
+     WHERE e.txn_id = o.txn_id;
+    IF to_account <> o.from_account THEN
+        md := md || jsonb_build_object('settled_to', to_account);
+    END IF;
+    rtx := wallet.post_system(format('wallet:shard:return:%s', o.id), legs, 'shard_return', md, o.txn_id);
+    UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
+     WHERE ob.id = o.id;
+    RETURN rtx;
+END
+$$;
 
 -- Records the outcomes wallet_shard.receive returned on shard `dest`:
 -- 'received' marks the message delivered (remote_txn); 'rejected' marks it
@@ -822,8 +857,6 @@ DECLARE
     m record;
     o wallet_shard.outbox;
     settled integer := 0;
-    legs wallet.leg[];
-    rtx bigint;
     todo bigint[];
 BEGIN
     IF dest IS NULL OR outbox_ids IS NULL OR statuses IS NULL OR remote_txns IS NULL OR reasons IS NULL
@@ -885,17 +918,8 @@ BEGIN
         RETURN settled;
     END;
     FOR o IN SELECT * FROM wallet_shard.outbox ob WHERE ob.id = ANY (todo) ORDER BY ob.id LOOP
-        SELECT array_agg(ROW(e.account_id, -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
-          INTO legs
-          FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
-         WHERE e.txn_id = o.txn_id;
         BEGIN
-            rtx := wallet.post_system(format('wallet:shard:return:%s', o.id), legs, 'shard_return',
-                                      jsonb_build_object('outbox_id', o.id, 'dest_shard', o.dest_shard,
-                                                         'reason', o.reason),
-                                      o.txn_id);
-            UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
-             WHERE ob.id = o.id;
+            PERFORM wallet_shard.post_return(o, o.from_account);
             settled := settled + 1;
         EXCEPTION WHEN SQLSTATE 'WL000' OR SQLSTATE '22000' THEN
             -- any wallet or data error: the message stays 'returning', the
@@ -921,8 +945,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     o wallet_shard.outbox;
-    legs wallet.leg[];
-    rtx bigint;
 BEGIN
     IF outbox_id IS NULL OR to_account IS NULL THEN
         RAISE EXCEPTION 'wallet_shard.settle_return: arguments must not be null' USING ERRCODE = '22004',
@@ -934,18 +956,7 @@ BEGIN
         RAISE EXCEPTION 'message % is not waiting to be returned', outbox_id USING ERRCODE = '22023',
             DETAIL = format('Its status is %s.', coalesce(o.status, 'unknown: no such message'));
     END IF;
-    SELECT array_agg(ROW(CASE WHEN e.account_id = o.from_account THEN settle_return.to_account ELSE e.account_id END,
-                         -wallet.amount(e.amount, a.currency))::wallet.leg ORDER BY e.leg)
-      INTO legs
-      FROM wallet.entry e JOIN wallet.account a ON a.id = e.account_id
-     WHERE e.txn_id = o.txn_id;
-    rtx := wallet.post_system(format('wallet:shard:return:%s', o.id), legs, 'shard_return',
-                              jsonb_build_object('outbox_id', o.id, 'dest_shard', o.dest_shard, 'reason', o.reason,
-                                                 'settled_to', to_account),
-                              o.txn_id);
-    UPDATE wallet_shard.outbox ob SET status = 'bounced', return_txn = rtx, settled_at = now()
-     WHERE ob.id = o.id;
-    RETURN rtx;
+    RETURN wallet_shard.post_return(o, to_account);
 END
 $$;
 
