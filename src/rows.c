@@ -9,8 +9,9 @@
  * checks and per-row projection, which measured more than the work itself
  * (wallet.transfer spent ~10 % in executor set-up; a 1,000-row batch ~5 ms
  * of its locks and updates).  Here:
- *   - rows are found through the primary key (index_beginscan once, one
- *     rescan per id, ids ascending: the global lock order);
+ *   - rows are found through the primary key, ids ascending (the global
+ *     lock order): one rescan per id, or one range scan over a dense set
+ *     of ids (AccountFinder);
  *   - locks are table_tuple_lock(LockTupleNoKeyExclusive), following the
  *     update chain in READ COMMITTED as SELECT ... FOR NO KEY UPDATE does,
  *     and raising 40001 in REPEATABLE READ / SERIALIZABLE as it does;
@@ -35,6 +36,7 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/itup.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -358,13 +360,98 @@ may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
 	return true;
 }
 
-/* find the row of `id` visible to `snap`; false if none */
-static bool
-fetch_account(IndexScanDesc scan, ScanKey key, int64 id, TupleTableSlot *slot)
+/*
+ * Finding account rows by id through the primary key, ids asked for in
+ * ascending order, each once.  Usually one descent per id.  When the ids
+ * are dense (a batch working on a slice of the accounts: at most
+ * FINDER_MAX_SPREAD ids of range per id asked for), one forward scan of
+ * the range [first, last] instead: it steps over the index entries of ids
+ * not asked for without touching the heap (the key is read from the index
+ * tuple, as an index-only scan does) and fetches only the rows wanted,
+ * which saves the descent per id (a quarter of a batch's account reads).
+ */
+#define FINDER_MIN_IDS		16
+#define FINDER_MAX_SPREAD	16
+
+typedef struct AccountFinder
 {
-	key->sk_argument = Int64GetDatum(id);
-	index_rescan(scan, key, 1, NULL, 0);
-	return index_getnext_slot(scan, ForwardScanDirection, slot);
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	bool		ranged;
+	bool		have_entry;		/* ranged: an index entry read, not yet used */
+	bool		exhausted;		/* ranged: no entries left */
+	int64		entry_id;
+} AccountFinder;
+
+static void
+finder_begin(AccountFinder *f, Relation rel, Relation idx, Snapshot snap,
+			 const AccountState *states, int nstates)
+{
+	f->have_entry = false;
+	f->exhausted = false;
+	f->ranged = nstates >= FINDER_MIN_IDS &&
+		(int128) states[nstates - 1].id - states[0].id <= (int128) nstates * FINDER_MAX_SPREAD;
+	if (!f->ranged)
+	{
+		ScanKeyInit(&f->keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
+		f->scan = index_beginscan(rel, idx, snap, 1, 0);
+		return;
+	}
+	ScanKeyInit(&f->keys[0], 1, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum(states[0].id));
+	ScanKeyInit(&f->keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
+				Int64GetDatum(states[nstates - 1].id));
+	f->scan = index_beginscan(rel, idx, snap, 2, 0);
+	f->scan->xs_want_itup = true;	/* before the rescan: btree keeps the tuples */
+	index_rescan(f->scan, f->keys, 2, NULL, 0);
+}
+
+/* the row of `id` visible to the finder's snapshot into slot; false if none */
+static bool
+finder_fetch(AccountFinder *f, int64 id, TupleTableSlot *slot)
+{
+	if (!f->ranged)
+	{
+		f->keys[0].sk_argument = Int64GetDatum(id);
+		index_rescan(f->scan, f->keys, 1, NULL, 0);
+		return index_getnext_slot(f->scan, ForwardScanDirection, slot);
+	}
+	while (!f->exhausted)
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!f->have_entry)
+		{
+			if (index_getnext_tid(f->scan, ForwardScanDirection) == NULL)
+			{
+				f->exhausted = true;
+				break;
+			}
+			f->entry_id = DatumGetInt64(index_getattr(f->scan->xs_itup, 1,
+													  f->scan->xs_itupdesc, &isnull));
+			if (isnull)
+				elog(ERROR, "wallet: null key in the account primary key");
+			f->have_entry = true;
+		}
+		if (f->entry_id > id)
+			return false;		/* no such account; the entry is for a later id */
+		f->have_entry = false;
+		/*
+		 * Entries of ids not asked for are passed over; an entry of this id
+		 * whose row version this snapshot does not see (an older version,
+		 * after an update that was not HOT) gives way to the next one.
+		 */
+		if (f->entry_id == id && index_fetch_heap(f->scan, slot))
+			return true;
+	}
+	return false;
+}
+
+static void
+finder_end(AccountFinder *f)
+{
+	index_endscan(f->scan);
 }
 
 /*
@@ -381,8 +468,7 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 	Relation	rel;
 	Relation	idx;
 	Snapshot	snap;
-	IndexScanDesc scan;
-	ScanKeyData key;
+	AccountFinder finder;
 	TupleTableSlot *slot;
 	CommandId	cid;
 	bool	   *deferred = palloc0(sizeof(bool) * Max(nstates, 1));
@@ -397,8 +483,8 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 	wrels_load();				/* again: taking the locks may have seen an ALTER */
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(0));
-	scan = index_beginscan(rel, idx, snap, 1, 0);
+	if (nstates > 0)
+		finder_begin(&finder, rel, idx, snap, states, nstates);
 
 	for (int i = 0; i < nstates; i++)
 	{
@@ -408,7 +494,7 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 		ItemPointerData tid;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!fetch_account(scan, &key, st->id, slot))
+		if (!finder_fetch(&finder, st->id, slot))
 			continue;			/* unknown: stays !found */
 		read_account(st, slot, false);
 		if (may_skip_row_lock(st, debit_ids, ndebit, held_ids, nheld))
@@ -450,7 +536,8 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 		read_account(st, slot, true);
 		st->tuple = ExecCopySlotHeapTuple(slot);
 	}
-	index_endscan(scan);
+	if (nstates > 0)
+		finder_end(&finder);
 	UnregisterSnapshot(snap);
 
 	if (any_deferred)
@@ -464,17 +551,17 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 			if (deferred[i])
 				ledger_lock_hot_shared(states[i].id);
 		snap = RegisterSnapshot(GetTransactionSnapshot());
-		scan = index_beginscan(rel, idx, snap, 1, 0);
+		finder_begin(&finder, rel, idx, snap, states, 0);	/* one descent per id */
 		for (int i = 0; i < nstates; i++)
 		{
 			AccountState *st = &states[i];
 
 			if (!deferred[i])
 				continue;
-			if (fetch_account(scan, &key, st->id, slot))
+			if (finder_fetch(&finder, st->id, slot))
 				read_account(st, slot, false);
 		}
-		index_endscan(scan);
+		finder_end(&finder);
 		UnregisterSnapshot(snap);
 	}
 	ExecDropSingleTupleTableSlot(slot);
