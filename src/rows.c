@@ -369,6 +369,14 @@ may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
  * not asked for without touching the heap (the key is read from the index
  * tuple, as an index-only scan does) and fetches only the rows wanted,
  * which saves the descent per id (a quarter of a batch's account reads).
+ *
+ * Only for reads without row locks (the batch's first pass): with
+ * xs_want_itup the btree keeps its pin on the current leaf page between
+ * calls (for index-only scans' VACUUM interlock), and a row lock wait while
+ * holding it would make VACUUM's cleanup lock on that leaf wait for us,
+ * a wait the deadlock detector cannot see (a holder of one of our rows
+ * waiting for VACUUM would hang all three).  Locking passes take one
+ * descent per id, which drops the leaf pin after each.
  */
 #define FINDER_MIN_IDS		16
 #define FINDER_MAX_SPREAD	16
@@ -385,11 +393,11 @@ typedef struct AccountFinder
 
 static void
 finder_begin(AccountFinder *f, Relation rel, Relation idx, Snapshot snap,
-			 const AccountState *states, int nstates)
+			 const AccountState *states, int nstates, bool may_wait)
 {
 	f->have_entry = false;
 	f->exhausted = false;
-	f->ranged = nstates >= FINDER_MIN_IDS &&
+	f->ranged = !may_wait && nstates >= FINDER_MIN_IDS &&
 		(int128) states[nstates - 1].id - states[0].id <= (int128) nstates * FINDER_MAX_SPREAD;
 	if (!f->ranged)
 	{
@@ -484,7 +492,7 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
 	if (nstates > 0)
-		finder_begin(&finder, rel, idx, snap, states, nstates);
+		finder_begin(&finder, rel, idx, snap, states, nstates, lock_rows);
 
 	for (int i = 0; i < nstates; i++)
 	{
@@ -551,7 +559,8 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 			if (deferred[i])
 				ledger_lock_hot_shared(states[i].id);
 		snap = RegisterSnapshot(GetTransactionSnapshot());
-		finder_begin(&finder, rel, idx, snap, states, 0);	/* one descent per id */
+		/* usually one or two hot accounts: one descent each */
+		finder_begin(&finder, rel, idx, snap, states, 0, false);
 		for (int i = 0; i < nstates; i++)
 		{
 			AccountState *st = &states[i];

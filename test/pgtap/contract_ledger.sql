@@ -5,7 +5,7 @@
 -- fail.  Ids are never compared with constants.  Runs in one transaction
 -- and rolls back.
 BEGIN;
-SELECT plan(194);
+SELECT plan(195);
 
 SET LOCAL client_min_messages = warning;
 
@@ -281,11 +281,14 @@ SAVEPOINT gap;
 SELECT wallet.open_account('cl-dense-gap', 'USD') AS dense_gap \gset
 ROLLBACK TO SAVEPOINT gap;
 INSERT INTO dense SELECT 40 + g, wallet.open_account('cl-dense-' || (40 + g), 'USD') FROM generate_series(1, 20) g;
+SELECT pg_stat_get_xact_numscans('wallet.account_pkey'::regclass) AS pkey_scans \gset
 SELECT is((SELECT count(*) FROM wallet.transfer_batch(ARRAY(SELECT :bank::bigint FROM dense ORDER BY n),
                                                       ARRAY(SELECT id FROM dense ORDER BY n),
                                                       ARRAY(SELECT wallet.amount(100 * n, 'USD') FROM dense ORDER BY n),
                                                       ARRAY(SELECT 'cl:dense-fund-' || n FROM dense ORDER BY n))
             WHERE status = 'ok'), 60::bigint, 'transfer_batch over 61 dense ids: every account found');
+SELECT cmp_ok(pg_stat_get_xact_numscans('wallet.account_pkey'::regclass) - :pkey_scans, '<', 10::bigint,
+              '... read with one range scan of the primary key, not one descent per id');
 -- owner is indexed: this update is not HOT, the primary key gets a second entry per id
 UPDATE wallet.account SET owner = owner || '-renamed' WHERE id IN (SELECT id FROM dense WHERE n % 3 = 0);
 SELECT is((SELECT count(*) FROM wallet.account WHERE id IN (SELECT id FROM dense) AND owner LIKE '%-renamed'), 20::bigint,

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(21);
+SELECT plan(24);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -143,6 +143,52 @@ SELECT pg_temp.drain() AS drained \gset
 SELECT lives_ok(format('SELECT wallet.transfer(%s, %s, ''1 JPY'', ''iso-small'')', :jbank, :jhot),
                 'the retry reads the new balance first, locks the row and posts');
 SELECT is(wallet.units(wallet.balance(:jhot)), 4611686018427387906::bigint, 'the hot account holds both credits, once');
+
+-- ---- 6. A batch over a dense run of ids reads them with one range scan of
+-- the primary key, which keeps a pin on its current leaf page between rows
+-- (rows.c, AccountFinder).  Its locking round must not wait for a row lock
+-- while holding that pin: VACUUM's cleanup lock on the leaf would wait for
+-- the batch, unseen by the deadlock detector, and a row lock holder that
+-- then waits for VACUUM would hang all three.  Here the other session's
+-- batch fails a row (so its round is redone with locks) and waits for a
+-- row this session holds; VACUUM from a third session must still finish
+-- (and did not, waiting on a BufferPin, when the locking round kept the
+-- range scan open).
+CREATE TEMP TABLE iso_dense AS
+SELECT g AS n, wallet.open_account('iso-d-' || g, 'USD') AS id FROM generate_series(1, 20) g;
+SELECT count(*) AS funded FROM wallet.transfer_batch(ARRAY(SELECT :bank::bigint FROM iso_dense ORDER BY n),
+           ARRAY(SELECT id FROM iso_dense ORDER BY n), array_fill('5 USD'::wallet.amount, ARRAY[20]),
+           ARRAY(SELECT 'iso-d-fund-' || n FROM iso_dense ORDER BY n)) WHERE status = 'ok' \gset
+-- owner is indexed: renaming leaves dead entries in the primary key for
+-- VACUUM to remove (so it must visit the leaf pages, each under a cleanup lock)
+UPDATE wallet.account SET owner = owner || '-renamed' WHERE id IN (SELECT id FROM iso_dense);
+SELECT id AS d1 FROM iso_dense WHERE n = 1 \gset
+SELECT id AS d2 FROM iso_dense WHERE n = 2 \gset
+BEGIN;
+SELECT wallet.transfer(:d1, :d2, '1 USD', 'iso-d-holder') AS holder \gset
+SELECT dblink_send_query('other', format($q$
+    SELECT status FROM wallet.transfer_batch(
+        ARRAY(SELECT id FROM wallet.account WHERE owner LIKE 'iso-d-%%' ORDER BY id),
+        ARRAY(SELECT coalesce(lead(id) OVER (ORDER BY id), %s) FROM wallet.account WHERE owner LIKE 'iso-d-%%' ORDER BY id),
+        array_fill('1 USD'::wallet.amount, ARRAY[19]) || '500 USD'::wallet.amount,
+        ARRAY(SELECT 'iso-d-ring-' || id FROM wallet.account WHERE owner LIKE 'iso-d-%%' ORDER BY id)) ORDER BY idx$q$, :d1)) AS sent;
+SELECT pg_sleep(0.5);
+SELECT is((SELECT wait_event_type FROM pg_stat_activity WHERE query LIKE '%iso-d-ring-%' AND pid <> pg_backend_pid()
+             AND state = 'active' LIMIT 1), 'Lock', 'the batch waits for a row lock this session holds');
+SELECT dblink_connect('vac', format('host=''%s'' port=%s dbname=''%s'' user=''%s''',
+           split_part(current_setting('unix_socket_directories'), ',', 1),
+           current_setting('port'), current_database(), current_user)) AS connected \gset
+-- (3 s: less than the other session's lock_timeout, which would otherwise
+-- end the hang by cancelling the batch)
+SELECT dblink_exec('vac', 'SET statement_timeout = ''3s''') AS vac_set \gset
+SELECT is(dblink_exec('vac', 'VACUUM (INDEX_CLEANUP ON) wallet.account', false), 'VACUUM',
+                'VACUUM of the accounts finishes while the batch waits for the row lock (no leaf page pinned)');
+SELECT dblink_disconnect('vac') AS vac_closed \gset
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)),
+          array_fill('ok'::text, ARRAY[19]) || 'insufficient_funds'::text,
+          'the batch then posts every row that has the funds');
+SELECT pg_temp.drain() AS drained \gset
 
 -- ---- the ledger afterwards
 SELECT is(wallet.units(wallet.balance(:b)), (60 + 40 + 70 + 1 + 1 - 10)::bigint * 100,
