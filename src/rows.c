@@ -368,7 +368,7 @@ may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
  * the range [first, last] instead: it steps over the index entries of ids
  * not asked for without touching the heap (the key is read from the index
  * tuple, as an index-only scan does) and fetches only the rows wanted,
- * which saves the descent per id (a quarter of a batch's account reads).
+ * which saves the descent per id (a third of a batch's account reads).
  *
  * Only for reads without row locks (the batch's first pass): with
  * xs_want_itup the btree keeps its pin on the current leaf page between
@@ -491,8 +491,7 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 	wrels_load();				/* again: taking the locks may have seen an ALTER */
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
-	if (nstates > 0)
-		finder_begin(&finder, rel, idx, snap, states, nstates, lock_rows);
+	finder_begin(&finder, rel, idx, snap, states, nstates, lock_rows);
 
 	for (int i = 0; i < nstates; i++)
 	{
@@ -544,8 +543,7 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 		read_account(st, slot, true);
 		st->tuple = ExecCopySlotHeapTuple(slot);
 	}
-	if (nstates > 0)
-		finder_end(&finder);
+	finder_end(&finder);
 	UnregisterSnapshot(snap);
 
 	if (any_deferred)
