@@ -44,4 +44,19 @@ SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(ARRAY[[1,2]]::bi
 SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch((SELECT array_agg(1::bigint) FROM generate_series(1, 10001)), (SELECT array_agg(2::bigint) FROM generate_series(1, 10001)), (SELECT array_agg('1 USD'::wallet.amount) FROM generate_series(1, 10001)), (SELECT array_agg('k' || g) FROM generate_series(1, 10001) g))$$) AS too_many;
 SELECT count(*) AS empty_batch_rows FROM wallet.transfer_batch('{}'::bigint[], '{}'::bigint[], '{}'::wallet.amount[], '{}'::text[]);
 
+-- dense runs of ids with no account, at both ends of bigint (read with one
+-- range scan of the primary key: rows.c, AccountFinder): unknown_account
+SELECT r.status, count(*)
+  FROM wallet.transfer_batch(ARRAY(SELECT 9223372036854775807 - g FROM generate_series(1, 20) g),
+                             ARRAY(SELECT 9223372036854775807 - g + 1 FROM generate_series(1, 20) g),
+                             array_fill('1 USD'::wallet.amount, ARRAY[20]),
+                             ARRAY(SELECT 'bt-top-' || g FROM generate_series(1, 20) g)) r
+ GROUP BY r.status;
+SELECT r.status, count(*)
+  FROM wallet.transfer_batch(ARRAY(SELECT -9223372036854775808 + g FROM generate_series(0, 19) g),
+                             ARRAY(SELECT -9223372036854775808 + g + 1 FROM generate_series(0, 19) g),
+                             array_fill('1 USD'::wallet.amount, ARRAY[20]),
+                             ARRAY(SELECT 'bt-bottom-' || g FROM generate_series(0, 19) g)) r
+ GROUP BY r.status;
+
 SELECT check_name, ok FROM wallet.verify() ORDER BY check_name;
