@@ -37,6 +37,29 @@ SELECT wallet.balance(:a) AS a, wallet.balance(:b) AS b, wallet.balance(:star) A
 SELECT count(*) AS pending_rows FROM wallet.hot_pending WHERE account_id = :star;
 SELECT wallet.fold_hot(:star) > 0 AS folded, wallet.balance(:star) AS star_after_fold;
 
+-- repeats of a key in one batch, as if the rows were posted one by one in
+-- array order: a failed row leaves its key unused, so the next row with
+-- that key is tried in its own place; after a row posts (or the key is in
+-- the journal), later rows with the key are exists or idempotency_conflict
+SELECT wallet.open_account('bt-empty', 'USD') AS empty \gset
+SELECT wallet.open_account('bt-empty2', 'USD') AS empty2 \gset
+SELECT r.idx, r.status, r.tx_id IS NOT NULL AS has_tx
+  FROM wallet.transfer_batch(
+         ARRAY[:empty, :a, :empty2, :a, :empty2, :a, :a, :a, :a, :a, :empty, :empty]::bigint[],
+         ARRAY[:b, :b, :b, :empty2, :b, :b, :b, :b, :b, :b, :b, :b]::bigint[],
+         ARRAY['5 USD', '5 USD', '5 USD', '5 USD', '5 USD', '2 USD', '1 USD',
+               '1 USD', '1 USD', '2 USD', '50 USD', '60 USD']::wallet.amount[],
+         ARRAY['bt-dupQ', 'bt-dupQ', 'bt-dupK', 'bt-dupL', 'bt-dupK', 'bt-single', 'bt-single',
+               'bt-dupR', 'bt-dupR', 'bt-dupR', 'bt-dupS', 'bt-dupS']) r
+ ORDER BY r.idx;
+-- the second bt-single row is the journal's transfer; bt-dupK posted once,
+-- in row 5, from what row 4 had just paid in
+SELECT (SELECT tx_id FROM wallet.transfer_batch(ARRAY[:a]::bigint[], ARRAY[:b]::bigint[],
+                                                ARRAY['1 USD']::wallet.amount[], ARRAY['bt-single'])) = :single
+       AS still_the_single;
+SELECT count(*) AS dupk_posted FROM wallet.transactions WHERE idempotency_key = 'bt-dupK';
+SELECT wallet.balance(:empty) AS empty, wallet.balance(:empty2) AS empty2;
+
 -- call-level errors
 SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(ARRAY[1,2]::bigint[], ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS lengths_differ;
 SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(NULL, ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS null_array;

@@ -258,6 +258,28 @@ SELECT wallet.freeze_account(lt.a('bob'));
 SELECT lt.err($$SELECT wallet.reverse(lt.t('t2'), 'lp:rev-t2')$$) AS reverse_frozen;
 SELECT wallet.unfreeze_account(lt.a('bob'));
 
+-- ---- legs near the int64 limit: the totals decide, not the leg order ----
+-- (per currency and per account, summed in 128 bits: 1.3.0)
+SELECT lt.reg('a', wallet.open_account('lp-ox', 'JPY', 'system', true), 'ox') IS NOT NULL AS opened;
+SELECT lt.reg('a', wallet.open_account('lp-oy', 'JPY', 'system', true), 'oy') IS NOT NULL AS opened;
+SELECT wallet.post('lp:big-1', ARRAY[(lt.a('ox'), wallet.amount(9223372036854775807, 'JPY')),
+                                     (lt.a('oy'), wallet.amount(1, 'JPY')),
+                                     (lt.a('oy'), wallet.amount(-9223372036854775807, 'JPY')),
+                                     (lt.a('ox'), wallet.amount(-1, 'JPY'))]::wallet.leg[]) IS NOT NULL AS posted_in_any_order;
+SELECT wallet.post('lp:big-2', ARRAY[(lt.a('ox'), wallet.amount(1, 'JPY')),
+                                     (lt.a('ox'), wallet.amount(-9223372036854775807, 'JPY')),
+                                     (lt.a('oy'), wallet.amount(9223372036854775807, 'JPY')),
+                                     (lt.a('oy'), wallet.amount(-1, 'JPY'))]::wallet.leg[]) IS NOT NULL AS and_back;
+SELECT wallet.balance(lt.a('ox')) AS ox, wallet.balance(lt.a('oy')) AS oy;
+-- a total that does not fit is still refused, whatever the order
+SELECT lt.err($$SELECT wallet.post('lp:big-3', ARRAY[(lt.a('ox'), wallet.amount(9223372036854775807, 'JPY')),
+                                                   (lt.a('ox'), wallet.amount(1, 'JPY')),
+                                                   (lt.a('oy'), wallet.amount(-9223372036854775807, 'JPY')),
+                                                   (lt.a('oy'), wallet.amount(-1, 'JPY'))]::wallet.leg[])$$) AS account_total_too_big;
+SELECT lt.err($$SELECT wallet.post('lp:big-4', ARRAY[(lt.a('ox'), wallet.amount(9223372036854775807, 'JPY')),
+                                                   (lt.a('oy'), wallet.amount(9223372036854775807, 'JPY')),
+                                                   (lt.a('jp'), wallet.amount(-1, 'JPY'))]::wallet.leg[])$$) AS unbalanced_past_int64;
+
 -- ---- the ledger is consistent ----
 SELECT check_name, ok FROM wallet.verify() WHERE check_name NOT LIKE 'audit:%' ORDER BY check_name;
 SELECT bool_and(ok) AS all_ok FROM wallet.verify();

@@ -176,8 +176,8 @@ amount_recv(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid currency code in binary wallet.amount"),
-				 errdetail("The value carries %d bytes of currency code, which is not 1 to %d letters A-Z.",
-						   len, MONEY_CODE_MAX)));
+				 errdetail("The value carries %d bytes of currency code; a code is %d to %d characters, a letter A-Z and then letters A-Z or digits.",
+						   len, MONEY_CODE_MIN, MONEY_CODE_MAX)));
 	mu = wallet_currency_minor_units(&code);
 	if (mu < 0)
 		ereport(ERROR,

@@ -8,8 +8,10 @@
  *   1. validate each row; compute its request fingerprint (identical to
  *      wallet.transfer's, so a retried single transfer and a batch row with
  *      the same key are the same request);
- *   2. set aside repeats of a key inside the batch (they take the outcome
- *      of its first occurrence);
+ *   2. group repeats of a key inside the batch: as if the rows were posted
+ *      one by one, the earliest occurrence is tried first, a failed one
+ *      leaves the key to the next, and the occurrences after the one that
+ *      posted are exists or idempotency_conflict;
  *   3. inside an internal subtransaction: claim the remaining keys in key
  *      order (INSERT ... ON CONFLICT DO NOTHING), lock the accounts once
  *      each in id order, and replay the rows in batch order against the
@@ -66,7 +68,6 @@ typedef struct BatchRow
 	bytea	   *hash;
 	BatchStatus status;
 	int64		txn_id;
-	int			dup_of;			/* index of the first row with this key, or -1 */
 } BatchRow;
 
 static SPIPlanPtr plan_lookup_keys = NULL;
@@ -606,7 +607,9 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 			   *byk;
 	int			ncand,
 				nlost,
-				nfirst;
+				ngrp;
+	int		   *grp_cur,
+			   *grp_end;
 	int		   *nlost_box;
 	bool	   *changed_box;
 	bool	   *want_hot_lock_box;
@@ -642,7 +645,6 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	{
 		BatchRow   *row = &rows[i];
 
-		row->dup_of = -1;
 		if (n_from[i] || n_to[i] || n_amt[i] || n_key[i])
 		{
 			row->status = BS_NULL;
@@ -670,28 +672,35 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* 2. repeats of a key inside the batch: the first occurrence decides */
+	/*
+	 * 2. repeats of a key inside the batch, as if the rows were posted one
+	 * by one in array order: the key's earliest occurrence is tried first;
+	 * if it fails (funds, status, ...) the key stays unused and the next
+	 * occurrence is tried in its own place; once one posts (or the key is
+	 * found in the journal), the later ones are exists or
+	 * idempotency_conflict against it.  byk holds the pending rows sorted
+	 * by key, then position: each key's occurrences are one run of it,
+	 * grp_cur[g] the occurrence of run g now in play.
+	 */
 	byk = palloc(sizeof(int) * n);
 	ncand = 0;
 	for (int i = 0; i < n; i++)
 		if (rows[i].status == BS_PENDING)
 			byk[ncand++] = i;
 	sort_by_key(byk, ncand, rows);
+	grp_cur = palloc(sizeof(int) * (ncand + 1));
+	grp_end = palloc(sizeof(int) * (ncand + 1));
+	ngrp = 0;
+	for (int i = 0; i < ncand; i++)
 	{
-		int			u = 0;
-
-		for (int i = 0; i < ncand; i++)
+		if (i > 0 && same_key(rows[byk[i]].key, rows[byk[i - 1]].key))
 		{
-			if (i > 0 && same_key(rows[byk[i]].key, rows[byk[i - 1]].key))
-			{
-				int			first = rows[byk[i - 1]].dup_of >= 0 ? rows[byk[i - 1]].dup_of : byk[i - 1];
-
-				rows[byk[i]].dup_of = first;
-				continue;
-			}
-			byk[u++] = byk[i];
+			grp_end[ngrp - 1] = i + 1;
+			continue;
 		}
-		nfirst = u;
+		grp_cur[ngrp] = i;
+		grp_end[ngrp] = i + 1;
+		ngrp++;
 	}
 
 	SPI_connect();
@@ -713,11 +722,29 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		volatile bool key_taken;
 
 		CHECK_FOR_INTERRUPTS();
-		/* candidates: first occurrences still pending, in key order */
+		/*
+		 * Candidates, in key order: each key's occurrence in play while it
+		 * is pending.  One that failed leaves its key unused: the next
+		 * occurrence comes into play (conflict included: the next one may
+		 * be the journal's request, and its claim will find out).
+		 */
 		ncand = 0;
-		for (int j = 0; j < nfirst; j++)
-			if (rows[byk[j]].status == BS_PENDING)
-				cand[ncand++] = byk[j];
+		for (int g = 0; g < ngrp; g++)
+		{
+			while (grp_cur[g] < grp_end[g])
+			{
+				BatchRow   *cur = &rows[byk[grp_cur[g]]];
+
+				if (cur->status == BS_PENDING)
+				{
+					cand[ncand++] = byk[grp_cur[g]];
+					break;
+				}
+				if (cur->status == BS_OK || cur->status == BS_EXISTS)
+					break;
+				grp_cur[g]++;
+			}
+		}
 		if (ncand == 0)
 			break;
 
@@ -817,24 +844,27 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* repeats of a key take the outcome of its first occurrence */
-	for (int i = 0; i < n; i++)
+	/* occurrences after the one that posted (or exists): measured against it */
+	for (int g = 0; g < ngrp; g++)
 	{
-		BatchRow   *row = &rows[i];
-		BatchRow   *first;
+		BatchRow   *posted;
 
-		if (row->dup_of < 0)
-			continue;
-		first = &rows[row->dup_of];
-		if (!same_hash(row->hash, first->hash))
-			row->status = BS_CONFLICT;
-		else if (first->status == BS_OK || first->status == BS_EXISTS)
+		if (grp_cur[g] >= grp_end[g])
+			continue;			/* every occurrence failed on its own */
+		posted = &rows[byk[grp_cur[g]]];
+		Assert(posted->status == BS_OK || posted->status == BS_EXISTS);
+		for (int p = grp_cur[g] + 1; p < grp_end[g]; p++)
 		{
-			row->status = BS_EXISTS;
-			row->txn_id = first->txn_id;
+			BatchRow   *row = &rows[byk[p]];
+
+			if (same_hash(row->hash, posted->hash))
+			{
+				row->status = BS_EXISTS;
+				row->txn_id = posted->txn_id;
+			}
+			else
+				row->status = BS_CONFLICT;
 		}
-		else
-			row->status = first->status;
 	}
 	SPI_finish();
 

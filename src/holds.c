@@ -5,7 +5,9 @@
  *
  * Lock order: a hold end (capture, void) locks the hold row first and then
  * accounts in ascending id order (ledger_post); placing a hold locks only
- * the debited account; wallet.expire_holds (SQL) skips locked holds.  A
+ * the debited account, then takes the destination's hot-posting lock
+ * shared (after every row lock, like an unlocked credit, so that close and
+ * freeze wait for it); wallet.expire_holds (SQL) skips locked holds.  A
  * transaction therefore waits for at most one hold row, and only before it
  * holds any account lock, so holds cannot close a deadlock cycle.
  */
@@ -257,6 +259,19 @@ wallet_hold(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(amount->units);
 	if (SPI_execute_plan(plan_add_held, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "wallet: hold reservation failed");
+
+	/*
+	 * The destination is not locked (a hold to a busy creator must not
+	 * queue behind its credits), but it must not close or freeze under
+	 * the hold: take its hot-posting lock shared, as an unlocked credit
+	 * does, after every row lock.  close/freeze take it exclusively after
+	 * the account's row lock, so either they wait for this hold to commit
+	 * and then see it pending (close refuses, WL012), or this waits for
+	 * them and the read below, with a fresh snapshot, sees the new status.
+	 */
+	ledger_lock_hot_shared(to);
+	fetch_account(to, false, &to_row);
+	ledger_raise_status(to, to_row.status);
 	/* the hold's creation is audited here, not by trigger (restores replay it) */
 	values[0] = Int64GetDatum(hold_id);
 	if (SPI_execute_plan(plan_audit_hold, values, NULL, false, 0) != SPI_OK_SELECT)

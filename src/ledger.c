@@ -423,11 +423,16 @@ ledger_find_state(AccountState *states, int n, int64 id)
 static void
 check_balanced(LedgerLeg *legs, int nlegs)
 {
-	/* per currency sums with overflow checks; legs are few */
+	/*
+	 * Per currency sums in 128 bits: legs are at most int64 each and few,
+	 * so the sum cannot overflow, and a balanced transaction is never
+	 * refused for the order of its legs (a running int64 sum could pass
+	 * its limit half way).
+	 */
 	for (int i = 0; i < nlegs; i++)
 	{
 		bool		seen = false;
-		int64		sum = 0;
+		int128		sum = 0;
 
 		for (int j = 0; j < i; j++)
 			if (money_code_eq(&legs[j].currency, &legs[i].currency))
@@ -435,23 +440,17 @@ check_balanced(LedgerLeg *legs, int nlegs)
 		if (seen)
 			continue;
 		for (int j = i; j < nlegs; j++)
-		{
-			if (!money_code_eq(&legs[j].currency, &legs[i].currency))
-				continue;
-			if (__builtin_add_overflow(sum, legs[j].units, &sum))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("legs in %s overflow 64-bit minor units", ledger_code_str(&legs[i].currency)),
-						 errdetail("Leg %d (%s) takes the sum of the %s legs past 64-bit minor units.",
-								   j + 1, units_to_cstring(legs[j].units, &legs[j].currency),
-								   ledger_code_str(&legs[i].currency))));
-		}
+			if (money_code_eq(&legs[j].currency, &legs[i].currency))
+				sum += legs[j].units;
 		if (sum != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_UNBALANCED),
+					 (sum >= PG_INT64_MIN && sum <= PG_INT64_MAX) ?
 					 errmsg("unbalanced transaction: legs in %s add up to %s",
 							ledger_code_str(&legs[i].currency),
-							units_to_cstring(sum, &legs[i].currency)),
+							units_to_cstring((int64) sum, &legs[i].currency)) :
+					 errmsg("unbalanced transaction: legs in %s add up to %s than 64-bit minor units hold",
+							ledger_code_str(&legs[i].currency), sum > 0 ? "more" : "less"),
 					 errdetail("Every transaction must sum to zero in each currency."),
 					 errhint("Add a leg that takes the difference, e.g. to a fee or suspense account.")));
 	}
@@ -532,20 +531,31 @@ ledger_post(PostRequest *req)
 	debit_ids = palloc(sizeof(int64) * nstates);
 	for (int i = 0; i < nstates; i++)
 		states[i].id = ids[i];
-	for (int i = 0; i < req->nlegs; i++)
 	{
-		AccountState *st = ledger_find_state(states, nstates, req->legs[i].account);
+		/* each account's net change, summed in 128 bits (order-free) */
+		int128	   *net = palloc0(sizeof(int128) * nstates);
 
-		if (__builtin_add_overflow(st->delta, req->legs[i].units, &st->delta))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("legs for account " INT64_FORMAT " overflow 64-bit minor units",
-							st->id),
-					 errdetail("Leg %d (%s) takes the account's total in this transaction past 64-bit minor units.",
-							   i + 1, units_to_cstring(req->legs[i].units, &req->legs[i].currency))));
-		if (req->legs[i].units < 0)
-			st->debited = true;
-		st->leg_currency = req->legs[i].currency;
+		for (int i = 0; i < req->nlegs; i++)
+		{
+			AccountState *st = ledger_find_state(states, nstates, req->legs[i].account);
+
+			net[st - states] += req->legs[i].units;
+			if (req->legs[i].units < 0)
+				st->debited = true;
+			st->leg_currency = req->legs[i].currency;
+		}
+		for (int i = 0; i < nstates; i++)
+		{
+			if (net[i] < PG_INT64_MIN || net[i] > PG_INT64_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("legs for account " INT64_FORMAT " overflow 64-bit minor units",
+								states[i].id),
+						 errdetail("The account's legs in this transaction add up to %s than 64-bit minor units hold.",
+								   net[i] > 0 ? "more" : "less")));
+			states[i].delta = (int64) net[i];
+		}
+		pfree(net);
 	}
 	if (req->release_units > 0)
 	{
