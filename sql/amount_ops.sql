@@ -290,9 +290,19 @@ SELECT q, sqlstate_of(q) AS result FROM (VALUES
 ) AS t(q);
 SELECT sum(a) FROM (VALUES ('1 USD'::wallet.amount), ('1 EUR')) t(a);
 SELECT sum(a) FROM (VALUES ('92233720368547758.07 USD'::wallet.amount), ('0.01 USD')) t(a);
--- calling the transition function directly leaves its arguments alone
-SELECT wallet.amount_sum_accum(x, '1 USD'), x
-  FROM (VALUES ('2 USD'::wallet.amount)) AS t(x);
+-- the total decides, not the running sum: a sum that fits is the same in
+-- every row order, however far the partial sums stray (1.3.0)
+SELECT sum(a ORDER BY i) AS up, sum(a ORDER BY i DESC) AS down
+  FROM (VALUES (1, '9223372036854775807 JPY'::wallet.amount), (2, '1 JPY'), (3, '-1 JPY')) t(i, a);
+SELECT sum(a ORDER BY i) AS up, sum(a ORDER BY i DESC) AS down
+  FROM (VALUES (1, '-9223372036854775808 JPY'::wallet.amount), (2, '-1 JPY'), (3, '9223372036854775807 JPY'),
+               (4, '1 JPY'), (5, '9223372036854775807 JPY')) t(i, a);
+SELECT g, sum(a) FROM (VALUES (1, '92233720368547758.07 USD'::wallet.amount), (1, '92233720368547758.07 USD'),
+                              (1, '-92233720368547758.08 USD'), (2, '1.00 USD'), (2, NULL)) t(g, a)
+ GROUP BY g ORDER BY g;
+SELECT sum(a) FROM (VALUES (NULL::wallet.amount), (NULL)) t(a);
+SELECT sum(a) FROM (SELECT '92233720368547758.07 USD'::wallet.amount FROM generate_series(1, 3)) t(a);
+SELECT sum(a) FROM (VALUES ('1 USD'::wallet.amount), (NULL), ('1 EUR')) t(a);
 
 -- ---- parallel aggregation: the plan and the same result ----
 CREATE TABLE par_t (a wallet.amount);
@@ -305,11 +315,19 @@ SET max_parallel_workers_per_gather = 2;
 SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT sum(a), min(a), max(a) FROM par_t;
 SELECT sum(a), min(a), max(a) FROM par_t;
+-- partial sums past 64 bits in the workers, a total that fits
+CREATE TABLE par_big (a wallet.amount);
+INSERT INTO par_big SELECT CASE WHEN i <= 10000 THEN '92233720368547758.07 EUR'::wallet.amount
+                                ELSE '-92233720368547758.07 EUR' END
+  FROM generate_series(1, 20000) i;
+ANALYZE par_big;
+EXPLAIN (COSTS OFF) SELECT sum(a) FROM par_big;
+SELECT sum(a) FROM par_big;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
 
-DROP TABLE ops_t, uniq_t, hash_t, grp_t, mixed_t, join_l, join_r, par_t;
+DROP TABLE ops_t, uniq_t, hash_t, grp_t, mixed_t, join_l, join_r, par_t, par_big;
 RESET search_path;

@@ -53,6 +53,7 @@ SELECT q, lt.errd(q) AS result FROM (VALUES
   ($$SELECT wallet.open_account(repeat('o', 201), 'USD')$$),
   ($$SELECT wallet.open_account('x', 'USD', '')$$),
   ($$SELECT wallet.open_account('x', 'USD', repeat('k', 65))$$),
+  ($$SELECT wallet.open_account('x', 'USD', repeat('é', 33))$$),
   ($$SELECT wallet.open_account('x', 'USD', metadata => jsonb_build_object('blob', repeat('x', 70000)))$$)
 ) AS t(q);
 -- none of the refused calls opened an account

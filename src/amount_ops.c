@@ -26,6 +26,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "executor/nodeAgg.h"
 #include "nodes/value.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -325,7 +326,159 @@ amount_larger(PG_FUNCTION_ARGS)
 }
 
 /*
- * sum(amount): the state is itself an amount.  Inside an aggregate the
+ * sum(amount) since 1.3.0: the running total is kept in 128 bits and
+ * checked once, at the end, so the answer never depends on the order the
+ * rows arrive in (a parallel plan's or an index's): only a total outside
+ * 64-bit minor units is 22003, however far the partial sums stray.  The
+ * state (internal) is allocated once in the aggregate's context; partial
+ * states of a parallel plan travel as 25 bytes (total, code).
+ */
+typedef struct AmountSumState
+{
+	int128		total;
+	MoneyCode	currency;
+} AmountSumState;
+
+static AmountSumState *
+sum_state_new(FunctionCallInfo fcinfo, const MoneyCode *currency)
+{
+	MemoryContext aggcontext;
+	AmountSumState *st;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "wallet.amount_sum_*: called outside an aggregate");
+	st = MemoryContextAllocZero(aggcontext, sizeof(AmountSumState));
+	st->currency = *currency;
+	return st;
+}
+
+/* value: the row's amount, or NULL when combining two partial sums */
+static void
+sum_check_currency(const AmountSumState *st, const MoneyCode *currency, const Amount *value)
+{
+	if (unlikely(!money_code_eq(&st->currency, currency)))
+	{
+		char		ca[MONEY_CODE_MAX + 1],
+					cb[MONEY_CODE_MAX + 1];
+
+		money_code_to_cstring(&st->currency, ca);
+		money_code_to_cstring(currency, cb);
+		ereport(ERROR,
+				(errcode(ERRCODE_WALLET_CURRENCY_MISMATCH),
+				 errmsg("currency mismatch in sum: %s and %s", ca, cb),
+				 value != NULL ?
+				 errdetail("The sum so far is in %s; the next value is %s.", ca, amount_to_cstring(value)) :
+				 errdetail("Partial sums in %s and %s.", ca, cb),
+				 errhint("Sum each currency on its own (GROUP BY wallet.currency(amount)), or convert first with wallet.convert(amount, rate, currency).")));
+	}
+}
+
+/* (state internal, value amount) → internal; NULL values are skipped */
+PG_FUNCTION_INFO_V1(amount_sum_add);
+Datum
+amount_sum_add(PG_FUNCTION_ARGS)
+{
+	AmountSumState *st = PG_ARGISNULL(0) ? NULL : (AmountSumState *) PG_GETARG_POINTER(0);
+	Amount	   *value;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	value = PG_GETARG_AMOUNT_P(1);
+	if (st == NULL)
+		st = sum_state_new(fcinfo, &value->currency);
+	else
+		sum_check_currency(st, &value->currency, value);
+	st->total += value->units;
+	PG_RETURN_POINTER(st);
+}
+
+/* combine two partial states (parallel aggregation) */
+PG_FUNCTION_INFO_V1(amount_sum_combine);
+Datum
+amount_sum_combine(PG_FUNCTION_ARGS)
+{
+	AmountSumState *a = PG_ARGISNULL(0) ? NULL : (AmountSumState *) PG_GETARG_POINTER(0);
+	AmountSumState *b = PG_ARGISNULL(1) ? NULL : (AmountSumState *) PG_GETARG_POINTER(1);
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+	{
+		a = sum_state_new(fcinfo, &b->currency);
+		a->total = b->total;
+		PG_RETURN_POINTER(a);
+	}
+	sum_check_currency(a, &b->currency, NULL);
+	a->total += b->total;
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(amount_sum_serialize);
+Datum
+amount_sum_serialize(PG_FUNCTION_ARGS)
+{
+	AmountSumState *st = (AmountSumState *) PG_GETARG_POINTER(0);
+	bytea	   *out = palloc(VARHDRSZ + sizeof(int128) + sizeof(MoneyCode));
+
+	SET_VARSIZE(out, VARHDRSZ + sizeof(int128) + sizeof(MoneyCode));
+	memcpy(VARDATA(out), &st->total, sizeof(int128));
+	memcpy(VARDATA(out) + sizeof(int128), &st->currency, sizeof(MoneyCode));
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(amount_sum_deserialize);
+Datum
+amount_sum_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	AmountSumState st;
+	AmountSumState *out;
+
+	if (VARSIZE_ANY_EXHDR(in) != sizeof(int128) + sizeof(MoneyCode))
+		elog(ERROR, "wallet.amount_sum_deserialize: %d bytes, expected %d",
+			 (int) VARSIZE_ANY_EXHDR(in), (int) (sizeof(int128) + sizeof(MoneyCode)));
+	memcpy(&st.total, VARDATA_ANY(in), sizeof(int128));
+	memcpy(&st.currency, VARDATA_ANY(in) + sizeof(int128), sizeof(MoneyCode));
+	out = sum_state_new(fcinfo, &st.currency);
+	out->total = st.total;
+	PG_RETURN_POINTER(out);
+}
+
+/* the total as an amount; 22003 only when it leaves 64-bit minor units */
+PG_FUNCTION_INFO_V1(amount_sum_final);
+Datum
+amount_sum_final(PG_FUNCTION_ARGS)
+{
+	AmountSumState *st = PG_ARGISNULL(0) ? NULL : (AmountSumState *) PG_GETARG_POINTER(0);
+
+	if (st == NULL)
+		PG_RETURN_NULL();
+	if (st->total > PG_INT64_MAX || st->total < PG_INT64_MIN)
+	{
+		char		code[MONEY_CODE_MAX + 1];
+
+		money_code_to_cstring(&st->currency, code);
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("wallet.amount out of range in sum"),
+				 errdetail("The %s amounts add up to %s than 64-bit minor units hold.",
+						   code, st->total > 0 ? "more" : "less"),
+				 errhint("An amount holds at most 9223372036854775807 minor units either way.")));
+	}
+	PG_RETURN_AMOUNT_P(amount_make((int64) st->total, &st->currency));
+}
+
+/*
+ * sum(amount) of wallet 1.0.0 to 1.2.0 (kept for databases not yet
+ * updated): the state is itself an amount.  Inside an aggregate the
  * state lives in the aggregate's memory context and belongs to us, so it
  * is updated in place (no palloc per row); called directly it returns a
  * fresh value.  Also the combine function, so the aggregate is parallel.

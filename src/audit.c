@@ -28,6 +28,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
@@ -49,6 +50,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #define WRITER_LOCK_SHARDS	8
@@ -152,6 +154,25 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 
 static SPIPlanPtr plan_audit_insert = NULL;
 
+/* the owner of wallet.audit_log (the extension's owner) */
+static Oid
+audit_log_owner(void)
+{
+	Oid			nsp = get_namespace_oid("wallet", false);
+	Oid			relid = get_relname_relid("audit_log", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "wallet: table wallet.audit_log is missing");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "wallet: cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /*
  * Insert one audit record.  relation/op are C strings; old_row/new_row are
  * jsonb datums or 0 for NULL; changed is a text[] datum or 0.
@@ -202,8 +223,27 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 		values[7] = CStringGetTextDatum(wallet_actor);
 		nulls[7] = ' ';
 	}
-	if (SPI_execute_plan(plan_audit_insert, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "wallet: audit insert failed");
+	/*
+	 * Write as the owner of wallet.audit_log (roles being audited cannot
+	 * write it), for this statement only and restricted, as PostgreSQL's
+	 * own foreign-key checks switch to a table's owner.  Everything taken
+	 * from the audited row was converted before, as the caller: a row's
+	 * conversion to jsonb can run user code (a cast to json), which must
+	 * never run with the owner's rights.  An error restores the user with
+	 * the (sub)transaction's abort.
+	 */
+	{
+		Oid			save_userid;
+		int			save_sec_context;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(audit_log_owner(),
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		if (SPI_execute_plan(plan_audit_insert, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "wallet: audit insert failed");
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
 }
 
 static Datum
@@ -244,8 +284,11 @@ changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 /*
  * wallet.audit(): AFTER row trigger (INSERT/UPDATE/DELETE) or AFTER
  * TRUNCATE statement trigger; writes one wallet.audit_log record per
- * change.  SECURITY DEFINER, so it can write the log for roles that
- * cannot.  wallet.audit_table(regclass) attaches it.
+ * change.  It runs as the role making the change (SECURITY INVOKER since
+ * 1.3.0: as a definer it converted rows, and with them any cast a user
+ * defined for their column types, with the owner's rights) and writes the
+ * log as the log's owner (audit_insert).  wallet.audit_table(regclass)
+ * attaches it.
  */
 PG_FUNCTION_INFO_V1(wallet_audit);
 Datum

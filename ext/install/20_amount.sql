@@ -207,16 +207,30 @@ CREATE OPERATOR CLASS wallet.amount_hash_ops
 -- min and max have no sort operator: an index (ordered across currencies)
 -- would answer them without the currency check.
 
-CREATE FUNCTION wallet.amount_sum_accum(wallet.amount, wallet.amount) RETURNS wallet.amount
-    AS 'MODULE_PATHNAME', 'amount_sum_accum' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- sum keeps its running total in 128 bits and checks the range once, at
+-- the end: a total that fits is never refused for the order of the rows
+-- (1.3.0; before, each step was checked, so a running total that passed
+-- the limit on the way failed or not by scan order).
+CREATE FUNCTION wallet.amount_sum_add(internal, wallet.amount) RETURNS internal
+    AS 'MODULE_PATHNAME', 'amount_sum_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_sum_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'amount_sum_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_sum_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'amount_sum_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_sum_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'amount_sum_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION wallet.amount_sum_final(internal) RETURNS wallet.amount
+    AS 'MODULE_PATHNAME', 'amount_sum_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION wallet.amount_smaller(wallet.amount, wallet.amount) RETURNS wallet.amount
     AS 'MODULE_PATHNAME', 'amount_smaller' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION wallet.amount_larger(wallet.amount, wallet.amount) RETURNS wallet.amount
     AS 'MODULE_PATHNAME', 'amount_larger' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE AGGREGATE wallet.sum(wallet.amount) (
-    SFUNC = wallet.amount_sum_accum, STYPE = wallet.amount,
-    COMBINEFUNC = wallet.amount_sum_accum, PARALLEL = SAFE);
+    SFUNC = wallet.amount_sum_add, STYPE = internal, SSPACE = 32,
+    FINALFUNC = wallet.amount_sum_final, COMBINEFUNC = wallet.amount_sum_combine,
+    SERIALFUNC = wallet.amount_sum_serialize, DESERIALFUNC = wallet.amount_sum_deserialize,
+    PARALLEL = SAFE);
 CREATE AGGREGATE wallet.min(wallet.amount) (
     SFUNC = wallet.amount_smaller, STYPE = wallet.amount,
     COMBINEFUNC = wallet.amount_smaller, PARALLEL = SAFE);
@@ -225,8 +239,10 @@ CREATE AGGREGATE wallet.max(wallet.amount) (
     COMBINEFUNC = wallet.amount_larger, PARALLEL = SAFE);
 
 CREATE AGGREGATE pg_catalog.sum(wallet.amount) (
-    SFUNC = wallet.amount_sum_accum, STYPE = wallet.amount,
-    COMBINEFUNC = wallet.amount_sum_accum, PARALLEL = SAFE);
+    SFUNC = wallet.amount_sum_add, STYPE = internal, SSPACE = 32,
+    FINALFUNC = wallet.amount_sum_final, COMBINEFUNC = wallet.amount_sum_combine,
+    SERIALFUNC = wallet.amount_sum_serialize, DESERIALFUNC = wallet.amount_sum_deserialize,
+    PARALLEL = SAFE);
 CREATE AGGREGATE pg_catalog.min(wallet.amount) (
     SFUNC = wallet.amount_smaller, STYPE = wallet.amount,
     COMBINEFUNC = wallet.amount_smaller, PARALLEL = SAFE);

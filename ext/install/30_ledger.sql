@@ -153,10 +153,10 @@ BEGIN
             USING ERRCODE = '22023',
                   DETAIL = format('The owner has %s characters.', length(owner));
     END IF;
-    IF length(kind) NOT BETWEEN 1 AND 64 THEN
-        RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 characters'
+    IF octet_length(kind) NOT BETWEEN 1 AND 64 THEN
+        RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 bytes'
             USING ERRCODE = '22023',
-                  DETAIL = format('The kind has %s characters.', length(kind));
+                  DETAIL = format('The kind has %s bytes.', octet_length(kind));
     END IF;
     IF metadata IS NOT NULL AND pg_column_size(metadata) > 65536 THEN
         RAISE EXCEPTION 'wallet.open_account: metadata is larger than 64 kB'
@@ -239,7 +239,10 @@ END
 $$;
 
 -- Marks an account hot (credits bypass its row lock) or back to normal.
--- Pending credits are folded when it goes back to normal.
+-- Going back to normal takes the row lock and the hot-posting lock
+-- exclusively (as freeze and close do), so it waits for every credit in
+-- flight that skipped the row lock, then folds all pending credits: none
+-- is left pending on a normal account.
 CREATE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -249,7 +252,11 @@ BEGIN
         RAISE EXCEPTION 'wallet.set_hot: arguments must not be null' USING ERRCODE = '22004',
             DETAIL = format('Account %s, hot %s.', coalesce(id::text, 'NULL'), coalesce(hot::text, 'NULL'));
     END IF;
-    PERFORM wallet.account_row(id);
+    IF set_hot.hot THEN
+        PERFORM wallet.account_row(id);
+    ELSE
+        PERFORM wallet.lock_account_for_status(id);
+    END IF;
     UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
      WHERE a.id = set_hot.id AND a.hot IS DISTINCT FROM set_hot.hot;
     IF NOT set_hot.hot THEN

@@ -41,11 +41,14 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON wallet.audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON wallet.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
 
--- The generic audit trigger (C).  SECURITY DEFINER: it writes the log on
--- behalf of roles that cannot.
+-- The generic audit trigger (C).  It runs as the role making the change
+-- (turning the row into jsonb can run that role's own casts) and writes
+-- the log, which that role cannot, as the log's owner for that one INSERT
+-- (src/audit.c).  Until 1.3.0 it was SECURITY DEFINER, and a cast to json
+-- that a role defined for its own column type then ran as the owner.
 CREATE FUNCTION wallet.audit() RETURNS trigger
     AS 'MODULE_PATHNAME', 'wallet_audit'
-    LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C SET search_path = pg_catalog, pg_temp;
 
 -- An audit record written by the API (internal).
 CREATE FUNCTION wallet.audit_row(relation text, operation text, old_row jsonb, new_row jsonb)
@@ -58,14 +61,31 @@ REVOKE ALL ON FUNCTION wallet.audit_row(text, text, jsonb, jsonb) FROM PUBLIC;
 -- and TRUNCATE (statement) lands in wallet.audit_log.  Runs with the
 -- caller's rights: only who may create triggers on the table can call it.
 -- Idempotent.  The table name is a regclass, never spliced as text.
+-- Errors: no such table 42P01; a table of schema wallet 22023 (the
+-- ledger's tables are audited by the extension itself, and auditing the
+-- audit log would record its own records without end).
 CREATE FUNCTION wallet.audit_table(target regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    nsp name;
 BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004',
             DETAIL = 'wallet.audit_table(NULL): name the table to audit.';
+    END IF;
+    SELECT n.nspname INTO nsp
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', target::oid USING ERRCODE = '42P01',
+            DETAIL = 'wallet.audit_table() was given an OID that names no table.';
+    END IF;
+    IF nsp = 'wallet' THEN
+        RAISE EXCEPTION 'wallet.audit_table: % belongs to the wallet extension', target USING ERRCODE = '22023',
+            DETAIL = 'The ledger''s own tables are audited by the extension; wallet.audit_log cannot audit itself.',
+            HINT = 'Audit your application''s tables.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit') THEN
         EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
@@ -150,7 +170,11 @@ CREATE FUNCTION wallet.journal_chunk(after bigint, upto bigint, max_records int,
 REVOKE ALL ON FUNCTION wallet.journal_chunk(bigint, bigint, int) FROM PUBLIC;
 
 -- SHA-256 of an audit record over a canonical text (every field quoted or
--- NULL, times in UTC microseconds, jsonb's normalised text).
+-- NULL, times in UTC microseconds, jsonb's normalised text).  Every value
+-- a field can hold has its own text: a time before year 1 ends in " BC",
+-- an infinite one is spelled out, an address keeps a netmask shorter
+-- than the host's (1.3.0; records as the API writes them, AD times and
+-- host addresses, hash as before, so existing seals stay valid).
 CREATE FUNCTION wallet.audit_hash(a wallet.audit_log) RETURNS bytea
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -159,9 +183,12 @@ AS $$
         'audit', quote_nullable(a.id), quote_nullable(a.relation), quote_nullable(a.operation),
         quote_nullable(a.old_row::text), quote_nullable(a.new_row::text),
         quote_nullable(a.changed_columns::text), quote_nullable(a.txid),
-        quote_nullable(to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
+        quote_nullable(CASE WHEN NOT isfinite(a.at) THEN a.at::text
+                            ELSE to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+                                 || CASE WHEN a.at < '0001-01-01 00:00:00+00' THEN ' BC' ELSE '' END END),
         quote_nullable(a.db_user), quote_nullable(a.application_name),
-        quote_nullable(host(a.client_addr)), quote_nullable(a.actor)), 'UTF8'))
+        quote_nullable(CASE WHEN a.client_addr IS NOT NULL THEN format('%s', a.client_addr) END),
+        quote_nullable(a.actor)), 'UTF8'))
 $$;
 
 -- Head of a seal from its content and the previous head.

@@ -193,7 +193,9 @@ BEGIN
     RETURN NEXT;
 
     -- 5. holds: each account's held amount is the sum of its pending holds;
-    --    ended holds are consistent with their capture
+    --    ended holds are consistent with their capture, and a captured
+    --    hold's transaction moved exactly what it says was captured, from
+    --    its source to its destination (1.3.0)
     bad := NULL;
     WITH unheld AS MATERIALIZED (
         SELECT a.id, a.currency, a.held, coalesce(h.total, 0) AS pending
@@ -207,7 +209,11 @@ BEGIN
             SELECT h.id, h.status
               FROM wallet.hold h
               LEFT JOIN wallet.txn t ON t.id = h.capture_txn
-             WHERE (h.status = 'captured' AND (t.id IS NULL OR h.captured IS NULL OR h.captured <= 0 OR h.captured > h.amount))
+             WHERE (h.status = 'captured' AND (t.id IS NULL OR h.captured IS NULL OR h.captured <= 0 OR h.captured > h.amount
+                                               OR (SELECT count(*) = 2
+                                                          AND count(*) FILTER (WHERE e.account_id = h.from_account AND e.amount = -h.captured) = 1
+                                                          AND count(*) FILTER (WHERE e.account_id = h.to_account AND e.amount = h.captured) = 1
+                                                     FROM wallet.entry e WHERE e.txn_id = h.capture_txn) IS NOT TRUE))
                 OR (h.status <> 'captured' AND h.capture_txn IS NOT NULL)
                 OR (h.status <> 'pending' AND h.ended_at IS NULL))
         SELECT i.id, 'hold ' || i.id || ' is ' || i.status || ' but its capture is inconsistent' AS what INTO bad

@@ -116,10 +116,15 @@ REVOKE ALL ON FUNCTION wallet.grant_app(regrole) FROM PUBLIC;
 REVOKE ALL ON FUNCTION wallet.grant_reader(regrole) FROM PUBLIC;
 
 -- The audit records a role may see: the wallet's own tables, and the
--- tables it may SELECT itself (wallet.audit_table() records whole rows of
--- any table; a reader of the ledger must not read another schema's data
--- through them).  security_barrier: a caller's own conditions run after
--- this filter.  The extension owner reads wallet.audit_log directly.
+-- tables it may SELECT itself in full (wallet.audit_table() records whole
+-- rows of any table; a reader of the ledger must not read another
+-- schema's data through them).  A table under row-level security for the
+-- caller shows none of its records (1.3.0): a policy cannot be applied to
+-- past rows, and the trail showed rows the policy hides.  Records follow
+-- the table's name: after a table is renamed or dropped, its records go
+-- with the name, to whoever may read a table of that name.
+-- security_barrier: a caller's own conditions run after this filter.  The
+-- extension owner reads wallet.audit_log directly.
 CREATE VIEW wallet.audit_trail WITH (security_barrier) AS
 SELECT a.id, a.relation, a.operation, a.old_row, a.new_row, a.changed_columns, a.txid, a.at, a.db_user,
        a.application_name, a.client_addr, a.actor
@@ -130,7 +135,8 @@ SELECT a.id, a.relation, a.operation, a.old_row, a.new_row, a.changed_columns, a
                 WHERE n.nspname = (pg_catalog.parse_ident(a.relation, false))[1]
                   AND c.relname = (pg_catalog.parse_ident(a.relation, false))[2]
                   AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
-                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT'));
+                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
+                  AND NOT pg_catalog.row_security_active(c.oid));
 COMMENT ON VIEW wallet.audit_trail IS 'Audit records of the wallet''s tables and of the tables the caller may read.';
 
 -- Tell the background launcher (when preloaded) that this database now has

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(24);
+SELECT plan(31);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -190,8 +190,61 @@ SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status 
           'the batch then posts every row that has the funds');
 SELECT pg_temp.drain() AS drained \gset
 
+-- ---- 7. Placing a hold does not lock its destination's row (a hold to a
+-- busy creator must not queue behind its credits), but takes its
+-- hot-posting lock shared, which close and freeze take exclusively: a close
+-- either waits for the hold and then sees it pending (WL012), or the hold
+-- waits for the close and then sees the account closed (WL005).  Never a
+-- pending hold to a closed account (both happened in 1.2.0).
+CREATE FUNCTION public.iso_try(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$;
+SELECT wallet.open_account('iso-h-to-1', 'USD') AS hto1 \gset
+SELECT wallet.open_account('iso-h-to-2', 'USD') AS hto2 \gset
+SELECT wallet.transfer(:bank, :b, '10 USD', 'iso-h-fund') AS h_fund \gset
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT id AS o FROM dblink('other', format('SELECT wallet.hold(%s, %s, ''1 USD'', ''iso-h1'')', :b, :hto1)) AS t(id bigint);
+SELECT dblink_send_query('other', 'SELECT pg_sleep(0.5); COMMIT') AS sent;
+SELECT throws_ok(format('SELECT wallet.close_account(%s)', :hto1), 'WL012', NULL,
+                 'close waits for a hold being placed towards the account, then refuses (pending hold)');
+SELECT pg_temp.drain() AS drained \gset
+BEGIN;
+SELECT wallet.close_account(:hto2);
+SELECT dblink_send_query('other', format('SELECT public.iso_try(%L)',
+           format('SELECT wallet.hold(%s, %s, ''1 USD'', ''iso-h2'')', :b, :hto2))) AS sent;
+SELECT pg_sleep(0.5);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['WL005'],
+          'a hold placed while its destination closes waits for the close, then refuses (closed)');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is((SELECT count(*) FROM wallet.hold h JOIN wallet.account a ON a.id = h.to_account
+            WHERE h.status = 'pending' AND a.status = 'closed'), 0::bigint,
+          'no pending hold towards a closed account');
+SELECT is((SELECT status FROM wallet.hold WHERE idempotency_key = 'iso-h1'), 'pending',
+          'the first hold stands, its account open');
+
+-- ---- 8. set_hot(id, false) waits for credits in flight that skipped the
+-- row lock, then folds them: none is left pending on a normal account
+-- (1.2.0 folded what had committed and returned at once).
+SELECT wallet.open_account('iso-hot', 'USD') AS hot \gset
+SELECT wallet.set_hot(:hot);
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT id AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''3 USD'', ''iso-hot-1'')', :bank, :hot)) AS t(id bigint);
+SELECT dblink_send_query('other', 'SELECT pg_sleep(0.5); COMMIT') AS sent;
+SELECT lives_ok(format('SELECT wallet.set_hot(%s, false)', :hot), 'set_hot(false) while a credit is in flight');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is((SELECT count(*) FROM wallet.hot_pending WHERE account_id = :hot), 0::bigint,
+          'the credit in flight was folded: nothing pending on the normal account');
+SELECT is((SELECT balance FROM wallet.account WHERE id = :hot), 300::bigint,
+          'its stored balance holds the credit');
+DROP FUNCTION public.iso_try(text);
+
 -- ---- the ledger afterwards
-SELECT is(wallet.units(wallet.balance(:b)), (60 + 40 + 70 + 1 + 1 - 10)::bigint * 100,
+SELECT is(wallet.units(wallet.balance(:b)), (60 + 40 + 70 + 1 + 1 - 10 + 10)::bigint * 100,
           'b: every posted credit and debit, once');
 SELECT is((SELECT count(*) FROM wallet.verify() WHERE NOT ok AND check_name NOT LIKE 'audit%'), 0::bigint,
           'verify(): every ledger check passes');
