@@ -227,6 +227,7 @@ SELECT q, lt.err(q) AS result FROM (VALUES
   ($$SELECT wallet.reverse(-1, 'lp:rev-bad')$$),
   ($$SELECT wallet.reverse(NULL, 'lp:rev-bad')$$),
   ($$SELECT wallet.reverse(lt.t('t2'), NULL)$$),
+  ($$SELECT wallet.reverse(lt.t('t2'), 'lp:rev-bad', allow_negative => NULL)$$),
   ($$SELECT wallet.reverse(lt.t('t2'), '')$$),
   ($$SELECT wallet.reverse(lt.t('t2'), repeat('k', 201))$$)
 ) AS t(q);

@@ -1105,7 +1105,12 @@ wallet_reverse(PG_FUNCTION_ARGS)
 	memset(&req, 0, sizeof(req));
 	req.key = ledger_check_key(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
 	req.kind = cstring_to_text("reversal");
-	req.force = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("allow_negative must not be null"),
+				 errdetail("The allow_negative argument is null; it defaults to false when left out.")));
+	req.force = PG_GETARG_BOOL(3);
 	req.reverses = tx_id;
 
 	/* metadata: {"reverses": id, "reason": reason} */
