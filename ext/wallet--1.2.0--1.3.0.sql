@@ -22,6 +22,8 @@
 --   * wallet.live_setup audits the first configuration.
 --   * wallet.verify() checks that a captured hold's transaction moved what
 --     the hold says was captured, from its source to its destination.
+--   * TRUNCATE of wallet.hot_pending (posted credits) and of
+--     wallet.live_config (changed only by the audited live_setup) fails.
 -- The rest of 1.3.0 is in the library (holds, batches, post): see README.
 
 \echo Use "ALTER EXTENSION wallet UPDATE TO '1.3.0'" to load this file. \quit
@@ -432,6 +434,12 @@ BEGIN
     RETURN QUERY SELECT 'audit: ' || v.check_name, v.ok, v.detail FROM wallet.audit_verify() v;
 END
 $$;
+
+-- ---- no TRUNCATE of pending hot credits or of the live configuration ----
+CREATE TRIGGER hot_pending_no_truncate BEFORE TRUNCATE ON wallet.hot_pending
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER live_config_no_truncate BEFORE TRUNCATE ON wallet.live_config
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
 
 -- ---- audit ----
 ALTER FUNCTION wallet.audit() SECURITY INVOKER;

@@ -122,6 +122,11 @@ CREATE TRIGGER account_no_delete BEFORE DELETE ON wallet.account
     FOR EACH ROW EXECUTE FUNCTION wallet.forbid_change();
 CREATE TRIGGER account_no_truncate BEFORE TRUNCATE ON wallet.account
     FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+-- Pending hot credits are posted money: they leave only by folding
+-- (wallet.fold_hot deletes committed rows as it adds them to the balance);
+-- a TRUNCATE would lose them (1.3.0).
+CREATE TRIGGER hot_pending_no_truncate BEFORE TRUNCATE ON wallet.hot_pending
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
 
 -- ============================================================================
 -- Accounts API

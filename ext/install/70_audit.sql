@@ -109,6 +109,10 @@ CREATE TRIGGER custom_currencies_audit AFTER UPDATE OR DELETE ON wallet.custom_c
     FOR EACH ROW EXECUTE FUNCTION wallet.audit();
 CREATE TRIGGER live_config_audit AFTER UPDATE OR DELETE ON wallet.live_config
     FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+-- wallet.live_setup() changes the live configuration, audited; a TRUNCATE
+-- would go unrecorded (1.3.0).
+CREATE TRIGGER live_config_no_truncate BEFORE TRUNCATE ON wallet.live_config
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
 
 -- ---- sealing ----
 

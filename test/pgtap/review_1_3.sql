@@ -11,11 +11,12 @@
 --      an edit of a sealed record went undetected;
 --   5. the first wallet.live_setup() wrote no audit record;
 --   6. wallet.verify() did not check a captured hold's amount against the
---      transaction that captured it.
+--      transaction that captured it;
+--   7. the owner could TRUNCATE pending hot credits or the live setup.
 --
 -- Runs in one transaction (roles included) and rolls everything back.
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 -- keep the background sealer out of this transaction (see tamper.sql)
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
@@ -153,6 +154,13 @@ SET LOCAL session_replication_role = origin;
 SELECT is((SELECT ok FROM wallet.verify() WHERE check_name = 'holds_consistent'), false,
           'verify() finds a captured amount that differs from what its transaction moved');
 ROLLBACK TO SAVEPOINT before_edit;
+
+-- ------------------- 7. no TRUNCATE of pending credits or the live setup
+
+SELECT throws_ok($$TRUNCATE wallet.hot_pending$$, 'WL013', NULL,
+                 'TRUNCATE of wallet.hot_pending (posted hot credits) fails, for the owner too');
+SELECT throws_ok($$TRUNCATE wallet.live_config$$, 'WL013', NULL,
+                 'TRUNCATE of wallet.live_config (changed only by the audited live_setup) fails');
 
 SELECT * FROM finish();
 ROLLBACK;
