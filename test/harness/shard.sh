@@ -60,7 +60,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ "${WALLET_SHARD_KEEP:-0}" != 1 ]; then
-		for d in "$R" "${P}_r2" "${P}_r3" "${SH[@]}" "${P}_restored" "${P}_early"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
+		for d in "$R" "${P}_r2" "${P}_r3" "${SH[@]}" "${P}_restored" "${P}_early" "${P}_rup" "${P}_rfresh"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
 		for u in "${P}_app" "${P}_router"; do dropuser --if-exists "$u" >/dev/null 2>&1; done
 		rm -rf "$work"
 	else
@@ -192,6 +192,32 @@ eq "reversing a same-shard transfer through the router" "2" "$(ids_of "$(r "SELE
 viewer=$(r "SELECT wallet.open_account_on(0, 'viewer', 'COIN')")
 creator=$(r "SELECT wallet.open_account_on(2, 'creator', 'DIAMOND')")
 r "SELECT wallet.set_hot($creator)" >/dev/null
+# ---- router 1.0.1: null flags, the reader's functions, store order ids --------
+err "router: set_hot with a null flag (1.0.0 made the account hot)" 22004 "$R" "SELECT wallet.set_hot(${U2[1]}, NULL)"
+eq "router: and the account stays as it was" "f" "$(q "${SH[1]}" "SELECT hot FROM wallet.account WHERE id = ${U2[1]}")"
+err "router: relay(NULL)" 22004 "$R" "SELECT * FROM wallet.relay(NULL)"
+err "router: open_account_on a null shard" 22004 "$R" "SELECT wallet.open_account_on(NULL, 'x', 'USD')"
+eq "router: grant_reader gives balance_at too" "1 t" \
+	"$(r "BEGIN; CREATE ROLE ${P}_rdr; SELECT count(*) FROM (SELECT wallet.grant_reader('${P}_rdr')) g;
+	      SELECT has_function_privilege('${P}_rdr', 'wallet.balance_at(bigint, timestamptz)', 'EXECUTE'); ROLLBACK;" | xargs)"
+viewer2=$(r "SELECT wallet.open_account_on(1, 'viewer2', 'COIN')")
+err "router: a recharge channel with ':' is refused before its key is claimed" 22023 "$R" \
+	"SELECT wallet.recharge($viewer2, '10 COIN', '1 USD', 'web:x', 'o9')"
+eq "router: so ('web', 'x:o9'), another store order, posts" "t|10 COIN" \
+	"$(r "SELECT wallet.recharge($viewer2, '10 COIN', '1 USD', 'web', 'x:o9') > 0")|$(r "SELECT wallet.balance($viewer2)")"
+# the 1.0.0 -> 1.0.1 update gives the objects of a fresh 1.0.1 install
+for d in "${P}_rup" "${P}_rfresh"; do createdb "$d"; done
+q "${P}_rup" "CREATE EXTENSION wallet_router VERSION '1.0.0' CASCADE; ALTER EXTENSION wallet_router UPDATE" >/dev/null
+q "${P}_rfresh" "CREATE EXTENSION wallet_router CASCADE" >/dev/null
+describe_router() {
+	q "$1" "SELECT e.extversion || ' ' || md5(string_agg(p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
+	            || ' ' || coalesce(p.proacl::text, '-'), '|' ORDER BY p.oid::regprocedure::text))
+	          FROM pg_proc p, pg_extension e
+	         WHERE e.extname = 'wallet_router' AND p.pronamespace IN ('wallet'::regnamespace, 'wallet_router'::regnamespace)
+	         GROUP BY e.extversion"
+}
+eq "router: updated from 1.0.0, the same functions, bodies and rights as a fresh install" \
+	"$(describe_router "${P}_rfresh")" "$(describe_router "${P}_rup")"
 r "SELECT wallet.recharge($viewer, '500 COIN', '4.99 USD', 'appstore', 'order-1')" >/dev/null
 g=$(r "SELECT wallet.gift($viewer, $creator, '101 COIN', 'gift-1', '{\"stream\": 7}')")
 eq "cross-shard gift: coins on the viewer's shard, floor(coins x share) diamonds on the creator's" "399 COIN|50 DIAMOND" \
