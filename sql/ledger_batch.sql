@@ -37,28 +37,36 @@ SELECT wallet.balance(:a) AS a, wallet.balance(:b) AS b, wallet.balance(:star) A
 SELECT count(*) AS pending_rows FROM wallet.hot_pending WHERE account_id = :star;
 SELECT wallet.fold_hot(:star) > 0 AS folded, wallet.balance(:star) AS star_after_fold;
 
--- repeats of a key in one batch, as if the rows were posted one by one in
--- array order: a failed row leaves its key unused, so the next row with
--- that key is tried in its own place; after a row posts (or the key is in
--- the journal), later rows with the key are exists or idempotency_conflict
+-- repeats of a key in one batch.  Rows repeating the first row's request
+-- (a merged retry) are replayed each in its own place, as if posted one by
+-- one: the first that can post does, earlier ones keep their own failure,
+-- later ones are exists.  A row giving the key another request is
+-- idempotency_conflict, or exists when its request is the journal's.
 SELECT wallet.open_account('bt-empty', 'USD') AS empty \gset
 SELECT wallet.open_account('bt-empty2', 'USD') AS empty2 \gset
 SELECT r.idx, r.status, r.tx_id IS NOT NULL AS has_tx
   FROM wallet.transfer_batch(
-         ARRAY[:empty, :a, :empty2, :a, :empty2, :a, :a, :a, :a, :a, :empty, :empty]::bigint[],
-         ARRAY[:b, :b, :b, :empty2, :b, :b, :b, :b, :b, :b, :b, :b]::bigint[],
+         ARRAY[:empty, :a, :empty2, :a, :empty2, :a, :a, :a, :a, :a, :empty, :empty, :empty, :empty]::bigint[],
+         ARRAY[:b, :b, :b, :empty2, :b, :b, :b, :b, :b, :b, :b, :b, :b, :b]::bigint[],
          ARRAY['5 USD', '5 USD', '5 USD', '5 USD', '5 USD', '2 USD', '1 USD',
-               '1 USD', '1 USD', '2 USD', '50 USD', '60 USD']::wallet.amount[],
+               '1 USD', '1 USD', '2 USD', '50 USD', '60 USD', '50 USD', '50 USD']::wallet.amount[],
          ARRAY['bt-dupQ', 'bt-dupQ', 'bt-dupK', 'bt-dupL', 'bt-dupK', 'bt-single', 'bt-single',
-               'bt-dupR', 'bt-dupR', 'bt-dupR', 'bt-dupS', 'bt-dupS']) r
+               'bt-dupR', 'bt-dupR', 'bt-dupR', 'bt-dupS', 'bt-dupS', 'bt-dupS', 'bt-dupS']) r
  ORDER BY r.idx;
--- the second bt-single row is the journal's transfer; bt-dupK posted once,
--- in row 5, from what row 4 had just paid in
+-- bt-dupK (rows 3 and 5, one request) posted once, in row 5, from what
+-- row 4 had just paid in; the second bt-single row is the journal's
+-- transfer, the first another request
+SELECT count(*) AS dupk_posted FROM wallet.transactions WHERE idempotency_key = 'bt-dupK';
 SELECT (SELECT tx_id FROM wallet.transfer_batch(ARRAY[:a]::bigint[], ARRAY[:b]::bigint[],
                                                 ARRAY['1 USD']::wallet.amount[], ARRAY['bt-single'])) = :single
        AS still_the_single;
-SELECT count(*) AS dupk_posted FROM wallet.transactions WHERE idempotency_key = 'bt-dupK';
+SELECT count(*) AS unused_keys_posted FROM wallet.transactions WHERE idempotency_key IN ('bt-dupQ', 'bt-dupS');
 SELECT wallet.balance(:empty) AS empty, wallet.balance(:empty2) AS empty2;
+-- many rows repeating one request that cannot post: one round decides them
+SELECT r.status, count(*)
+  FROM wallet.transfer_batch(array_fill(:empty::bigint, ARRAY[3000]), array_fill(:b::bigint, ARRAY[3000]),
+                             array_fill('1 USD'::wallet.amount, ARRAY[3000]), array_fill('bt-many'::text, ARRAY[3000])) r
+ GROUP BY r.status;
 
 -- call-level errors
 SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(ARRAY[1,2]::bigint[], ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS lengths_differ;

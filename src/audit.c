@@ -183,8 +183,25 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 {
 	Datum		values[8];
 	char		nulls[8];
+	Oid			save_userid;
+	int			save_sec_context;
 
 	wallet_writer_lock();
+
+	/*
+	 * Prepare and write as the owner of wallet.audit_log (roles being
+	 * audited cannot write it, and need not even see schema wallet), for
+	 * this statement only and restricted, as PostgreSQL's own foreign-key
+	 * checks switch to a table's owner.  Everything taken from the audited
+	 * row was converted before, as the caller: a row's conversion to jsonb
+	 * can run user code (a cast to json), which must never run with the
+	 * owner's rights.  An error restores the user with the
+	 * (sub)transaction's abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(audit_log_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	if (plan_audit_insert == NULL)
 	{
 		Oid			t[8] = {TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTARRAYOID, INT8OID,
@@ -192,11 +209,11 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 		SPIPlanPtr	plan;
 
 		plan = SPI_prepare_cursor("INSERT INTO wallet.audit_log (id, relation, operation, old_row, new_row, "
-						   "changed_columns, txid, at, db_user, application_name, client_addr, actor) "
-						   "VALUES (nextval('wallet.audit_log_id_seq'), $1, $2, $3, $4, $5, $6, now(), $7, "
-						   "nullif(pg_catalog.current_setting('application_name', true), ''), "
-						   "pg_catalog.inet_client_addr(), $8)",
-						   8, t, CURSOR_OPT_GENERIC_PLAN);
+								  "changed_columns, txid, at, db_user, application_name, client_addr, actor) "
+								  "VALUES (nextval('wallet.audit_log_id_seq'), $1, $2, $3, $4, $5, $6, now(), $7, "
+								  "nullif(pg_catalog.current_setting('application_name', true), ''), "
+								  "pg_catalog.inet_client_addr(), $8)",
+								  8, t, CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "wallet: could not prepare the audit insert");
 		plan_audit_insert = plan;
@@ -214,7 +231,7 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 	if (changed == (Datum) 0)
 		nulls[4] = 'n';
 	values[5] = Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
-	/* the role as of SET ROLE, not the SECURITY DEFINER owner running us */
+	/* the role as of SET ROLE, not a SECURITY DEFINER owner running us */
 	values[6] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
 	values[7] = (Datum) 0;
 	nulls[7] = 'n';
@@ -223,27 +240,9 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 		values[7] = CStringGetTextDatum(wallet_actor);
 		nulls[7] = ' ';
 	}
-	/*
-	 * Write as the owner of wallet.audit_log (roles being audited cannot
-	 * write it), for this statement only and restricted, as PostgreSQL's
-	 * own foreign-key checks switch to a table's owner.  Everything taken
-	 * from the audited row was converted before, as the caller: a row's
-	 * conversion to jsonb can run user code (a cast to json), which must
-	 * never run with the owner's rights.  An error restores the user with
-	 * the (sub)transaction's abort.
-	 */
-	{
-		Oid			save_userid;
-		int			save_sec_context;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec_context);
-		SetUserIdAndSecContext(audit_log_owner(),
-							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		if (SPI_execute_plan(plan_audit_insert, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "wallet: audit insert failed");
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
+	if (SPI_execute_plan(plan_audit_insert, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "wallet: audit insert failed");
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 static Datum

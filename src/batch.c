@@ -8,10 +8,12 @@
  *   1. validate each row; compute its request fingerprint (identical to
  *      wallet.transfer's, so a retried single transfer and a batch row with
  *      the same key are the same request);
- *   2. group repeats of a key inside the batch: as if the rows were posted
- *      one by one, the earliest occurrence is tried first, a failed one
- *      leaves the key to the next, and the occurrences after the one that
- *      posted are exists or idempotency_conflict;
+ *   2. group the rows by key.  Rows repeating the first row's request
+ *      (a merged retry) are replayed each in its own place, as if posted
+ *      one by one: the first that can post does (under the key's one
+ *      claim), earlier ones keep their own failure, later ones are exists.
+ *      A row giving the key another request is idempotency_conflict (or
+ *      exists, when that request is the one already in the journal);
  *   3. inside an internal subtransaction: claim the remaining keys in key
  *      order (INSERT ... ON CONFLICT DO NOTHING), lock the accounts once
  *      each in id order, and replay the rows in batch order against the
@@ -68,7 +70,27 @@ typedef struct BatchRow
 	bytea	   *hash;
 	BatchStatus status;
 	int64		txn_id;
+	int			grp;			/* its key's group (step 2), or -1 */
+	bool		other_request;	/* repeats its group's key with another request */
+	bytea	   *found_hash;		/* the journal's request for the key, when found */
+	int64		found_id;		/* and its transaction */
 } BatchRow;
+
+/*
+ * Rows by key (step 2): group g is the run byk[start[g] .. end[g]) of the
+ * rows sorted by key, then position.  Per round: the id its claim drew and
+ * whether one of its rows posted in the replay.
+ */
+typedef struct BatchGroups
+{
+	int			ngrp;
+	int			nrows;			/* rows in byk */
+	int		   *byk;
+	int		   *start;
+	int		   *end;
+	int64	   *txn;
+	bool	   *posted;
+} BatchGroups;
 
 static SPIPlanPtr plan_lookup_keys = NULL;
 static SPIPlanPtr plan_claim_keys = NULL;
@@ -195,6 +217,8 @@ resolve_existing(BatchRow *rows, int *idx, int nidx)
 			if (row->status != BS_PENDING || !same_key(row->key, k))
 				continue;
 			row->txn_id = id;
+			row->found_hash = DatumGetByteaPP(SPI_datumTransfer(PointerGetDatum(h), false, -1));
+			row->found_id = id;
 			row->status = same_hash(row->hash, h) ? BS_EXISTS : BS_CONFLICT;
 			if (row->status == BS_CONFLICT)
 				row->txn_id = 0;
@@ -282,8 +306,15 @@ claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
 	}
 }
 
+/*
+ * One round of step 3 over the rows in play: every pending row of the
+ * groups whose claim holder is in cand[] (one per group, in key order).
+ * Returns true when every row in play was posted (or, repeating a row that
+ * posted just before, is exists); false when some rows got a final failure
+ * status or a claim was lost (the caller rolls back and retries the rest).
+ */
 static bool
-post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
+post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int *nlost,
 		   bool lock_rows, bool lock_hot, bool *changed, bool *want_hot_lock)
 {
 	Datum		values[4];
@@ -294,6 +325,8 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 	AccountState *states;
 	bool		failed = false;
 	bool	   *claimed = palloc0(sizeof(bool) * ncand);
+	int		   *play;
+	int			nplay = 0;
 
 	*nlost = 0;
 
@@ -330,6 +363,24 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 	if (*nlost > 0)
 		return false;
 
+	/*
+	 * The rows in play: each group's pending rows (the claim holder and the
+	 * rows repeating its request, which move the same money between the
+	 * same accounts), replayed in batch order.
+	 */
+	play = palloc(sizeof(int) * (gr->nrows + 1));
+	for (int i = 0; i < ncand; i++)
+	{
+		int			g = rows[cand[i]].grp;
+
+		gr->txn[g] = rows[cand[i]].txn_id;
+		gr->posted[g] = false;
+		for (int m = gr->start[g]; m < gr->end[g]; m++)
+			if (rows[gr->byk[m]].status == BS_PENDING)
+				play[nplay++] = gr->byk[m];
+	}
+	sort_ints(play, nplay);
+
 	/* lock every account once, ascending id */
 	ids = palloc(sizeof(int64) * ncand * 2);
 	debits = palloc(sizeof(int64) * ncand);
@@ -356,100 +407,99 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 	 * Replay in batch order.  The first debit of an account folds its hot
 	 * pending rows into the working balance and notes outstanding debt.
 	 */
+	for (int i = 0; i < nplay; i++)
 	{
-		/* cand is in key order; replay must follow batch (idx) order */
-		int		   *by_idx = palloc(sizeof(int) * ncand);
-		int			n = ncand;
+		BatchRow   *row = &rows[play[i]];
+		AccountState *f = ledger_find_state(states, nids, row->from);
+		AccountState *t = ledger_find_state(states, nids, row->to);
 
-		for (int i = 0; i < n; i++)
-			by_idx[i] = cand[i];
-		sort_ints(by_idx, n);
-		for (int i = 0; i < n; i++)
+		CHECK_FOR_INTERRUPTS();
+		if (gr->posted[row->grp])
 		{
-			BatchRow   *row = &rows[by_idx[i]];
-			AccountState *f = ledger_find_state(states, nids, row->from);
-			AccountState *t = ledger_find_state(states, nids, row->to);
-
-			CHECK_FOR_INTERRUPTS();
-			if (!f->found || !t->found)
-				row->status = BS_UNKNOWN_ACCOUNT;
-			else if (f->status == 'f' || t->status == 'f')
-				row->status = BS_FROZEN;
-			else if (f->status == 'c' || t->status == 'c')
-				row->status = BS_CLOSED;
-			else if (!money_code_eq(&f->currency, &row->currency) ||
-					 !money_code_eq(&t->currency, &row->currency))
-				row->status = BS_CURRENCY;
-			else if (!f->allow_negative)
-			{
-				int128		avail;
-
-				if (!f->funds_loaded)
-				{
-					/* first debit of this account: fold in its pending rows and debt */
-					f->funds_loaded = true;
-					if (f->hot)
-						f->pending = ledger_pending(f->id);
-					if (f->debt_account != 0)
-						f->has_debt = ledger_stored_balance(f->debt_account) < 0;
-				}
-				avail = (int128) f->balance + f->pending - f->held + f->delta;
-				if (f->has_debt)
-					row->status = BS_INSUFFICIENT;
-				else if (avail < row->units)
-					row->status = BS_INSUFFICIENT;
-			}
-			if (row->status != BS_PENDING)
-			{
-				failed = true;
-				continue;
-			}
-			{
-				AccountState *over = NULL;
-
-				if (__builtin_sub_overflow(f->delta, row->units, &f->delta))
-					over = f;
-				else if (__builtin_add_overflow(t->delta, row->units, &t->delta))
-					over = t;
-				if (over != NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, over->id),
-							 errdetail("Row %d moves %s from account " INT64_FORMAT " to account " INT64_FORMAT
-									   "; the batch's total for account " INT64_FORMAT " leaves 64-bit minor units.",
-									   by_idx[i] + 1, units_to_cstring(row->units, &row->currency),
-									   f->id, t->id, over->id)));
-			}
-			row->status = BS_OK;
+			/* repeats a request that posted just before it */
+			row->status = BS_EXISTS;
+			row->txn_id = gr->txn[row->grp];
+			continue;
 		}
-		if (failed && !lock_rows)
+		row->txn_id = 0;
+		if (!f->found || !t->found)
+			row->status = BS_UNKNOWN_ACCOUNT;
+		else if (f->status == 'f' || t->status == 'f')
+			row->status = BS_FROZEN;
+		else if (f->status == 'c' || t->status == 'c')
+			row->status = BS_CLOSED;
+		else if (!money_code_eq(&f->currency, &row->currency) ||
+				 !money_code_eq(&t->currency, &row->currency))
+			row->status = BS_CURRENCY;
+		else if (!f->allow_negative)
 		{
-			/*
-			 * Decided on rows read without their locks (a fold or a credit
-			 * may have been committing meanwhile): not final.  Redo the
-			 * round with the rows locked, and decide there.
-			 */
-			*changed = true;
-			for (int i = 0; i < n; i++)
+			int128		avail;
+
+			if (!f->funds_loaded)
 			{
-				rows[by_idx[i]].status = BS_PENDING;
-				rows[by_idx[i]].txn_id = 0;
+				/* first debit of this account: fold in its pending rows and debt */
+				f->funds_loaded = true;
+				if (f->hot)
+					f->pending = ledger_pending(f->id);
+				if (f->debt_account != 0)
+					f->has_debt = ledger_stored_balance(f->debt_account) < 0;
 			}
-			return false;
+			avail = (int128) f->balance + f->pending - f->held + f->delta;
+			if (f->has_debt)
+				row->status = BS_INSUFFICIENT;
+			else if (avail < row->units)
+				row->status = BS_INSUFFICIENT;
 		}
-		if (failed)
+		if (row->status != BS_PENDING)
 		{
-			/* losers keep their status; winners go back to pending */
-			for (int i = 0; i < n; i++)
-				if (rows[by_idx[i]].status == BS_OK)
-				{
-					rows[by_idx[i]].status = BS_PENDING;
-					rows[by_idx[i]].txn_id = 0;
-				}
-				else
-					rows[by_idx[i]].txn_id = 0;
-			return false;
+			failed = true;
+			continue;
 		}
+		{
+			AccountState *over = NULL;
+
+			if (__builtin_sub_overflow(f->delta, row->units, &f->delta))
+				over = f;
+			else if (__builtin_add_overflow(t->delta, row->units, &t->delta))
+				over = t;
+			if (over != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, over->id),
+						 errdetail("Row %d moves %s from account " INT64_FORMAT " to account " INT64_FORMAT
+								   "; the batch's total for account " INT64_FORMAT " leaves 64-bit minor units.",
+								   play[i] + 1, units_to_cstring(row->units, &row->currency),
+								   f->id, t->id, over->id)));
+		}
+		row->status = BS_OK;
+		row->txn_id = gr->txn[row->grp];
+		gr->posted[row->grp] = true;
+	}
+	if (failed && !lock_rows)
+	{
+		/*
+		 * Decided on rows read without their locks (a fold or a credit may
+		 * have been committing meanwhile): not final.  Redo the round with
+		 * the rows locked, and decide there.
+		 */
+		*changed = true;
+		for (int i = 0; i < nplay; i++)
+		{
+			rows[play[i]].status = BS_PENDING;
+			rows[play[i]].txn_id = 0;
+		}
+		return false;
+	}
+	if (failed)
+	{
+		/* losers keep their status; the others go back to pending */
+		for (int i = 0; i < nplay; i++)
+		{
+			if (rows[play[i]].status == BS_OK || rows[play[i]].status == BS_EXISTS)
+				rows[play[i]].status = BS_PENDING;
+			rows[play[i]].txn_id = 0;
+		}
+		return false;
 	}
 
 	/*
@@ -469,10 +519,10 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 		{
 			*changed = true;
 			*want_hot_lock = true;
-			for (int c = 0; c < ncand; c++)
+			for (int c = 0; c < nplay; c++)
 			{
-				rows[cand[c]].status = BS_PENDING;
-				rows[cand[c]].txn_id = 0;
+				rows[play[c]].status = BS_PENDING;
+				rows[play[c]].txn_id = 0;
 			}
 			return false;
 		}
@@ -492,28 +542,29 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 		int64	   *p_amt = palloc(sizeof(int64) * nids);
 		int			np = 0;
 
-		if (!ledger_write_accounts(states, nids))
+		if (!ledger_write_accounts(states, nids) || !ledger_lock_hot_after_writes(states, nids))
 		{
 			/* an account read without its lock changed: redo with locks */
 			*changed = true;
-			for (int i = 0; i < ncand; i++)
+			for (int i = 0; i < nplay; i++)
 			{
-				rows[cand[i]].status = BS_PENDING;
-				rows[cand[i]].txn_id = 0;
+				rows[play[i]].status = BS_PENDING;
+				rows[play[i]].txn_id = 0;
 			}
 			return false;
 		}
 		e = palloc(sizeof(BatchEntry) * ncand * 2);
 		for (int i = 0; i < ncand; i++)
 		{
+			/* each group posted once, under its holder's claim */
 			BatchRow   *row = &rows[cand[i]];
 
-			e[ne].txn = row->txn_id;
+			e[ne].txn = gr->txn[row->grp];
 			e[ne].leg = 1;
 			e[ne].account = row->from;
 			e[ne].amount = -row->units;
 			ne++;
-			e[ne].txn = row->txn_id;
+			e[ne].txn = gr->txn[row->grp];
 			e[ne].leg = 2;
 			e[ne].account = row->to;
 			e[ne].amount = row->units;
@@ -532,9 +583,12 @@ post_round(BatchRow *rows, int *cand, int ncand, int *lost, int *nlost,
 				int64		last_txn = 0;
 
 				for (int c = 0; c < ncand; c++)
-					if ((rows[cand[c]].to == st->id || rows[cand[c]].from == st->id) &&
-						rows[cand[c]].txn_id > last_txn)
-						last_txn = rows[cand[c]].txn_id;
+				{
+					BatchRow   *row = &rows[cand[c]];
+
+					if ((row->to == st->id || row->from == st->id) && gr->txn[row->grp] > last_txn)
+						last_txn = gr->txn[row->grp];
+				}
 				p_id[np] = st->id;
 				p_txn[np] = last_txn;
 				p_amt[np] = st->delta;
@@ -606,10 +660,8 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 			   *lost,
 			   *byk;
 	int			ncand,
-				nlost,
-				ngrp;
-	int		   *grp_cur,
-			   *grp_end;
+				nlost;
+	BatchGroups gr;
 	int		   *nlost_box;
 	bool	   *changed_box;
 	bool	   *want_hot_lock_box;
@@ -673,34 +725,46 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * 2. repeats of a key inside the batch, as if the rows were posted one
-	 * by one in array order: the key's earliest occurrence is tried first;
-	 * if it fails (funds, status, ...) the key stays unused and the next
-	 * occurrence is tried in its own place; once one posts (or the key is
-	 * found in the journal), the later ones are exists or
-	 * idempotency_conflict against it.  byk holds the pending rows sorted
-	 * by key, then position: each key's occurrences are one run of it,
-	 * grp_cur[g] the occurrence of run g now in play.
+	 * 2. rows by key (sorted by key, then position: each key's rows are one
+	 * run, its group).  A row whose request differs from the group's first
+	 * row's is set aside as idempotency_conflict (adjusted at the end if
+	 * its request is the one the journal holds).
 	 */
-	byk = palloc(sizeof(int) * n);
+	byk = palloc(sizeof(int) * (n + 1));
 	ncand = 0;
 	for (int i = 0; i < n; i++)
+	{
+		rows[i].grp = -1;
 		if (rows[i].status == BS_PENDING)
 			byk[ncand++] = i;
+	}
 	sort_by_key(byk, ncand, rows);
-	grp_cur = palloc(sizeof(int) * (ncand + 1));
-	grp_end = palloc(sizeof(int) * (ncand + 1));
-	ngrp = 0;
+	gr.nrows = ncand;
+	gr.byk = byk;
+	gr.start = palloc(sizeof(int) * (ncand + 1));
+	gr.end = palloc(sizeof(int) * (ncand + 1));
+	gr.txn = palloc0(sizeof(int64) * (ncand + 1));
+	gr.posted = palloc0(sizeof(bool) * (ncand + 1));
+	gr.ngrp = 0;
 	for (int i = 0; i < ncand; i++)
 	{
-		if (i > 0 && same_key(rows[byk[i]].key, rows[byk[i - 1]].key))
+		BatchRow   *row = &rows[byk[i]];
+
+		if (i > 0 && same_key(row->key, rows[byk[i - 1]].key))
 		{
-			grp_end[ngrp - 1] = i + 1;
+			gr.end[gr.ngrp - 1] = i + 1;
+			row->grp = gr.ngrp - 1;
+			if (!same_hash(row->hash, rows[byk[gr.start[gr.ngrp - 1]]].hash))
+			{
+				row->other_request = true;
+				row->status = BS_CONFLICT;
+			}
 			continue;
 		}
-		grp_cur[ngrp] = i;
-		grp_end[ngrp] = i + 1;
-		ngrp++;
+		gr.start[gr.ngrp] = i;
+		gr.end[gr.ngrp] = i + 1;
+		row->grp = gr.ngrp;
+		gr.ngrp++;
 	}
 
 	SPI_connect();
@@ -723,28 +787,18 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 
 		CHECK_FOR_INTERRUPTS();
 		/*
-		 * Candidates, in key order: each key's occurrence in play while it
-		 * is pending.  One that failed leaves its key unused: the next
-		 * occurrence comes into play (conflict included: the next one may
-		 * be the journal's request, and its claim will find out).
+		 * Claim holders, in key order: each group's first pending row.  A
+		 * group's other pending rows repeat its request and are replayed
+		 * in their own places under the same claim.
 		 */
 		ncand = 0;
-		for (int g = 0; g < ngrp; g++)
-		{
-			while (grp_cur[g] < grp_end[g])
-			{
-				BatchRow   *cur = &rows[byk[grp_cur[g]]];
-
-				if (cur->status == BS_PENDING)
+		for (int g = 0; g < gr.ngrp; g++)
+			for (int m = gr.start[g]; m < gr.end[g]; m++)
+				if (rows[byk[m]].status == BS_PENDING)
 				{
-					cand[ncand++] = byk[grp_cur[g]];
+					cand[ncand++] = byk[m];
 					break;
 				}
-				if (cur->status == BS_OK || cur->status == BS_EXISTS)
-					break;
-				grp_cur[g]++;
-			}
-		}
 		if (ncand == 0)
 			break;
 
@@ -753,7 +807,7 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 		key_taken = false;
 		PG_TRY();
 		{
-			done = post_round(rows, cand, ncand, lost, nlost_box, lock_rows, lock_hot,
+			done = post_round(rows, &gr, cand, ncand, lost, nlost_box, lock_rows, lock_hot,
 							  changed_box, want_hot_lock_box);
 		}
 		PG_CATCH();
@@ -841,29 +895,53 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 								text_to_cstring(rows[first_pending].key)),
 						 errdetail("Another transaction posted this key after this transaction's snapshot was taken."),
 						 errhint("Retry the batch; postings are meant to run in READ COMMITTED.")));
+			/* a key found in the journal decides its group's pending rows */
+			for (int j = 0; j < nlost; j++)
+			{
+				BatchRow   *holder = &rows[lost[j]];
+
+				if (holder->status == BS_PENDING)
+					continue;
+				for (int m = gr.start[holder->grp]; m < gr.end[holder->grp]; m++)
+				{
+					BatchRow   *row = &rows[byk[m]];
+
+					if (row->status != BS_PENDING)
+						continue;
+					row->status = holder->status;
+					row->txn_id = holder->txn_id;
+					row->found_hash = holder->found_hash;
+					row->found_id = holder->found_id;
+				}
+			}
 		}
 	}
 
-	/* occurrences after the one that posted (or exists): measured against it */
-	for (int g = 0; g < ngrp; g++)
+	/*
+	 * Rows giving a key another request than its group's first row: exists
+	 * when theirs is the request the journal holds for the key, else
+	 * idempotency_conflict (the key went, or would go, to another request).
+	 */
+	for (int g = 0; g < gr.ngrp; g++)
 	{
-		BatchRow   *posted;
+		bytea	   *journal = NULL;
+		int64		journal_id = 0;
 
-		if (grp_cur[g] >= grp_end[g])
-			continue;			/* every occurrence failed on its own */
-		posted = &rows[byk[grp_cur[g]]];
-		Assert(posted->status == BS_OK || posted->status == BS_EXISTS);
-		for (int p = grp_cur[g] + 1; p < grp_end[g]; p++)
+		for (int m = gr.start[g]; m < gr.end[g] && journal == NULL; m++)
+			if (rows[byk[m]].found_hash != NULL)
+			{
+				journal = rows[byk[m]].found_hash;
+				journal_id = rows[byk[m]].found_id;
+			}
+		for (int m = gr.start[g]; m < gr.end[g]; m++)
 		{
-			BatchRow   *row = &rows[byk[p]];
+			BatchRow   *row = &rows[byk[m]];
 
-			if (same_hash(row->hash, posted->hash))
+			if (row->other_request && journal != NULL && same_hash(row->hash, journal))
 			{
 				row->status = BS_EXISTS;
-				row->txn_id = posted->txn_id;
+				row->txn_id = journal_id;
 			}
-			else
-				row->status = BS_CONFLICT;
 		}
 	}
 	SPI_finish();

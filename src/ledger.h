@@ -48,6 +48,8 @@ typedef struct AccountState
 	bool		force_lock;		/* lock the row even if hot (set by the caller) */
 	bool		forced_after;	/* forced_negative to write */
 	bool		unlocked_write; /* read without lock: write only if unchanged */
+	bool		hot_lock_due;	/* hot, read without its hot lock (batch): take
+								 * it after the writes and check the row */
 	/* batch replay (batch.c) */
 	bool		funds_loaded;	/* hot pending rows and debt looked up */
 	int128		pending;		/* committed hot pending credits (not in balance) */
@@ -119,6 +121,7 @@ extern void ledger_lock_hot_shared(int64 account_id);
 extern int128 ledger_pending(int64 account_id);
 /* the hot lock in exclusive mode: waits for credits in flight (see ledger.c) */
 extern void ledger_lock_hot_exclusive(int64 account_id);
+extern bool ledger_lock_hot_after_writes(AccountState *states, int nstates);
 /* int128 to int64, saturating: for amounts shown in messages */
 extern int64 ledger_clamp_int64(int128 v);
 extern int64 ledger_stored_balance(int64 account_id);

@@ -344,7 +344,12 @@ static bool
 may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
 				  int64 *held_ids, int nheld)
 {
-	if (!st->hot || st->force_lock)
+	/*
+	 * Under REPEATABLE READ a hot account is locked like any other: its
+	 * row as of the transaction's snapshot may predate a freeze or close,
+	 * and only the row lock reports that (40001).
+	 */
+	if (!st->hot || st->force_lock || IsolationUsesXactSnapshot())
 		return false;
 	/* far from int64's limit: see HOT_SAFE_BALANCE in ledger.h */
 	if (st->balance > HOT_SAFE_BALANCE || st->delta > HOT_SAFE_CREDIT)
@@ -551,11 +556,22 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 		/*
 		 * Hot accounts posted to without the row lock: the shared hot lock
 		 * keeps their status stable (freeze/close take it exclusively);
-		 * then read them with a snapshot taken after it.
+		 * then read them with a snapshot taken after it.  Without row
+		 * locks (a batch's first pass), the hot locks come after the
+		 * batch's writes, which may wait for a row: waiting for a row
+		 * while holding a hot lock could close a cycle with a freeze
+		 * (row lock, then the hot lock exclusively) and a posting waiting
+		 * for the freezer.  ledger_lock_hot_after_writes() then takes
+		 * them and checks that the rows did not change.
 		 */
 		for (int i = 0; i < nstates; i++)
 			if (deferred[i])
-				ledger_lock_hot_shared(states[i].id);
+			{
+				if (lock_rows)
+					ledger_lock_hot_shared(states[i].id);
+				else
+					states[i].hot_lock_due = true;
+			}
 		snap = RegisterSnapshot(GetTransactionSnapshot());
 		/* usually one or two hot accounts: one descent each */
 		finder_begin(&finder, rel, idx, snap, states, 0, false);
@@ -565,8 +581,23 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 
 			if (!deferred[i])
 				continue;
-			if (finder_fetch(&finder, st->id, slot))
-				read_account(st, slot, false);
+			if (!finder_fetch(&finder, st->id, slot))
+				continue;
+			read_account(st, slot, false);
+			/*
+			 * Read as hot before its lock, no longer hot now: set_hot(id,
+			 * false) committed in between.  Its row lock cannot be taken
+			 * out of id order, and a normal account must get no pending
+			 * row: the caller retries.  (Without row locks the check
+			 * after the writes sends the batch to its locking round.)
+			 */
+			if (!st->hot && lock_rows)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("account " INT64_FORMAT " stopped being hot while this posting waited", st->id),
+						 errdetail("wallet.set_hot(" INT64_FORMAT ", false) committed after the posting read the account.",
+								   st->id),
+						 errhint("Retry the transaction.")));
 		}
 		finder_end(&finder);
 		UnregisterSnapshot(snap);
@@ -595,6 +626,66 @@ void
 ledger_read_accounts_for_update(AccountState *states, int nstates, int64 *debit_ids, int ndebit)
 {
 	load_accounts(states, nstates, debit_ids, ndebit, NULL, 0, false);
+}
+
+/*
+ * After a batch's writes (which may have waited for rows): take the shared
+ * hot lock of each hot account it read without it, in ascending id order,
+ * then read those rows again with a fresh snapshot.  False when one
+ * changed in what the replay relied on (status, currency, flags): the
+ * batch then redoes its round with row locks first.
+ */
+bool
+ledger_lock_hot_after_writes(AccountState *states, int nstates)
+{
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap;
+	AccountFinder finder;
+	TupleTableSlot *slot;
+	bool		unchanged = true;
+	bool		any = false;
+
+	for (int i = 0; i < nstates; i++)
+		if (states[i].hot_lock_due)
+		{
+			ledger_lock_hot_shared(states[i].id);
+			any = true;
+		}
+	if (!any)
+		return true;
+	wrels_load();
+	rel = table_open(wrels.account, RowExclusiveLock);
+	idx = index_open(wrels.account_pkey, RowExclusiveLock);
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	finder_begin(&finder, rel, idx, snap, states, 0, false);
+	for (int i = 0; i < nstates && unchanged; i++)
+	{
+		AccountState *st = &states[i];
+		AccountState now;
+
+		if (!st->hot_lock_due)
+			continue;
+		st->hot_lock_due = false;
+		memset(&now, 0, sizeof(now));
+		now.id = st->id;
+		if (!finder_fetch(&finder, st->id, slot))
+		{
+			unchanged = false;
+			break;
+		}
+		read_account(&now, slot, false);
+		if (!now.hot || now.status != st->status || now.allow_negative != st->allow_negative ||
+			!money_code_eq(&now.currency, &st->currency))
+			unchanged = false;
+	}
+	finder_end(&finder);
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return unchanged;
 }
 
 /*
@@ -771,7 +862,11 @@ ledger_write_accounts(AccountState *states, int nstates)
 			LockTupleMode lockmode;
 			TM_Result	res;
 
-			/* waits for a concurrent writer of the row, then tells */
+			/*
+			 * Waits for a concurrent writer of the row, then tells.  (No
+			 * hot lock is held yet on this path: a batch takes them after
+			 * its writes, ledger_lock_hot_after_writes.)
+			 */
 			res = table_tuple_update(rel, &st->tid, slot, GetCurrentCommandId(true),
 									 InvalidSnapshot, InvalidSnapshot, true,
 									 &tmfd, &lockmode, &update_indexes);
