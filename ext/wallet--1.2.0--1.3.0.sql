@@ -24,6 +24,11 @@
 --     the hold says was captured, from its source to its destination.
 --   * TRUNCATE of wallet.hot_pending (posted credits) and of
 --     wallet.live_config (changed only by the audited live_setup) fails.
+--   * Lock order in the live flows: the first recharge in a new currency
+--     takes wallet.live_config's table lock before its row (it deadlocked
+--     with live_setup); a gift retried while the first is in flight waits
+--     for it (it could compute diamonds at a new share and get WL006);
+--     set_hot(id, false) refuses the live flows' hot system accounts.
 -- The rest of 1.3.0 is in the library (holds, batches, post): see README.
 
 \echo Use "ALTER EXTENSION wallet UPDATE TO '1.3.0'" to load this file. \quit
@@ -110,6 +115,15 @@ BEGIN
     IF set_hot.hot THEN
         PERFORM wallet.account_row(id);
     ELSE
+        -- the live flows lock a user's row before the platform's accounts,
+        -- which is deadlock-free only while those take credits unlocked
+        IF EXISTS (SELECT 1 FROM wallet.live_config lc
+                    WHERE set_hot.id IN (lc.coin_issuance, lc.coin_revenue, lc.diamond_issuance)
+                       OR EXISTS (SELECT 1 FROM jsonb_each(lc.cash_accounts) e
+                                   WHERE set_hot.id IN ((e.value ->> 'cash')::bigint, (e.value ->> 'sales')::bigint))) THEN
+            RAISE EXCEPTION 'account % is a hot system account of the live flows', id USING ERRCODE = '22023',
+                DETAIL = 'wallet.live_setup() made it hot; the live flows rely on it staying hot.';
+        END IF;
         PERFORM wallet.lock_account_for_status(id);
     END IF;
     UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
@@ -203,6 +217,141 @@ BEGIN
     RETURN c;
 END
 $$;
+
+-- ---- live flows: lock order ----
+CREATE OR REPLACE FUNCTION wallet.live_cash_accounts(currency text, OUT cash bigint, OUT sales bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config := wallet.live_cfg();
+BEGIN
+    IF NOT c.cash_accounts ? live_cash_accounts.currency THEN
+        -- the table lock the UPDATE below needs, before the row lock: taken
+        -- after it, it would wait for a live_setup() that waits for the
+        -- row (1.3.0)
+        LOCK TABLE wallet.live_config IN ROW EXCLUSIVE MODE;
+        SELECT * INTO c FROM wallet.live_config lc WHERE lc.singleton FOR NO KEY UPDATE;
+        IF NOT c.cash_accounts ? live_cash_accounts.currency THEN
+            cash := wallet.open_account('platform:cash:' || live_cash_accounts.currency,
+                                        live_cash_accounts.currency, 'system', true,
+                                        jsonb_build_object('live', 'cash:' || live_cash_accounts.currency));
+            sales := wallet.open_account('platform:sales:' || live_cash_accounts.currency,
+                                         live_cash_accounts.currency, 'system', true,
+                                         jsonb_build_object('live', 'sales:' || live_cash_accounts.currency));
+            PERFORM wallet.set_hot(cash);
+            PERFORM wallet.set_hot(sales);
+            UPDATE wallet.live_config lc
+               SET cash_accounts = lc.cash_accounts
+                       || jsonb_build_object(live_cash_accounts.currency,
+                                             jsonb_build_object('cash', cash, 'sales', sales)),
+                   updated_at = now()
+             WHERE lc.singleton;
+            RETURN;
+        END IF;
+    END IF;
+    cash := (c.cash_accounts -> live_cash_accounts.currency ->> 'cash')::bigint;
+    sales := (c.cash_accounts -> live_cash_accounts.currency ->> 'sales')::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION wallet.gift(viewer_account bigint, creator_account bigint, coins wallet.amount,
+                            idempotency_key text, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    n bigint;
+    d bigint;
+    md jsonb;
+    cr wallet.account;
+    found_id bigint;
+    found_kind text;
+    found_md jsonb;
+    legs wallet.leg[];
+BEGIN
+    IF viewer_account IS NULL OR creator_account IS NULL OR coins IS NULL OR idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'wallet.gift: viewer_account, creator_account, coins and idempotency_key must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN viewer_account IS NULL THEN 'viewer_account' END, CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
+    END IF;
+    IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+        RAISE EXCEPTION 'gift metadata must be a JSON object, got %', jsonb_typeof(metadata)
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata is a JSON %s; the gift adds its creator and diamonds to an object.',
+                                  jsonb_typeof(metadata));
+    END IF;
+    c := wallet.live_cfg();
+    n := wallet.units(coins);
+    IF wallet.currency(coins) <> c.coin_currency THEN
+        RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Gifts are paid in %s; the gift was given %s.', c.coin_currency, coins);
+    END IF;
+    IF n <= 0 THEN
+        RAISE EXCEPTION 'gift must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A gift moves coins from the viewer; %s is not positive.', coins);
+    END IF;
+
+    -- a retry returns the first gift even if the share changed since; a
+    -- retry racing the first waits for it here (1.3.0: it computed the
+    -- diamonds at the new share, and the key then held another request)
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('wallet:gift:' || gift.idempotency_key, 0));
+    SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
+      FROM wallet.txn t WHERE t.idempotency_key = gift.idempotency_key;
+    IF FOUND THEN
+        IF found_kind = 'gift'
+           AND found_md ->> 'creator' = creator_account::text
+           AND (found_md - 'creator' - 'diamonds' - 'creator_share')
+               = (coalesce(metadata, '{}') - 'creator' - 'diamonds' - 'creator_share')
+           AND EXISTS (SELECT 1 FROM wallet.entry e
+                        WHERE e.txn_id = found_id AND e.account_id = viewer_account AND e.amount = -n) THEN
+            RETURN found_id;
+        END IF;
+        RAISE EXCEPTION 'idempotency key "%" was already used for a different request', idempotency_key
+            USING ERRCODE = 'WL006',
+                  DETAIL = format('Transaction %s was posted with this key; this request differs from it.', found_id),
+                  HINT = 'Use a new key for a new request; resend the same request to get the first result.';
+    END IF;
+
+    d := floor(n * c.creator_share)::bigint;
+    IF d = 0 THEN
+        -- no diamond leg: check the creator here (the engine checks it otherwise)
+        cr := wallet.account_row(creator_account);
+        IF cr.currency <> c.diamond_currency THEN
+            RAISE EXCEPTION 'currency mismatch: account % holds %, gifts pay creators in %',
+                creator_account, cr.currency, c.diamond_currency
+                USING ERRCODE = 'WL002',
+                      DETAIL = format('Account %s is in %s; creators receive %s.', creator_account, cr.currency,
+                                      c.diamond_currency);
+        END IF;
+        IF cr.status = 'frozen' THEN
+            RAISE EXCEPTION 'account % is frozen', creator_account USING ERRCODE = 'WL004',
+                DETAIL = format('Account %s takes no postings while frozen.', creator_account);
+        ELSIF cr.status = 'closed' THEN
+            RAISE EXCEPTION 'account % is closed', creator_account USING ERRCODE = 'WL005',
+                DETAIL = format('Account %s is closed.', creator_account);
+        END IF;
+    END IF;
+    md := coalesce(metadata, '{}')
+          || jsonb_build_object('creator', creator_account, 'diamonds', d, 'creator_share', c.creator_share);
+    legs := ARRAY[ROW(viewer_account, -coins)::wallet.leg,
+                  ROW(c.coin_revenue, coins)::wallet.leg];
+    IF d > 0 THEN
+        legs := legs || ROW(c.diamond_issuance, wallet.amount(-d, c.diamond_currency))::wallet.leg
+                     || ROW(creator_account, wallet.amount(d, c.diamond_currency))::wallet.leg;
+    END IF;
+    RETURN wallet.post(idempotency_key, legs, 'gift', md);
+END
+$$;
+
+-- ---- no TRUNCATE of pending hot credits or of the live configuration ----
+CREATE TRIGGER hot_pending_no_truncate BEFORE TRUNCATE ON wallet.hot_pending
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
+CREATE TRIGGER live_config_no_truncate BEFORE TRUNCATE ON wallet.live_config
+    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
 
 -- ---- verify: a captured hold against its capture ----
 CREATE OR REPLACE FUNCTION wallet.verify()
@@ -434,12 +583,6 @@ BEGIN
     RETURN QUERY SELECT 'audit: ' || v.check_name, v.ok, v.detail FROM wallet.audit_verify() v;
 END
 $$;
-
--- ---- no TRUNCATE of pending hot credits or of the live configuration ----
-CREATE TRIGGER hot_pending_no_truncate BEFORE TRUNCATE ON wallet.hot_pending
-    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
-CREATE TRIGGER live_config_no_truncate BEFORE TRUNCATE ON wallet.live_config
-    FOR EACH STATEMENT EXECUTE FUNCTION wallet.forbid_change();
 
 -- ---- audit ----
 ALTER FUNCTION wallet.audit() SECURITY INVOKER;

@@ -190,6 +190,10 @@ DECLARE
     c wallet.live_config := wallet.live_cfg();
 BEGIN
     IF NOT c.cash_accounts ? live_cash_accounts.currency THEN
+        -- the table lock the UPDATE below needs, before the row lock: taken
+        -- after it, it would wait for a live_setup() that waits for the
+        -- row (1.3.0)
+        LOCK TABLE wallet.live_config IN ROW EXCLUSIVE MODE;
         SELECT * INTO c FROM wallet.live_config lc WHERE lc.singleton FOR NO KEY UPDATE;
         IF NOT c.cash_accounts ? live_cash_accounts.currency THEN
             cash := wallet.open_account('platform:cash:' || live_cash_accounts.currency,
@@ -423,7 +427,10 @@ BEGIN
             DETAIL = format('A gift moves coins from the viewer; %s is not positive.', coins);
     END IF;
 
-    -- a retry returns the first gift even if the share changed since
+    -- a retry returns the first gift even if the share changed since; a
+    -- retry racing the first waits for it here (1.3.0: it computed the
+    -- diamonds at the new share, and the key then held another request)
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('wallet:gift:' || gift.idempotency_key, 0));
     SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
       FROM wallet.txn t WHERE t.idempotency_key = gift.idempotency_key;
     IF FOUND THEN

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(31);
+SELECT plan(40);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -241,6 +241,79 @@ SELECT is((SELECT count(*) FROM wallet.hot_pending WHERE account_id = :hot), 0::
           'the credit in flight was folded: nothing pending on the normal account');
 SELECT is((SELECT balance FROM wallet.account WHERE id = :hot), 300::bigint,
           'its stored balance holds the credit');
+-- ---- 9. A batch's unlocked round never waits for a row while it holds a
+-- hot account's shared lock: it takes "being written" as "changed" and
+-- redoes the round with row locks first.  Here the batch credits hot H
+-- and debits X, which this session holds; a freeze of H comes in, and
+-- then this session wants H's row.  In 1.2.0 the batch waited for X
+-- holding H's lock, the freeze held H's row waiting for that lock, and
+-- this session waited for the freeze: a deadlock.
+SELECT wallet.open_account('iso-x', 'USD') AS x \gset
+SELECT wallet.open_account('iso-y', 'USD') AS y \gset
+SELECT wallet.open_account('iso-h', 'USD') AS hh \gset
+SELECT wallet.set_hot(:hh);
+SELECT wallet.transfer(:bank, :x, '10 USD', 'iso-x-fund') AS x_fund \gset
+SELECT wallet.transfer(:bank, :hh, '10 USD', 'iso-hh-fund') AS h_fund \gset
+SELECT dblink_connect('frz', format('host=''%s'' port=%s dbname=''%s'' user=''%s''',
+           split_part(current_setting('unix_socket_directories'), ',', 1),
+           current_setting('port'), current_database(), current_user)) AS connected \gset
+BEGIN;
+SELECT wallet.transfer(:x, :y, '1 USD', 'iso-x-hold') AS x_hold \gset
+SELECT dblink_send_query('other', format($q$SELECT status FROM wallet.transfer_batch(ARRAY[%s]::bigint[], ARRAY[%s]::bigint[],
+           ARRAY['1 USD']::wallet.amount[], ARRAY['iso-bt-h'])$q$, :x, :hh)) AS sent;
+SELECT pg_sleep(0.3);
+SELECT dblink_send_query('frz', format('SELECT public.iso_try(%L)', format('SELECT wallet.freeze_account(%s)', :hh))) AS sent;
+SELECT pg_sleep(0.3);
+SELECT is(public.iso_try(format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-h-out'')', :hh, :y)), 'WL004',
+          'a debit of the hot account after its freeze: frozen, not a deadlock');
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status text)), ARRAY['ok'],
+          'the freeze did not wait for the batch');
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['account_frozen'],
+          'the batch, redone with row locks, sees the frozen account');
+SELECT pg_temp.drain() AS drained \gset
+SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(status text) \gset
+SELECT wallet.unfreeze_account(:hh);
+
+-- ---- 10. REPEATABLE READ: an account frozen or closed after the snapshot
+-- takes nothing, hot or not (1.2.0 let a hot account, and a hold's
+-- destination, take postings as of the old snapshot).
+SELECT wallet.open_account('iso-rr-close', 'USD') AS rrc \gset
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) AS snap FROM wallet.account \gset
+SELECT x AS o FROM dblink('other', format('SELECT wallet.freeze_account(%s)::text', :hh)) AS t(x text);
+SELECT x AS o FROM dblink('other', format('SELECT wallet.close_account(%s)::text', :rrc)) AS t(x text);
+SELECT is(public.iso_try(format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-rr-1'')', :bank, :hh)), '40001',
+          'REPEATABLE READ: a credit to a hot account frozen after the snapshot is 40001');
+SELECT is(public.iso_try(format('SELECT * FROM wallet.transfer_batch(ARRAY[%s]::bigint[], ARRAY[%s]::bigint[], ARRAY[''1 USD'']::wallet.amount[], ARRAY[''iso-rr-2''])', :bank, :hh)), '40001',
+          'REPEATABLE READ: and so is a batch row crediting it');
+SELECT is(public.iso_try(format('SELECT wallet.hold(%s, %s, ''1 USD'', ''iso-rr-3'')', :b, :rrc)), '40001',
+          'REPEATABLE READ: a hold to an account closed after the snapshot is 40001');
+ROLLBACK;
+SELECT is((SELECT count(*) FROM wallet.entry WHERE account_id IN (:hh, :rrc) AND txn_id > :h_fund), 0::bigint,
+          'nothing reached the frozen or the closed account');
+SELECT wallet.unfreeze_account(:hh);
+
+-- ---- 11. A gift retried while the first is in flight, across a change of
+-- the creator's share, returns the first gift (1.2.0: WL006, the retry
+-- having computed its diamonds at the new share).
+SELECT wallet.live_setup() IS NOT NULL AS live \gset
+SELECT wallet.open_account('iso-viewer', 'COIN') AS viewer \gset
+SELECT wallet.open_account('iso-creator', 'DIAMOND') AS creator \gset
+SELECT wallet.recharge(:viewer, '100 COIN', '1.00 USD', 'iso', 'iso-order-1') AS rc \gset
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT id AS first_gift FROM dblink('other', format('SELECT wallet.gift(%s, %s, ''10 COIN'', ''iso-gift-1'')', :viewer, :creator)) AS t(id bigint) \gset
+SELECT (wallet.live_setup(creator_share => 0.7)).creator_share AS share \gset
+SELECT dblink_send_query('frz', format('SELECT wallet.gift(%s, %s, ''10 COIN'', ''iso-gift-1'')', :viewer, :creator)) AS sent;
+SELECT pg_sleep(0.3);
+SELECT dblink_exec('other', 'COMMIT') AS o;
+SELECT is((SELECT array_agg(id) FROM dblink_get_result('frz') AS r(id bigint)), ARRAY[:first_gift::bigint],
+          'the retry waited for the first gift and returned it');
+SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(id bigint) \gset
+SELECT (wallet.live_setup(creator_share => 0.5)).creator_share AS share \gset
+SELECT is(public.iso_try(format('SELECT wallet.set_hot(%s, false)', (SELECT coin_issuance FROM wallet.live_config))), '22023',
+          'set_hot(false) refuses a hot system account of the live flows (their lock order relies on it)');
+SELECT dblink_disconnect('frz') AS frz_closed \gset
 DROP FUNCTION public.iso_try(text);
 
 -- ---- the ledger afterwards
