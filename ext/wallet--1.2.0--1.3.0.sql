@@ -27,7 +27,8 @@
 --   * Lock order in the live flows: the first recharge in a new currency
 --     takes wallet.live_config's table lock before its row (it deadlocked
 --     with live_setup); a gift retried while the first is in flight waits
---     for it (it could compute diamonds at a new share and get WL006);
+--     for it on a lock of the extension's own, wallet.lock_key (it could
+--     compute diamonds at a new share and get WL006);
 --     set_hot(id, false) refuses the live flows' hot system accounts.
 -- The rest of 1.3.0 is in the library (holds, batches, post): see README.
 
@@ -255,6 +256,10 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION wallet.lock_key(key text) RETURNS void
+    AS 'MODULE_PATHNAME', 'wallet_lock_key' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION wallet.lock_key(text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION wallet.gift(viewer_account bigint, creator_account bigint, coins wallet.amount,
                             idempotency_key text, metadata jsonb DEFAULT NULL)
 RETURNS bigint
@@ -298,7 +303,7 @@ BEGIN
     -- a retry returns the first gift even if the share changed since; a
     -- retry racing the first waits for it here (1.3.0: it computed the
     -- diamonds at the new share, and the key then held another request)
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('wallet:gift:' || gift.idempotency_key, 0));
+    PERFORM wallet.lock_key('gift:' || gift.idempotency_key);
     SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
       FROM wallet.txn t WHERE t.idempotency_key = gift.idempotency_key;
     IF FOUND THEN

@@ -22,7 +22,6 @@ static SPIPlanPtr plan_insert_hold = NULL;
 static SPIPlanPtr plan_find_hold_key = NULL;
 static SPIPlanPtr plan_read_account = NULL;
 static SPIPlanPtr plan_lock_account = NULL;
-static SPIPlanPtr plan_share_account = NULL;
 static SPIPlanPtr plan_add_held = NULL;
 static SPIPlanPtr plan_lock_hold = NULL;
 static SPIPlanPtr plan_end_hold = NULL;
@@ -57,10 +56,6 @@ prepare_hold_plans(void)
 		plan_lock_account = ledger_prepare_kept(
 												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0) "
 												"FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE", 1, t);
-		/* under REPEATABLE READ: 40001 if the row changed since the snapshot */
-		plan_share_account = ledger_prepare_kept(
-													"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0) "
-													"FROM wallet.account WHERE id = $1 FOR SHARE", 1, t);
 		plan_audit_hold = ledger_prepare_kept(
 											  "SELECT wallet.audit_row('wallet.hold', 'INSERT', NULL, to_jsonb(h)) "
 											  "FROM wallet.hold h WHERE h.id = $1", 1, t);
@@ -97,16 +92,7 @@ typedef struct AccountRow
 
 /* read (or lock) one account; WL003 if it does not exist */
 static void
-fetch_account_with(SPIPlanPtr plan, int64 id, AccountRow *row);
-
-static void
 fetch_account(int64 id, bool lock, AccountRow *row)
-{
-	fetch_account_with(lock ? plan_lock_account : plan_read_account, id, row);
-}
-
-static void
-fetch_account_with(SPIPlanPtr plan, int64 id, AccountRow *row)
 {
 	Datum		arg = Int64GetDatum(id);
 	bool		isnull;
@@ -114,7 +100,7 @@ fetch_account_with(SPIPlanPtr plan, int64 id, AccountRow *row)
 	TupleDesc	desc;
 	text	   *t;
 
-	if (SPI_execute_plan(plan, &arg, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(lock ? plan_lock_account : plan_read_account, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: account read failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -285,16 +271,12 @@ wallet_hold(PG_FUNCTION_ARGS)
 	 */
 	ledger_lock_hot_shared(to);
 	/*
-	 * REPEATABLE READ: the transaction's snapshot may predate the close; a
-	 * share lock reports a row changed since (40001).  (A key-share lock
-	 * would not: it passes over updates of non-key columns.)  It keeps
-	 * the destination's balance updates waiting until this transaction
-	 * ends, a cost paid under REPEATABLE READ only.
+	 * REPEATABLE READ: the transaction's snapshot may predate the close:
+	 * 40001 when the destination's row changed since (a check, not a
+	 * lock, so the lock order above stands).
 	 */
-	if (IsolationUsesXactSnapshot())
-		fetch_account_with(plan_share_account, to, &to_row);
-	else
-		fetch_account(to, false, &to_row);
+	ledger_check_account_unchanged(to);
+	fetch_account(to, false, &to_row);
 	ledger_raise_status(to, to_row.status);
 	/* the hold's creation is audited here, not by trigger (restores replay it) */
 	values[0] = Int64GetDatum(hold_id);

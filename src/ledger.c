@@ -30,6 +30,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "common/sha2.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -41,6 +42,7 @@
 
 /* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
 #define WALLET_LOCKTAG_HOT	0x5741
+#define WALLET_LOCKTAG_KEY	0x5743
 
 
 
@@ -332,6 +334,28 @@ ledger_lock_hot_exclusive(int64 account_id)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
 						 (uint32) account_id, WALLET_LOCKTAG_HOT);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * wallet.lock_key(key): an exclusive lock, to the end of the transaction,
+ * on a request key (a 64-bit hash of it), in a lock space of the
+ * extension's own (applications' pg_advisory_lock calls cannot take it).
+ * wallet.gift takes it before looking its key up, so a retry waits for a
+ * first call still in flight instead of computing its own request.
+ * Internal.
+ */
+PG_FUNCTION_INFO_V1(wallet_lock_key);
+Datum
+wallet_lock_key(PG_FUNCTION_ARGS)
+{
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	uint64		h = DatumGetUInt64(hash_any_extended((const unsigned char *) VARDATA_ANY(key),
+													 VARSIZE_ANY_EXHDR(key), 0));
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, WALLET_LOCKTAG_KEY);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	PG_RETURN_VOID();
 }
 
 /* wallet.lock_hot_exclusive(id): used by freeze/close (SQL, internal) */

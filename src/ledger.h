@@ -9,6 +9,7 @@
 #include "access/htup.h"
 #include "storage/itemptr.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
 #include "utils/snapshot.h"
 
 /* Limits on what callers pass in (documented in the README). */
@@ -122,6 +123,9 @@ extern int128 ledger_pending(int64 account_id);
 /* the hot lock in exclusive mode: waits for credits in flight (see ledger.c) */
 extern void ledger_lock_hot_exclusive(int64 account_id);
 extern bool ledger_lock_hot_after_writes(AccountState *states, int nstates);
+extern void ledger_check_unchanged_since_snapshot(Relation rel, Relation idx, int64 id,
+												  ItemPointer seen_tid);
+extern void ledger_check_account_unchanged(int64 id);
 /* int128 to int64, saturating: for amounts shown in messages */
 extern int64 ledger_clamp_int64(int128 v);
 extern int64 ledger_stored_balance(int64 account_id);

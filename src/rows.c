@@ -344,12 +344,7 @@ static bool
 may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
 				  int64 *held_ids, int nheld)
 {
-	/*
-	 * Under REPEATABLE READ a hot account is locked like any other: its
-	 * row as of the transaction's snapshot may predate a freeze or close,
-	 * and only the row lock reports that (40001).
-	 */
-	if (!st->hot || st->force_lock || IsolationUsesXactSnapshot())
+	if (!st->hot || st->force_lock)
 		return false;
 	/* far from int64's limit: see HOT_SAFE_BALANCE in ledger.h */
 	if (st->balance > HOT_SAFE_BALANCE || st->delta > HOT_SAFE_CREDIT)
@@ -465,6 +460,73 @@ static void
 finder_end(AccountFinder *f)
 {
 	index_endscan(f->scan);
+}
+
+/*
+ * Under REPEATABLE READ (or SERIALIZABLE), an account written without its
+ * row lock (a hot account, read under its shared hot lock) is read as of
+ * the transaction's snapshot, which may predate a freeze or close.  Raise
+ * 40001 when the row visible to that snapshot (at seen_tid) is not its
+ * latest version, as the row lock would for any other account.  A check,
+ * not a lock: it adds no wait.  Nothing to do in READ COMMITTED, where the
+ * read under the hot lock already took a fresh snapshot.
+ */
+void
+ledger_check_unchanged_since_snapshot(Relation rel, Relation idx, int64 id, ItemPointer seen_tid)
+{
+	Snapshot	latest;
+	AccountFinder finder;
+	AccountState one;
+	TupleTableSlot *slot;
+	bool		found;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	memset(&one, 0, sizeof(one));
+	one.id = id;
+	latest = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	finder_begin(&finder, rel, idx, latest, &one, 0, false);
+	found = finder_fetch(&finder, id, slot);
+	finder_end(&finder);
+	UnregisterSnapshot(latest);
+	if (!found || !ItemPointerEquals(&slot->tts_tid, seen_tid))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("Account " INT64_FORMAT " changed after this transaction's snapshot.", id),
+				 errhint("Retry the transaction; postings are meant to run in READ COMMITTED.")));
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* the same for one account by id (a hold's destination, src/holds.c) */
+void
+ledger_check_account_unchanged(int64 id)
+{
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap;
+	AccountFinder finder;
+	AccountState one;
+	TupleTableSlot *slot;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	wrels_load();
+	rel = table_open(wrels.account, AccessShareLock);
+	idx = index_open(wrels.account_pkey, AccessShareLock);
+	memset(&one, 0, sizeof(one));
+	one.id = id;
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	finder_begin(&finder, rel, idx, snap, &one, 0, false);
+	if (finder_fetch(&finder, id, slot))
+		ledger_check_unchanged_since_snapshot(rel, idx, id, &slot->tts_tid);
+	finder_end(&finder);
+	UnregisterSnapshot(snap);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
 }
 
 /*
@@ -591,6 +653,8 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 			 * row: the caller retries.  (Without row locks the check
 			 * after the writes sends the batch to its locking round.)
 			 */
+			if (lock_rows)
+				ledger_check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
 			if (!st->hot && lock_rows)
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -676,9 +740,16 @@ ledger_lock_hot_after_writes(AccountState *states, int nstates)
 			break;
 		}
 		read_account(&now, slot, false);
+		/*
+		 * Also near int64's limit (HOT_SAFE_BALANCE): a large credit may
+		 * have taken the hot lock exclusively while the batch waited in
+		 * its writes; the locking round checks it exactly.
+		 */
 		if (!now.hot || now.status != st->status || now.allow_negative != st->allow_negative ||
-			!money_code_eq(&now.currency, &st->currency))
+			!money_code_eq(&now.currency, &st->currency) || now.balance > HOT_SAFE_BALANCE)
 			unchanged = false;
+		if (unchanged)
+			ledger_check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
 	}
 	finder_end(&finder);
 	UnregisterSnapshot(snap);

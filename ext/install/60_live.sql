@@ -387,6 +387,12 @@ $$;
 -- account or the creator not a diamond account; WL001 insufficient coins
 -- or outstanding debt; WL003/WL004/WL005 unknown/frozen/closed account;
 -- WL006 key conflict; 55000 not set up.
+-- An exclusive lock, to the end of the transaction, on a request key, in a
+-- lock space of the extension's own (src/ledger.c).  Internal.
+CREATE FUNCTION wallet.lock_key(key text) RETURNS void
+    AS 'MODULE_PATHNAME', 'wallet_lock_key' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION wallet.lock_key(text) FROM PUBLIC;
+
 CREATE FUNCTION wallet.gift(viewer_account bigint, creator_account bigint, coins wallet.amount,
                             idempotency_key text, metadata jsonb DEFAULT NULL)
 RETURNS bigint
@@ -430,7 +436,7 @@ BEGIN
     -- a retry returns the first gift even if the share changed since; a
     -- retry racing the first waits for it here (1.3.0: it computed the
     -- diamonds at the new share, and the key then held another request)
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('wallet:gift:' || gift.idempotency_key, 0));
+    PERFORM wallet.lock_key('gift:' || gift.idempotency_key);
     SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
       FROM wallet.txn t WHERE t.idempotency_key = gift.idempotency_key;
     IF FOUND THEN

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(40);
+SELECT plan(42);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -313,6 +313,31 @@ SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(id bigint) \gs
 SELECT (wallet.live_setup(creator_share => 0.5)).creator_share AS share \gset
 SELECT is(public.iso_try(format('SELECT wallet.set_hot(%s, false)', (SELECT coin_issuance FROM wallet.live_config))), '22023',
           'set_hot(false) refuses a hot system account of the live flows (their lock order relies on it)');
+-- ---- 12. REPEATABLE READ: a hold checks that its destination did not
+-- change since the snapshot without locking its row, so it keeps the lock
+-- order (source row, then the destination's hot lock).  A share lock taken
+-- there instead deadlocked with a transfer locking the destination's row
+-- first (lower id) and then the hold's source.
+SELECT wallet.open_account('iso-rr-dest', 'USD') AS rrd \gset
+SELECT wallet.open_account('iso-rr-src', 'USD') AS rrs \gset
+SELECT wallet.transfer(:bank, :rrs, '50 USD', 'iso-rr-fund') AS rr_fund \gset
+BEGIN;
+SELECT wallet.lock_hot_exclusive(:rrd);
+SELECT dblink_exec('other', 'BEGIN ISOLATION LEVEL REPEATABLE READ') AS o;
+SELECT dblink_send_query('other', format('SELECT public.iso_try(%L)',
+           format('SELECT wallet.hold(%s, %s, ''10 USD'', ''iso-rr-h'')', :rrs, :rrd))) AS sent;
+SELECT pg_sleep(0.3);
+SELECT dblink_send_query('frz', format('SELECT public.iso_try(%L)',
+           format('SELECT wallet.transfer(%s, %s, ''5 USD'', ''iso-rr-t'')', :rrs, :rrd))) AS sent;
+SELECT pg_sleep(0.3);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['ok'],
+          'REPEATABLE READ hold to an unchanged destination: placed, no deadlock');
+SELECT count(*) AS drained FROM dblink_get_result('other') AS r(status text) \gset
+SELECT dblink_exec('other', 'COMMIT') AS o;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status text)), ARRAY['ok'],
+          'and the transfer between the same accounts, in the other lock order, went through');
+SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(status text) \gset
 SELECT dblink_disconnect('frz') AS frz_closed \gset
 DROP FUNCTION public.iso_try(text);
 
