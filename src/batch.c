@@ -399,7 +399,26 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 		states[i].force_lock = lock_hot;
 	}
 	if (lock_rows)
+	{
 		ledger_load_accounts(states, nids, debits, ndebits, NULL, 0);
+		for (int i = 0; i < nids; i++)
+			if (states[i].stale_hot)
+			{
+				/*
+				 * set_hot(id, false) while we waited: redo the round with
+				 * every hot account's row locked, in id order (a single
+				 * posting raises 40001 here instead)
+				 */
+				*changed = true;
+				*want_hot_lock = true;
+				for (int c = 0; c < nplay; c++)
+				{
+					rows[play[c]].status = BS_PENDING;
+					rows[play[c]].txn_id = 0;
+				}
+				return false;
+			}
+	}
 	else
 		ledger_read_accounts_for_update(states, nids, debits, ndebits);
 

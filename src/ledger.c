@@ -675,6 +675,7 @@ ledger_post(PostRequest *req)
 
 	/* 4.-5. row locks in ascending id order; hot accounts unlocked */
 	ledger_load_accounts(states, nstates, debit_ids, ndebit, held_ids, nheld);
+	ledger_raise_stale_hot(states, nstates);
 
 	/* 6. validate */
 	for (int i = 0; i < nstates; i++)

@@ -51,6 +51,8 @@ typedef struct AccountState
 	bool		unlocked_write; /* read without lock: write only if unchanged */
 	bool		hot_lock_due;	/* hot, read without its hot lock (batch): take
 								 * it after the writes and check the row */
+	bool		stale_hot;		/* read as hot, no longer hot under its hot lock
+								 * (set_hot(id, false) in between): retry */
 	/* batch replay (batch.c) */
 	bool		funds_loaded;	/* hot pending rows and debt looked up */
 	int128		pending;		/* committed hot pending credits (not in balance) */
@@ -123,6 +125,7 @@ extern int128 ledger_pending(int64 account_id);
 /* the hot lock in exclusive mode: waits for credits in flight (see ledger.c) */
 extern void ledger_lock_hot_exclusive(int64 account_id);
 extern bool ledger_lock_hot_after_writes(AccountState *states, int nstates);
+extern void ledger_raise_stale_hot(AccountState *states, int nstates);
 extern void ledger_check_unchanged_since_snapshot(Relation rel, Relation idx, int64 id,
 												  ItemPointer seen_tid);
 extern void ledger_check_account_unchanged(int64 id);

@@ -650,18 +650,15 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 			 * Read as hot before its lock, no longer hot now: set_hot(id,
 			 * false) committed in between.  Its row lock cannot be taken
 			 * out of id order, and a normal account must get no pending
-			 * row: the caller retries.  (Without row locks the check
-			 * after the writes sends the batch to its locking round.)
+			 * row: the caller retries (ledger_raise_stale_hot; a batch
+			 * redoes its round with every hot row locked).  Without row
+			 * locks the check after the writes sends the batch to its
+			 * locking round.
 			 */
 			if (lock_rows)
 				ledger_check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
 			if (!st->hot && lock_rows)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("account " INT64_FORMAT " stopped being hot while this posting waited", st->id),
-						 errdetail("wallet.set_hot(" INT64_FORMAT ", false) committed after the posting read the account.",
-								   st->id),
-						 errhint("Retry the transaction.")));
+				st->stale_hot = true;
 		}
 		finder_end(&finder);
 		UnregisterSnapshot(snap);
@@ -686,6 +683,20 @@ ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int nd
  * ledger_load_accounts).  One heap operation per account instead of two
  * (lock, then update) when nothing changed in between, which is the rule.
  */
+/* 40001 for an account that stopped being hot while a posting waited */
+void
+ledger_raise_stale_hot(AccountState *states, int nstates)
+{
+	for (int i = 0; i < nstates; i++)
+		if (states[i].stale_hot)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("account " INT64_FORMAT " stopped being hot while this posting waited", states[i].id),
+					 errdetail("wallet.set_hot(" INT64_FORMAT ", false) committed after the posting read the account.",
+							   states[i].id),
+					 errhint("Retry the transaction.")));
+}
+
 void
 ledger_read_accounts_for_update(AccountState *states, int nstates, int64 *debit_ids, int ndebit)
 {

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(42);
+SELECT plan(45);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -338,6 +338,27 @@ SELECT dblink_exec('other', 'COMMIT') AS o;
 SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status text)), ARRAY['ok'],
           'and the transfer between the same accounts, in the other lock order, went through');
 SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(status text) \gset
+-- ---- 13. A posting that read an account as hot, then waited for another
+-- row while set_hot(id, false) committed, gets 40001 rather than leaving a
+-- pending credit on a normal account (1.2.0 left it there).
+SELECT wallet.open_account('iso-cold', 'USD') AS cold \gset
+SELECT wallet.open_account('iso-payer', 'USD') AS payer \gset
+SELECT wallet.set_hot(:cold);
+SELECT wallet.transfer(:bank, :payer, '10 USD', 'iso-payer-fund') AS payer_fund \gset
+BEGIN;
+SELECT wallet.transfer(:payer, :y, '1 USD', 'iso-payer-hold') AS payer_hold \gset
+SELECT dblink_send_query('other', format('SELECT public.iso_try(%L)',
+           format('SELECT wallet.transfer(%s, %s, ''2 USD'', ''iso-cold-1'')', :payer, :cold))) AS sent;
+SELECT pg_sleep(0.3);
+SELECT x AS o FROM dblink('frz', format('SELECT wallet.set_hot(%s, false)::text', :cold)) AS t(x text);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['40001'],
+          'a credit read as hot before set_hot(false) committed: 40001, retry');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is((SELECT count(*) FROM wallet.hot_pending WHERE account_id = :cold), 0::bigint,
+          'no pending credit left on the normal account');
+SELECT lives_ok(format('SELECT wallet.transfer(%s, %s, ''2 USD'', ''iso-cold-1'')', :payer, :cold),
+                'the retry posts, with the row lock');
 SELECT dblink_disconnect('frz') AS frz_closed \gset
 DROP FUNCTION public.iso_try(text);
 
