@@ -68,6 +68,24 @@ SELECT r.status, count(*)
                              array_fill('1 USD'::wallet.amount, ARRAY[3000]), array_fill('bt-many'::text, ARRAY[3000])) r
  GROUP BY r.status;
 
+-- near the int64 limit: each account's net change decides, not the order
+-- of the rows (summed in 128 bits since 1.3.0; a running int64 total
+-- passed its limit at row 2 here)
+SELECT wallet.open_account('bt-ox', 'JPY', 'system', true) AS ox \gset
+SELECT wallet.open_account('bt-oy', 'JPY', 'system', true) AS oy \gset
+SELECT r.idx, r.status
+  FROM wallet.transfer_batch(ARRAY[:ox, :ox, :oy]::bigint[], ARRAY[:oy, :oy, :ox]::bigint[],
+                             ARRAY[wallet.amount(9223372036854775807, 'JPY'), wallet.amount(1, 'JPY'),
+                                   wallet.amount(1, 'JPY')],
+                             ARRAY['bt-big-1', 'bt-big-2', 'bt-big-3']) r ORDER BY r.idx;
+SELECT wallet.balance(:ox) AS ox, wallet.balance(:oy) AS oy;
+-- a net change that does not fit is still refused, for the whole call
+SELECT split_part(public.sqlstate_of(format($$SELECT * FROM wallet.transfer_batch(ARRAY[%s, %s]::bigint[], ARRAY[%s, %s]::bigint[],
+           ARRAY[wallet.amount(9223372036854775807, 'JPY'), wallet.amount(9223372036854775807, 'JPY')],
+           ARRAY['bt-big-4', 'bt-big-5'])$$, :ox, :ox, :oy, :oy)), ':', 1) AS net_too_big;
+SELECT r.status FROM wallet.transfer_batch(ARRAY[:oy]::bigint[], ARRAY[:ox]::bigint[],
+                                          ARRAY[wallet.amount(9223372036854775807, 'JPY')], ARRAY['bt-big-back']) r;
+
 -- call-level errors
 SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(ARRAY[1,2]::bigint[], ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS lengths_differ;
 SELECT public.sqlstate_of($$SELECT * FROM wallet.transfer_batch(NULL, ARRAY[3]::bigint[], ARRAY['1 USD']::wallet.amount[], ARRAY['x'])$$) AS null_array;

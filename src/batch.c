@@ -327,6 +327,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	bool	   *claimed = palloc0(sizeof(bool) * ncand);
 	int		   *play;
 	int			nplay = 0;
+	int128	   *net;
 
 	*nlost = 0;
 
@@ -425,7 +426,9 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	/*
 	 * Replay in batch order.  The first debit of an account folds its hot
 	 * pending rows into the working balance and notes outstanding debt.
+	 * Running changes per account in 128 bits (net[], by index in states).
 	 */
+	net = palloc0(sizeof(int128) * (nids + 1));
 	for (int i = 0; i < nplay; i++)
 	{
 		BatchRow   *row = &rows[play[i]];
@@ -463,7 +466,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 				if (f->debt_account != 0)
 					f->has_debt = ledger_stored_balance(f->debt_account) < 0;
 			}
-			avail = (int128) f->balance + f->pending - f->held + f->delta;
+			avail = (int128) f->balance + f->pending - f->held + net[f - states];
 			if (f->has_debt)
 				row->status = BS_INSUFFICIENT;
 			else if (avail < row->units)
@@ -474,25 +477,26 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 			failed = true;
 			continue;
 		}
-		{
-			AccountState *over = NULL;
-
-			if (__builtin_sub_overflow(f->delta, row->units, &f->delta))
-				over = f;
-			else if (__builtin_add_overflow(t->delta, row->units, &t->delta))
-				over = t;
-			if (over != NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, over->id),
-						 errdetail("Row %d moves %s from account " INT64_FORMAT " to account " INT64_FORMAT
-								   "; the batch's total for account " INT64_FORMAT " leaves 64-bit minor units.",
-								   play[i] + 1, units_to_cstring(row->units, &row->currency),
-								   f->id, t->id, over->id)));
-		}
+		net[f - states] -= row->units;
+		net[t - states] += row->units;
 		row->status = BS_OK;
 		row->txn_id = gr->txn[row->grp];
 		gr->posted[row->grp] = true;
+	}
+	/*
+	 * Each account's net change, summed in 128 bits over the rows (a
+	 * running int64 total could pass its limit half way and make the
+	 * batch's fate depend on the order of its rows), must fit in 64 bits.
+	 */
+	for (int i = 0; i < nids; i++)
+	{
+		if (net[i] < PG_INT64_MIN || net[i] > PG_INT64_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, states[i].id),
+					 errdetail("The batch's rows move %s than 64-bit minor units hold into account " INT64_FORMAT ".",
+							   net[i] > 0 ? "more" : "less", states[i].id)));
+		states[i].delta = (int64) net[i];
 	}
 	if (failed && !lock_rows)
 	{
