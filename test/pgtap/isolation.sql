@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(45);
+SELECT plan(47);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -359,6 +359,28 @@ SELECT is((SELECT count(*) FROM wallet.hot_pending WHERE account_id = :cold), 0:
           'no pending credit left on the normal account');
 SELECT lives_ok(format('SELECT wallet.transfer(%s, %s, ''2 USD'', ''iso-cold-1'')', :payer, :cold),
                 'the retry posts, with the row lock');
+-- ---- 14. The first recharge in a new currency opens its cash accounts
+-- under wallet.live_config's table lock, taken before its row lock: a
+-- live_setup() changing the share meanwhile waits for it.  (Taken after
+-- the row lock, the recharge's UPDATE of the row waited for live_setup's
+-- table lock while live_setup waited for the row: a deadlock.)  This
+-- session stalls the recharge inside (a share lock on the accounts holds
+-- its account creation) while live_setup comes in.
+BEGIN;
+LOCK TABLE wallet.account IN SHARE MODE;
+SELECT dblink_send_query('other', format('SELECT public.iso_try(%L)',
+           format('SELECT wallet.recharge(%s, ''10 COIN'', ''5.00 ZAR'', ''iso'', ''iso-order-zar'')', :viewer))) AS sent;
+SELECT pg_sleep(0.3);
+SELECT dblink_send_query('frz', 'SELECT public.iso_try(''SELECT wallet.live_setup(creator_share => 0.6)'')') AS sent;
+SELECT pg_sleep(0.3);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['ok'],
+          'the first recharge in a new currency posts');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status text)), ARRAY['ok'],
+          'and live_setup, which waited for it, changes the share: no deadlock');
+SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(status text) \gset
+SELECT (wallet.live_setup(creator_share => 0.5)).creator_share AS share \gset
 SELECT dblink_disconnect('frz') AS frz_closed \gset
 DROP FUNCTION public.iso_try(text);
 

@@ -1,5 +1,7 @@
 -- test/pgtap/review_1_3.sql — what a black-box review of 1.2.0 found in
--- the audit trail, fixed in 1.3.0 (each test fails on 1.2.0):
+-- the audit trail, fixed in 1.3.0 (the tests of 1-7 fail on 1.2.0; those
+-- of 0 failed with the first 1.3.0 library, which prepared the audit
+-- INSERT as the invoker):
 --   1. wallet.audit() converted the audited row with the owner's rights: a
 --      cast to json defined by any role ran as the owner (a superuser);
 --   2. wallet.audit_trail showed the records of a table under row-level
@@ -16,7 +18,7 @@
 --
 -- Runs in one transaction (roles included) and rolls everything back.
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 
 -- keep the background sealer out of this transaction (see tamper.sql)
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
@@ -24,6 +26,24 @@ SET LOCAL client_min_messages = warning;
 
 CREATE ROLE wl_r13_mallory;
 SELECT wallet.grant_reader('wl_r13_mallory');
+
+-- ------------- 0. the audit trigger needs no rights on schema wallet
+-- (its INSERT is prepared and run as the log's owner; it was prepared as
+-- the invoker, so the first audited change in a backend by a role without
+-- USAGE on the schema failed).  First in this file: no audit record has
+-- been written by this backend yet.
+CREATE ROLE wl_r13_plain;
+CREATE TABLE public.r13_plain (x int);
+SELECT wallet.audit_table('public.r13_plain');
+GRANT INSERT ON public.r13_plain TO wl_r13_plain;
+REVOKE USAGE ON SCHEMA wallet FROM PUBLIC;
+SET LOCAL ROLE wl_r13_plain;
+SELECT lives_ok($$INSERT INTO public.r13_plain VALUES (1)$$,
+                'a role without USAGE on schema wallet writes an audited table');
+RESET ROLE;
+GRANT USAGE ON SCHEMA wallet TO PUBLIC;
+SELECT is((SELECT count(*) FROM wallet.audit_log WHERE relation = 'public.r13_plain'), 1::bigint,
+          'and its change is recorded');
 
 -- ------------------------------------------- 1. audit() runs as the invoker
 
