@@ -45,6 +45,7 @@
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -154,29 +155,45 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 
 static SPIPlanPtr plan_audit_insert = NULL;
 
-/* the owner of wallet.audit_log (the extension's owner) */
+/*
+ * The owner of wallet.audit_log (the extension's owner), looked up once
+ * per backend and forgotten on a relcache invalidation of the table
+ * (ALTER TABLE ... OWNER TO sends one), as rows.c keeps its relation ids.
+ */
+static Oid	audit_log_relid = InvalidOid;
+static Oid	audit_log_owner_oid = InvalidOid;
+static bool audit_log_callback = false;
+
+static void
+audit_log_reset(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == audit_log_relid)
+		audit_log_owner_oid = InvalidOid;
+}
+
 static Oid
 audit_log_owner(void)
 {
-	Oid			nsp = get_namespace_oid("wallet", false);
-	Oid			relid = get_relname_relid("audit_log", nsp);
 	HeapTuple	tup;
-	Oid			owner;
 
-	if (!OidIsValid(relid))
+	if (OidIsValid(audit_log_owner_oid))
+		return audit_log_owner_oid;
+	if (!audit_log_callback)
+	{
+		CacheRegisterRelcacheCallback(audit_log_reset, (Datum) 0);
+		audit_log_callback = true;
+	}
+	audit_log_relid = get_relname_relid("audit_log", get_namespace_oid("wallet", false));
+	if (!OidIsValid(audit_log_relid))
 		elog(ERROR, "wallet: table wallet.audit_log is missing");
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(audit_log_relid));
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "wallet: cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		elog(ERROR, "wallet: cache lookup failed for relation %u", audit_log_relid);
+	audit_log_owner_oid = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
-	return owner;
+	return audit_log_owner_oid;
 }
 
-/*
- * Insert one audit record.  relation/op are C strings; old_row/new_row are
- * jsonb datums or 0 for NULL; changed is a text[] datum or 0.
- */
 static void
 audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 			 Datum changed)

@@ -84,12 +84,14 @@ typedef struct BatchRow
 typedef struct BatchGroups
 {
 	int			ngrp;
-	int			nrows;			/* rows in byk */
 	int		   *byk;
 	int		   *start;
 	int		   *end;
 	int64	   *txn;
 	bool	   *posted;
+	/* per call, reused by every round: the rows in play, net changes */
+	int		   *play;
+	int128	   *net;
 } BatchGroups;
 
 static SPIPlanPtr plan_lookup_keys = NULL;
@@ -306,6 +308,17 @@ claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
 	}
 }
 
+/* rows in play go back to pending: the round is redone */
+static void
+replay_later(BatchRow *rows, const int *play, int nplay)
+{
+	for (int i = 0; i < nplay; i++)
+	{
+		rows[play[i]].status = BS_PENDING;
+		rows[play[i]].txn_id = 0;
+	}
+}
+
 /*
  * One round of step 3 over the rows in play: every pending row of the
  * groups whose claim holder is in cand[] (one per group, in key order).
@@ -369,7 +382,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	 * rows repeating its request, which move the same money between the
 	 * same accounts), replayed in batch order.
 	 */
-	play = palloc(sizeof(int) * (gr->nrows + 1));
+	play = gr->play;
 	for (int i = 0; i < ncand; i++)
 	{
 		int			g = rows[cand[i]].grp;
@@ -412,11 +425,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 				 */
 				*changed = true;
 				*want_hot_lock = true;
-				for (int c = 0; c < nplay; c++)
-				{
-					rows[play[c]].status = BS_PENDING;
-					rows[play[c]].txn_id = 0;
-				}
+				replay_later(rows, play, nplay);
 				return false;
 			}
 	}
@@ -428,7 +437,8 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	 * pending rows into the working balance and notes outstanding debt.
 	 * Running changes per account in 128 bits (net[], by index in states).
 	 */
-	net = palloc0(sizeof(int128) * (nids + 1));
+	net = gr->net;
+	memset(net, 0, sizeof(int128) * nids);
 	for (int i = 0; i < nplay; i++)
 	{
 		BatchRow   *row = &rows[play[i]];
@@ -506,11 +516,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 		 * the rows locked, and decide there.
 		 */
 		*changed = true;
-		for (int i = 0; i < nplay; i++)
-		{
-			rows[play[i]].status = BS_PENDING;
-			rows[play[i]].txn_id = 0;
-		}
+		replay_later(rows, play, nplay);
 		return false;
 	}
 	if (failed)
@@ -542,11 +548,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 		{
 			*changed = true;
 			*want_hot_lock = true;
-			for (int c = 0; c < nplay; c++)
-			{
-				rows[play[c]].status = BS_PENDING;
-				rows[play[c]].txn_id = 0;
-			}
+			replay_later(rows, play, nplay);
 			return false;
 		}
 	}
@@ -569,11 +571,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 		{
 			/* an account read without its lock changed: redo with locks */
 			*changed = true;
-			for (int i = 0; i < nplay; i++)
-			{
-				rows[play[i]].status = BS_PENDING;
-				rows[play[i]].txn_id = 0;
-			}
+			replay_later(rows, play, nplay);
 			return false;
 		}
 		e = palloc(sizeof(BatchEntry) * ncand * 2);
@@ -762,12 +760,13 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 			byk[ncand++] = i;
 	}
 	sort_by_key(byk, ncand, rows);
-	gr.nrows = ncand;
 	gr.byk = byk;
 	gr.start = palloc(sizeof(int) * (ncand + 1));
 	gr.end = palloc(sizeof(int) * (ncand + 1));
 	gr.txn = palloc0(sizeof(int64) * (ncand + 1));
 	gr.posted = palloc0(sizeof(bool) * (ncand + 1));
+	gr.play = palloc(sizeof(int) * (ncand + 1));
+	gr.net = palloc(sizeof(int128) * (2 * ncand + 1));	/* two accounts a row at most */
 	gr.ngrp = 0;
 	for (int i = 0; i < ncand; i++)
 	{
@@ -933,8 +932,6 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 						continue;
 					row->status = holder->status;
 					row->txn_id = holder->txn_id;
-					row->found_hash = holder->found_hash;
-					row->found_id = holder->found_id;
 				}
 			}
 		}

@@ -312,6 +312,17 @@ ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs, int nlegs,
 	return result;
 }
 
+/* an advisory lock on a 64-bit key in one of the extension's lock spaces,
+ * held to the end of the transaction */
+static void
+wallet_xact_lock(uint64 key, uint16 space, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key, space);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
 /*
  * Shared advisory lock that keeps a hot account's status stable while we
  * post to it without its row lock; freeze/close take it exclusively.
@@ -319,21 +330,13 @@ ledger_fingerprint(const char *kind, int kindlen, LedgerLeg *legs, int nlegs,
 void
 ledger_lock_hot_shared(int64 account_id)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
-						 (uint32) account_id, WALLET_LOCKTAG_HOT);
-	(void) LockAcquire(&tag, ShareLock, false, false);
+	wallet_xact_lock((uint64) account_id, WALLET_LOCKTAG_HOT, ShareLock);
 }
 
 void
 ledger_lock_hot_exclusive(int64 account_id)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
-						 (uint32) account_id, WALLET_LOCKTAG_HOT);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	wallet_xact_lock((uint64) account_id, WALLET_LOCKTAG_HOT, ExclusiveLock);
 }
 
 /*
@@ -351,10 +354,8 @@ wallet_lock_key(PG_FUNCTION_ARGS)
 	text	   *key = PG_GETARG_TEXT_PP(0);
 	uint64		h = DatumGetUInt64(hash_any_extended((const unsigned char *) VARDATA_ANY(key),
 													 VARSIZE_ANY_EXHDR(key), 0));
-	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, WALLET_LOCKTAG_KEY);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	wallet_xact_lock(h, WALLET_LOCKTAG_KEY, ExclusiveLock);
 	PG_RETURN_VOID();
 }
 

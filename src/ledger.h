@@ -126,8 +126,6 @@ extern int128 ledger_pending(int64 account_id);
 extern void ledger_lock_hot_exclusive(int64 account_id);
 extern bool ledger_lock_hot_after_writes(AccountState *states, int nstates);
 extern void ledger_raise_stale_hot(AccountState *states, int nstates);
-extern void ledger_check_unchanged_since_snapshot(Relation rel, Relation idx, int64 id,
-												  ItemPointer seen_tid);
 extern void ledger_check_account_unchanged(int64 id);
 /* int128 to int64, saturating: for amounts shown in messages */
 extern int64 ledger_clamp_int64(int128 v);

@@ -471,22 +471,19 @@ finder_end(AccountFinder *f)
  * not a lock: it adds no wait.  Nothing to do in READ COMMITTED, where the
  * read under the hot lock already took a fresh snapshot.
  */
-void
-ledger_check_unchanged_since_snapshot(Relation rel, Relation idx, int64 id, ItemPointer seen_tid)
+static void
+check_unchanged_since_snapshot(Relation rel, Relation idx, int64 id, ItemPointer seen_tid)
 {
 	Snapshot	latest;
 	AccountFinder finder;
-	AccountState one;
 	TupleTableSlot *slot;
 	bool		found;
 
 	if (!IsolationUsesXactSnapshot())
 		return;
-	memset(&one, 0, sizeof(one));
-	one.id = id;
 	latest = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
-	finder_begin(&finder, rel, idx, latest, &one, 0, false);
+	finder_begin(&finder, rel, idx, latest, NULL, 0, false);
 	found = finder_fetch(&finder, id, slot);
 	finder_end(&finder);
 	UnregisterSnapshot(latest);
@@ -507,7 +504,6 @@ ledger_check_account_unchanged(int64 id)
 	Relation	idx;
 	Snapshot	snap;
 	AccountFinder finder;
-	AccountState one;
 	TupleTableSlot *slot;
 
 	if (!IsolationUsesXactSnapshot())
@@ -515,13 +511,11 @@ ledger_check_account_unchanged(int64 id)
 	wrels_load();
 	rel = table_open(wrels.account, AccessShareLock);
 	idx = index_open(wrels.account_pkey, AccessShareLock);
-	memset(&one, 0, sizeof(one));
-	one.id = id;
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
-	finder_begin(&finder, rel, idx, snap, &one, 0, false);
+	finder_begin(&finder, rel, idx, snap, NULL, 0, false);
 	if (finder_fetch(&finder, id, slot))
-		ledger_check_unchanged_since_snapshot(rel, idx, id, &slot->tts_tid);
+		check_unchanged_since_snapshot(rel, idx, id, &slot->tts_tid);
 	finder_end(&finder);
 	UnregisterSnapshot(snap);
 	ExecDropSingleTupleTableSlot(slot);
@@ -656,9 +650,10 @@ load_accounts(AccountState *states, int nstates, int64 *debit_ids, int ndebit,
 			 * locking round.
 			 */
 			if (lock_rows)
-				ledger_check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
-			if (!st->hot && lock_rows)
-				st->stale_hot = true;
+			{
+				check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
+				st->stale_hot = !st->hot;
+			}
 		}
 		finder_end(&finder);
 		UnregisterSnapshot(snap);
@@ -675,14 +670,6 @@ ledger_load_accounts(AccountState *states, int nstates, int64 *debit_ids, int nd
 	load_accounts(states, nstates, debit_ids, ndebit, held_ids, nheld, true);
 }
 
-/*
- * The same without row locks, for the batch: each account that would be
- * locked is read as of a fresh snapshot and marked unlocked_write;
- * ledger_write_accounts() then updates exactly that version or reports
- * that it changed (the batch then redoes its round with
- * ledger_load_accounts).  One heap operation per account instead of two
- * (lock, then update) when nothing changed in between, which is the rule.
- */
 /* 40001 for an account that stopped being hot while a posting waited */
 void
 ledger_raise_stale_hot(AccountState *states, int nstates)
@@ -697,6 +684,14 @@ ledger_raise_stale_hot(AccountState *states, int nstates)
 					 errhint("Retry the transaction.")));
 }
 
+/*
+ * The same without row locks, for the batch: each account that would be
+ * locked is read as of a fresh snapshot and marked unlocked_write;
+ * ledger_write_accounts() then updates exactly that version or reports
+ * that it changed (the batch then redoes its round with
+ * ledger_load_accounts).  One heap operation per account instead of two
+ * (lock, then update) when nothing changed in between, which is the rule.
+ */
 void
 ledger_read_accounts_for_update(AccountState *states, int nstates, int64 *debit_ids, int ndebit)
 {
@@ -735,14 +730,13 @@ ledger_lock_hot_after_writes(AccountState *states, int nstates)
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);
 	finder_begin(&finder, rel, idx, snap, states, 0, false);
-	for (int i = 0; i < nstates && unchanged; i++)
+	for (int i = 0; i < nstates; i++)
 	{
 		AccountState *st = &states[i];
 		AccountState now;
 
 		if (!st->hot_lock_due)
 			continue;
-		st->hot_lock_due = false;
 		memset(&now, 0, sizeof(now));
 		now.id = st->id;
 		if (!finder_fetch(&finder, st->id, slot))
@@ -758,9 +752,11 @@ ledger_lock_hot_after_writes(AccountState *states, int nstates)
 		 */
 		if (!now.hot || now.status != st->status || now.allow_negative != st->allow_negative ||
 			!money_code_eq(&now.currency, &st->currency) || now.balance > HOT_SAFE_BALANCE)
+		{
 			unchanged = false;
-		if (unchanged)
-			ledger_check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
+			break;
+		}
+		check_unchanged_since_snapshot(rel, idx, st->id, &slot->tts_tid);
 	}
 	finder_end(&finder);
 	UnregisterSnapshot(snap);
