@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(47);
+SELECT plan(55);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -381,6 +381,84 @@ SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status te
           'and live_setup, which waited for it, changes the share: no deadlock');
 SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(status text) \gset
 SELECT (wallet.live_setup(creator_share => 0.5)).creator_share AS share \gset
+-- ---- 15. A batch's first (unlocked) round read an account as hot, then
+-- waited for another row in its writes while set_hot(id, false)
+-- committed: the check after the writes finds the account no longer hot
+-- and sends the batch to its locking round, which credits the row.
+SELECT wallet.open_account('iso-cold-a', 'USD') AS colda \gset
+SELECT wallet.open_account('iso-payer-a', 'USD') AS payera \gset
+SELECT wallet.set_hot(:colda);
+SELECT wallet.transfer(:bank, :payera, '10 USD', 'iso-payera-fund') AS payera_fund \gset
+BEGIN;
+SELECT 1 AS locked FROM wallet.account WHERE id = :payera FOR NO KEY UPDATE \gset
+SELECT dblink_send_query('other', format(
+    'SELECT string_agg(status, '','' ORDER BY idx) FROM wallet.transfer_batch(ARRAY[%s], ARRAY[%s], '
+    'ARRAY[''2 USD'']::wallet.amount[], ARRAY[''iso-cold-a-1''])', :payera, :colda)) AS sent;
+SELECT pg_sleep(0.3);
+SELECT x AS o FROM dblink('frz', format('SELECT wallet.set_hot(%s, false)::text', :colda)) AS t(x text);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['ok'],
+          'batch, unlocked round: a credit read as hot before set_hot(false) committed still posts');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is((SELECT count(*) FROM wallet.hot_pending WHERE account_id = :colda), 0::bigint,
+          'as a locked credit: no pending row on the normal account');
+SELECT is(wallet.balance(:colda), '2.00 USD'::wallet.amount, 'and the credit is in its balance');
+-- ---- 16. The same in the batch's locking round: it read the account as
+-- hot, then waited for a row lock while set_hot(id, false) committed; it
+-- redoes the round with the hot rows locked (a single posting gets 40001,
+-- section 13).  The first round is sent to the locking round by a row that
+-- changed under it (q, updated by the frz session while the batch waited).
+SELECT wallet.open_account('iso-cold-b', 'USD') AS coldb \gset
+SELECT wallet.open_account('iso-q', 'USD') AS q \gset
+SELECT wallet.open_account('iso-payer-b', 'USD') AS payerb \gset
+SELECT wallet.set_hot(:coldb);
+SELECT wallet.transfer(:bank, :q, '10 USD', 'iso-q-fund') AS q_fund \gset
+SELECT wallet.transfer(:bank, :payerb, '10 USD', 'iso-payerb-fund') AS payerb_fund \gset
+SELECT dblink_exec('frz', 'BEGIN') AS o;
+SELECT x AS o FROM dblink('frz', format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-q-out'')::text', :q, :coldb)) AS t(x text);
+BEGIN;
+SELECT 1 AS locked FROM wallet.account WHERE id = :payerb FOR NO KEY UPDATE \gset
+SELECT dblink_send_query('other', format(
+    'SELECT string_agg(status, '','' ORDER BY idx) FROM wallet.transfer_batch(ARRAY[%s, %s], ARRAY[%s, %s], '
+    'ARRAY[''2 USD'', ''1 USD'']::wallet.amount[], ARRAY[''iso-cold-b-1'', ''iso-cold-b-2''])',
+    :payerb, :q, :coldb, :coldb)) AS sent;
+SELECT pg_sleep(0.3);
+-- q changed: the batch's locking round reads cold-b as hot, then waits for payer-b
+SELECT dblink_exec('frz', 'COMMIT') AS o;
+SELECT pg_sleep(0.3);
+SELECT x AS o FROM dblink('frz', format('SELECT wallet.set_hot(%s, false)::text', :coldb)) AS t(x text);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['ok,ok'],
+          'batch, locking round: credits read as hot before set_hot(false) committed still post');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is((SELECT count(*) FROM wallet.hot_pending WHERE account_id = :coldb), 0::bigint,
+          'with the row locked: no pending row on the normal account');
+SELECT is(wallet.balance(:coldb), '4.00 USD'::wallet.amount, 'and the three credits are in its balance');
+-- ---- 17. A batch's first round read a hot account far from int64's
+-- limit, then waited in its writes while a large credit (locked, checked
+-- exactly) took the stored balance past HOT_SAFE_BALANCE: the check after
+-- the writes sends it to the locking round, which checks the credit
+-- exactly instead of adding a pending row that overflows the posted
+-- balance.
+SELECT wallet.open_account('iso-big', 'USD') AS big \gset
+SELECT wallet.open_account('iso-big-bank', 'USD', 'system', true) AS bigbank \gset
+SELECT wallet.open_account('iso-payer-c', 'USD') AS payerc \gset
+SELECT wallet.set_hot(:big);
+SELECT wallet.transfer(:bank, :payerc, '10 USD', 'iso-payerc-fund') AS payerc_fund \gset
+BEGIN;
+SELECT 1 AS locked FROM wallet.account WHERE id = :payerc FOR NO KEY UPDATE \gset
+SELECT dblink_send_query('other', format('SELECT public.iso_try(%L)', format(
+    'SELECT wallet.transfer_batch(ARRAY[%s], ARRAY[%s], ARRAY[''2 USD'']::wallet.amount[], ARRAY[''iso-big-1''])',
+    :payerc, :big))) AS sent;
+SELECT pg_sleep(0.3);
+SELECT x AS o FROM dblink('frz', format('SELECT wallet.transfer(%s, %s, wallet.amount(9223372036854775707, ''USD''), ''iso-big-credit'')::text',
+                                        :bigbank, :big)) AS t(x text);
+COMMIT;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('other') AS r(status text)), ARRAY['22003'],
+          'batch: a credit that would take a hot account past int64 is refused (22003, as for any overflow)');
+SELECT pg_temp.drain() AS drained \gset
+SELECT is(wallet.units(wallet.balance(:big)), 9223372036854775707::bigint,
+          'no pending credit past the limit: the balance is the large credit alone');
 SELECT dblink_disconnect('frz') AS frz_closed \gset
 DROP FUNCTION public.iso_try(text);
 
