@@ -18,7 +18,9 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-PGBIN=/usr/lib/postgresql/15/bin
+# WALLET_PGBIN: another installation's server binaries (a private copy for
+# development while other clusters use the system's; with PG_CONFIG for make)
+PGBIN=${WALLET_PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT="$REPO/.cluster"
 MARK='# ---- managed by cluster.sh, rewritten on every start ----'
 

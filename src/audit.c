@@ -35,6 +35,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "funcapi.h"
+#include "pgtime.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/lmgr.h"
@@ -42,7 +43,10 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -262,13 +266,89 @@ audit_insert(const char *relation, const char *op, Datum old_row, Datum new_row,
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+/*
+ * Audit records must not depend on the session that wrote them (behind a
+ * pooler, a setting one client left behind would change another client's
+ * records): rows are rendered with fixed output settings, set for the
+ * conversion only, as postgres_fdw does for the values it sends.  Types
+ * rendered through their output functions depend on DateStyle (ranges of
+ * timestamps), IntervalStyle, extra_float_digits (float4/8: at least 1 is
+ * the shortest exact form) and bytea_output; timestamps in JSON carry the
+ * session's time zone offset, so the zone is UTC.  An error in between
+ * needs no cleanup: (sub)transaction abort pops the GUC nest level.
+ */
+int
+wallet_canonical_output_begin(void)
+{
+	long		gmtoff;
+	bool		utc = pg_get_timezone_offset(session_timezone, &gmtoff) && gmtoff == 0;
+	int			nest;
+
+	/* the usual case: nothing to change, and no GUC nest level to unwind */
+	if (DateStyle == USE_ISO_DATES && IntervalStyle == INTSTYLE_POSTGRES &&
+		extra_float_digits >= 1 && bytea_output == BYTEA_OUTPUT_HEX && utc)
+		return 0;
+	nest = NewGUCNestLevel();
+	if (DateStyle != USE_ISO_DATES)
+		(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (extra_float_digits < 1)
+		(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (bytea_output != BYTEA_OUTPUT_HEX)
+		(void) set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (!utc)
+		(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+wallet_canonical_output_end(int nest)
+{
+	if (nest > 0)
+		AtEOXact_GUC(true, nest);
+}
+
 static Datum
 tuple_to_jsonb(HeapTuple tuple, TupleDesc desc)
 {
 	Datum		row = heap_copy_tuple_as_datum(tuple, desc);
+	int			nest = wallet_canonical_output_begin();
 	Datum		json = DirectFunctionCall1(row_to_json, row);
+	Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
 
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+	wallet_canonical_output_end(nest);
+	return result;
+}
+
+/*
+ * wallet.audit_jsonb(anyelement) → jsonb: a row as audit records show it
+ * (to_jsonb with the fixed output settings above), for the records the
+ * API writes itself with wallet.audit_row() (1.4.0).
+ */
+PG_FUNCTION_INFO_V1(wallet_audit_jsonb);
+Datum
+wallet_audit_jsonb(PG_FUNCTION_ARGS)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	int			nest;
+	Datum		json;
+	Datum		result;
+
+	if (!type_is_rowtype(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("wallet.audit_jsonb() takes a row, got %s", format_type_be(type))));
+	nest = wallet_canonical_output_begin();
+	json = DirectFunctionCall1(row_to_json, PG_GETARG_DATUM(0));
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+	wallet_canonical_output_end(nest);
+	PG_RETURN_DATUM(result);
 }
 
 /* names of the columns whose values differ between two versions */

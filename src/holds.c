@@ -280,8 +280,14 @@ wallet_hold(PG_FUNCTION_ARGS)
 	ledger_raise_status(to, to_row.status);
 	/* the hold's creation is audited here, not by trigger (restores replay it) */
 	values[0] = Int64GetDatum(hold_id);
-	if (SPI_execute_plan(plan_audit_hold, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "wallet: hold audit failed");
+	{
+		/* rendered with the audit trigger's fixed output settings (audit.c) */
+		int			nest = wallet_canonical_output_begin();
+
+		if (SPI_execute_plan(plan_audit_hold, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "wallet: hold audit failed");
+		wallet_canonical_output_end(nest);
+	}
 	SPI_finish();
 	PG_RETURN_INT64(hold_id);
 }

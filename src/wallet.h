@@ -77,6 +77,9 @@ extern void wallet_writer_lock(void);
 /* wait until every transaction holding a writer lock now has ended */
 extern void wallet_wait_writers(void);
 extern void wallet_audit_define_gucs(void);
+/* fixed output settings for rendering rows into audit records */
+extern int	wallet_canonical_output_begin(void);
+extern void wallet_canonical_output_end(int nest);
 
 /* ---- amount_ops.c ---- */
 extern void amount_check_same_currency(const Amount *a, const Amount *b,

@@ -103,7 +103,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;           -- added concurrently by another session
     END IF;
-    PERFORM wallet.audit_row('wallet.custom_currencies', 'INSERT', NULL, to_jsonb(cc))
+    PERFORM wallet.audit_row('wallet.custom_currencies', 'INSERT', NULL, wallet.audit_jsonb(cc))
        FROM wallet.custom_currencies cc WHERE cc.code = c;
     RETURN true;
 END

@@ -174,7 +174,7 @@ BEGIN
         VALUES (open_account.owner, cur, open_account.kind, open_account.allow_negative,
                 open_account.metadata)
         RETURNING id INTO new_id;
-    PERFORM wallet.audit_row('wallet.account', 'INSERT', NULL, to_jsonb(a))
+    PERFORM wallet.audit_row('wallet.account', 'INSERT', NULL, wallet.audit_jsonb(a))
        FROM wallet.account a WHERE a.id = new_id;
     RETURN new_id;
 END

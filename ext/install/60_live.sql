@@ -173,7 +173,7 @@ BEGIN
     INSERT INTO wallet.live_config VALUES (c.*);
     -- the first configuration is audited like every later change (by the
     -- API, not by an INSERT trigger: a restore replays the row)
-    PERFORM wallet.audit_row('wallet.live_config', 'INSERT', NULL, to_jsonb(c));
+    PERFORM wallet.audit_row('wallet.live_config', 'INSERT', NULL, wallet.audit_jsonb(c));
     RETURN c;
 END
 $$;

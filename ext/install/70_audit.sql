@@ -46,6 +46,11 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON wallet.audit_log
 -- the log, which that role cannot, as the log's owner for that one INSERT
 -- (src/audit.c).  Until 1.3.0 it was SECURITY DEFINER, and a cast to json
 -- that a role defined for its own column type then ran as the owner.
+-- Rows are rendered with fixed output settings (DateStyle ISO,
+-- IntervalStyle postgres, extra_float_digits >= 1, bytea_output hex,
+-- TimeZone UTC), whatever the session's: a record does not depend on the
+-- session that wrote it (library 1.4.0; earlier records carry the
+-- writer's settings).
 CREATE FUNCTION wallet.audit() RETURNS trigger
     AS 'MODULE_PATHNAME', 'wallet_audit'
     LANGUAGE C SET search_path = pg_catalog, pg_temp;
@@ -56,6 +61,13 @@ RETURNS void
     AS 'MODULE_PATHNAME', 'wallet_audit_row'
     LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION wallet.audit_row(text, text, jsonb, jsonb) FROM PUBLIC;
+
+-- A row as the audit trigger records it: to_jsonb with the trigger's fixed
+-- output settings, for the records the API writes itself (internal, 1.4.0).
+CREATE FUNCTION wallet.audit_jsonb(anyelement) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'wallet_audit_jsonb'
+    LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION wallet.audit_jsonb(anyelement) FROM PUBLIC;
 
 -- Attaches wallet.audit() to a table: every INSERT, UPDATE, DELETE (row)
 -- and TRUNCATE (statement) lands in wallet.audit_log.  Runs with the
@@ -350,10 +362,13 @@ END
 $$;
 
 -- Recomputes the chain and every sealed record.  Rows: seal_chain,
--- journal_records, audit_records, known_head (when a head is given),
--- unsealed.  ok = false names the first bad seal or record.  Detects edits,
--- deletions, insertions and reordering of sealed records even when made by
--- a superuser with triggers disabled.
+-- journal_records, audit_records, ledger_rows (1.4.0), known_head (when a
+-- head is given), unsealed.  ok = false names the first bad seal, record or
+-- row.  Detects edits, deletions, insertions and reordering of sealed
+-- records even when made by a superuser with triggers disabled, and rows of
+-- the ledger's own tables (accounts, holds, custom currencies, the live
+-- configuration) that no longer match their latest audit record.
+-- Errors: 22023 a known_head that is not 64 hex digits.
 CREATE FUNCTION wallet.audit_verify(known_head text DEFAULT NULL)
 RETURNS TABLE (check_name text, ok boolean, detail text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -369,7 +384,15 @@ DECLARE
     j_max bigint;
     a_max bigint;
     r record;
+    tbl record;
+    cols text;
+    keytype text;
 BEGIN
+    IF known_head IS NOT NULL AND known_head !~ '^[0-9a-fA-F]{64}$' THEN
+        RAISE EXCEPTION 'known_head must be a head returned by wallet.digest() (64 hex digits)'
+            USING ERRCODE = '22023',
+                  DETAIL = format('Got %s characters: %s.', length(known_head), left(known_head, 80));
+    END IF;
     -- 1. the chain of seals
     FOR s IN SELECT * FROM wallet.audit_seal ORDER BY id LOOP
         IF s.prev_head IS DISTINCT FROM prev THEN
@@ -411,7 +434,7 @@ BEGIN
           -- included (a forged id 0 or -5 is "inserted after sealing")
           FULL JOIN (SELECT jh.id, jh.hash AS h FROM wallet.journal_hashes(-9223372036854775808, j_max) jh
                      UNION ALL
-                     SELECT t.id, '\x'::bytea FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
+                     SELECT t.id, ''::bytea FROM wallet.txn t WHERE t.id = -9223372036854775808) cur
             ON cur.id = sd.id
          WHERE sd.h IS DISTINCT FROM cur.h) x
      ORDER BY x.id LIMIT 1;
@@ -441,7 +464,74 @@ BEGIN
                                CASE WHEN r.seal_id IS NULL THEN '' ELSE format(' (sealed in seal %s)', r.seal_id) END) END;
     RETURN NEXT;
 
-    -- 4. the head kept outside, if given
+    -- 4. the ledger's own rows against their latest audit records (1.4.0).
+    --    Accounts (their audited columns: the balance columns are sums of
+    --    the sealed journal, which verify() checks), holds, custom
+    --    currencies and the live configuration must be what the last
+    --    audit record of each row says; every such row has a record, and a
+    --    row whose last record deletes it does not exist.  So an edit,
+    --    insert or delete made with triggers disabled shows here, and once
+    --    the records are sealed they cannot be made to agree unnoticed.
+    --    Records are compared as typed values (jsonb_populate_record), so
+    --    the writer's time zone or output settings do not matter; columns
+    --    a record lacks (added by a later version) are not compared.  The
+    --    live configuration's first INSERT had no record before 1.3.0: a
+    --    configuration without any record is let pass.
+    r := NULL;
+    FOR tbl IN SELECT v.rel, v.keycol, v.skip FROM (VALUES
+                   (1, 'wallet.account'::regclass, 'id', ARRAY['balance', 'held', 'version', 'forced_negative']),
+                   (2, 'wallet.hold'::regclass, 'id', ARRAY[]::text[]),
+                   (3, 'wallet.custom_currencies'::regclass, 'code', ARRAY[]::text[]),
+                   (4, 'wallet.live_config'::regclass, 'singleton', ARRAY[]::text[])) AS v(ord, rel, keycol, skip)
+                ORDER BY v.ord LOOP
+        SELECT string_agg(format('CASE WHEN l.rec ? %L AND (p.r).%I IS DISTINCT FROM c.%I THEN %L END',
+                                 att.attname, att.attname, att.attname, att.attname), ', ' ORDER BY att.attnum)
+          INTO cols
+          FROM pg_attribute att
+         WHERE att.attrelid = tbl.rel AND att.attnum > 0 AND NOT att.attisdropped
+           AND att.attname <> ALL (tbl.skip);
+        SELECT format_type(att.atttypid, att.atttypmod) INTO keytype
+          FROM pg_attribute att WHERE att.attrelid = tbl.rel AND att.attname = tbl.keycol;
+        EXECUTE format($q$
+            SELECT coalesce(c.%1$I, l.key)::text AS key, l.audit_id,
+                   CASE WHEN c.%1$I IS NULL THEN 'was deleted'
+                        WHEN l.audit_id IS NULL THEN 'has no audit record'
+                        WHEN l.operation = 'DELETE' THEN 'exists, though its last audit record deletes it'
+                        ELSE 'differs from its last audit record in ' || d.cols END AS what
+              FROM (SELECT DISTINCT ON (k.key) k.key, a.id AS audit_id, a.operation,
+                           coalesce(a.new_row, a.old_row) AS rec
+                      FROM wallet.audit_log a
+                     CROSS JOIN LATERAL (SELECT (coalesce(a.new_row, a.old_row) ->> %2$L)::%3$s AS key) k
+                     WHERE a.relation = %4$L AND a.operation IN ('INSERT', 'UPDATE', 'DELETE')
+                     ORDER BY k.key, a.id DESC) l
+              FULL JOIN %5$s c ON c.%1$I = l.key
+             CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%5$s, l.rec) AS r) p
+             CROSS JOIN LATERAL (SELECT concat_ws(', ', %6$s) AS cols) d
+             WHERE (c.%1$I IS NULL AND l.operation <> 'DELETE')
+                OR (l.audit_id IS NULL AND %4$L <> 'wallet.live_config')
+                OR (c.%1$I IS NOT NULL AND l.operation = 'DELETE')
+                OR (c.%1$I IS NOT NULL AND l.operation <> 'DELETE' AND d.cols <> '')
+             ORDER BY coalesce(c.%1$I, l.key)
+             LIMIT 1 $q$,
+            tbl.keycol, tbl.keycol, keytype, tbl.rel::text, tbl.rel::text, cols)
+          INTO r;
+        IF r.what IS NOT NULL THEN
+            detail := format('%s %s %s%s', tbl.rel::text, r.key, r.what,
+                             CASE WHEN r.audit_id IS NULL THEN ''
+                                  ELSE format(' (audit record %s%s)', r.audit_id,
+                                              coalesce((SELECT format(', sealed in seal %s', min(se.id))
+                                                          FROM wallet.audit_seal se WHERE se.audit_through >= r.audit_id
+                                                        HAVING min(se.id) IS NOT NULL), '')) END);
+            EXIT;
+        END IF;
+    END LOOP;
+    check_name := 'ledger_rows'; ok := r.what IS NULL;
+    IF ok THEN
+        detail := 'accounts, holds, currencies and the live configuration match their latest audit records';
+    END IF;
+    RETURN NEXT;
+
+    -- 5. the head kept outside, if given
     IF known_head IS NOT NULL THEN
         check_name := 'known_head';
         ok := EXISTS (SELECT 1 FROM wallet.audit_seal se WHERE se.head = decode(known_head, 'hex'))
@@ -451,7 +541,7 @@ BEGIN
         RETURN NEXT;
     END IF;
 
-    -- 5. what is not sealed yet (information)
+    -- 6. what is not sealed yet (information)
     check_name := 'unsealed'; ok := true;
     detail := format('%s journal transactions and %s audit records not sealed yet',
                      (SELECT count(*) FROM wallet.txn t WHERE t.id > j_max),

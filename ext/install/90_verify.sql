@@ -156,24 +156,32 @@ BEGIN
     RETURN NEXT;
 
     -- 4. no account that may not go negative is negative (posted or
-    --    available), except through a recorded forced posting
+    --    available), except through a recorded forced posting: the
+    --    account's forced_negative flag is only believed when a forced
+    --    transaction of the (sealed) journal debited it (1.4.0; the flag
+    --    is derived state, not audited row by row)
     bad := NULL;
     WITH overdrawn AS MATERIALIZED (
-        SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS posted, a.held
+        SELECT a.id, a.currency, a.balance + coalesce(p.total, 0) AS posted, a.held, a.forced_negative
           FROM wallet.account a
           LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
                  ON p.account_id = a.id
-         WHERE NOT a.allow_negative AND NOT a.forced_negative
+         WHERE NOT a.allow_negative
            AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0))
-    SELECT o.id, o.currency, o.posted, o.held INTO bad FROM overdrawn o ORDER BY o.id LIMIT 1;
+    SELECT o.id, o.currency, o.posted, o.held, o.forced_negative INTO bad FROM overdrawn o
+     WHERE NOT o.forced_negative
+        OR NOT EXISTS (SELECT 1 FROM wallet.account_entries ae JOIN wallet.txn t ON t.id = ae.txn_id
+                        WHERE ae.account_id = o.id AND ae.units < 0 AND t.forced)
+     ORDER BY o.id LIMIT 1;
     SELECT count(*) INTO n FROM wallet.account a WHERE a.forced_negative;
     check_name := 'no_forbidden_negative'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
-                   ELSE format('account %s may not go negative but has posted %s with %s held', bad.id,
+                   ELSE format('account %s may not go negative but has posted %s with %s held%s', bad.id,
                                CASE WHEN bad.posted BETWEEN -9223372036854775808 AND 9223372036854775807
                                     THEN wallet.amount(bad.posted::bigint, bad.currency)::text
                                     ELSE bad.posted || ' minor units of ' || bad.currency END,
-                               wallet.amount(bad.held, bad.currency)) END;
+                               wallet.amount(bad.held, bad.currency),
+                               CASE WHEN bad.forced_negative THEN ' (marked forced_negative, but no forced posting debited it)' ELSE '' END) END;
     RETURN NEXT;
 
     -- 4b. every account has a known status, a registered currency and a

@@ -63,7 +63,7 @@ CLIENTS=${WALLET_CRASH_CLIENTS:-12}
 if [ "${WALLET_STRESS:-0}" = 1 ]; then LOAD=${WALLET_CRASH_LOAD:-15}; else LOAD=${WALLET_CRASH_LOAD:-3}; fi
 BIN="$here/wallet_crash"
 SRC="$here/wallet_crash.c"
-PGBIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+PGBIN=${WALLET_PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 MARK='# ---- managed by cluster.sh, rewritten on every start ----'
 T0=$SECONDS
 

@@ -329,8 +329,8 @@ VERIFY_DST=$(v "$DST" "SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY c
 check "restored: wallet.verify() all ok" bash -c "! grep -q '=false' <<<'$VERIFY_DST' && grep -q 'audit: seal_chain=true' <<<'$VERIFY_DST'"
 grep -q '=false' <<<"$VERIFY_DST" && v "$DST" "SELECT check_name || ': ' || detail FROM wallet.verify() WHERE NOT ok" | comment
 AV=$(v "$DST" "SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_name) FROM wallet.audit_verify('$HEAD_BEFORE')")
-check "restored: audit_verify(head kept before the dump) all ok" test "$AV" = "audit_records=true journal_records=true known_head=true seal_chain=true unsealed=true"
-[ "$AV" = "audit_records=true journal_records=true known_head=true seal_chain=true unsealed=true" ] || echo "$AV" | comment
+check "restored: audit_verify(head kept before the dump) all ok" test "$AV" = "audit_records=true journal_records=true known_head=true ledger_rows=true seal_chain=true unsealed=true"
+[ "$AV" = "audit_records=true journal_records=true known_head=true ledger_rows=true seal_chain=true unsealed=true" ] || echo "$AV" | comment
 
 # ---------------------------------------------------------------- 4. life goes on
 
@@ -361,7 +361,7 @@ HEAD2=$(v "$DST" "SELECT wallet.digest()")
 check "a second digest in the restored database works and moves the head" \
 	test "${#HEAD2}" = 64 -a "$HEAD2" != "$HEAD_BEFORE"
 AV2=$(v "$DST" "SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_name) FROM wallet.audit_verify('$HEAD_BEFORE')")
-check "restored: audit_verify(old head) still ok after new seals" test "$AV2" = "audit_records=true journal_records=true known_head=true seal_chain=true unsealed=true"
+check "restored: audit_verify(old head) still ok after new seals" test "$AV2" = "audit_records=true journal_records=true known_head=true ledger_rows=true seal_chain=true unsealed=true"
 check "restored: wallet.verify() all ok after new postings" \
 	test "$(v "$DST" "SELECT count(*) FROM wallet.verify() WHERE NOT ok")" = 0
 

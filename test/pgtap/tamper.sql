@@ -85,7 +85,7 @@ SELECT is(pg_temp.av_bad(:'head0'), '', 'clean ledger: audit_verify(head) all ok
 SELECT is(pg_temp.av_bad(:'head1'), '', 'clean ledger: audit_verify(older head) all ok');
 SELECT is(pg_temp.ledger_failed(), '{}', 'clean ledger: wallet.verify() all ok');
 SELECT is((SELECT array_agg(check_name ORDER BY check_name) FROM wallet.verify() WHERE check_name LIKE 'audit: %'),
-          '{"audit: audit_records","audit: journal_records","audit: seal_chain","audit: unsealed"}'::text[],
+          '{"audit: audit_records","audit: journal_records","audit: ledger_rows","audit: seal_chain","audit: unsealed"}'::text[],
           'wallet.verify() includes the audit checks');
 SELECT is(wallet.digest(), :'head0', 'digest() twice without changes returns the same head');
 SELECT is((SELECT max(id) FROM wallet.audit_seal), :seal2::bigint, '... and adds no seal');
