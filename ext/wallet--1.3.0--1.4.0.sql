@@ -14,10 +14,42 @@
 --     a forced posting of the journal debited the account (the flag is
 --     derived state, not audited: the owner could set it to hide an
 --     overdraft).
+--   * Schema wallet must belong to a superuser (42501 otherwise): its owner
+--     could replace what the SECURITY DEFINER functions and the background
+--     worker call by name with superuser rights.
+--   * wallet.housekeeping() seals and files before it expires and folds:
+--     its expiries' row locks, held while seal() waited for writers, could
+--     deadlock with a posting.
 --   * Audit records are rendered with fixed output settings whatever the
 --     session's (the trigger in the library; wallet.audit_jsonb() for the
 --     records add_currency, open_account and live_setup write).
 \echo Use "ALTER EXTENSION wallet UPDATE TO '1.4.0'" to load this file. \quit
+
+-- ============================================================================
+-- Schema wallet
+-- The control file names it; CREATE EXTENSION creates it, owned by the
+-- installing superuser, unless it already exists.  Its owner can rename it
+-- and create another schema wallet in its place, and the extension's
+-- SECURITY DEFINER functions and its background worker call wallet.* by
+-- name with superuser rights: a schema owned by any other role would hand
+-- that role those rights.  So it must belong to a superuser (1.4.0).
+-- ============================================================================
+DO $$
+DECLARE
+    owner_name text;
+    owner_super boolean;
+BEGIN
+    SELECT r.rolname, r.rolsuper INTO owner_name, owner_super
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+     WHERE n.nspname = 'wallet';
+    IF NOT owner_super THEN
+        RAISE EXCEPTION 'schema wallet is owned by role %, which is not a superuser', owner_name
+            USING ERRCODE = '42501',
+                  DETAIL = 'Its owner could put its own objects where the extension''s SECURITY DEFINER functions and background worker, which run with superuser rights, look for wallet.*.',
+                  HINT = 'ALTER SCHEMA wallet OWNER TO a superuser, or drop the schema, then retry.';
+    END IF;
+END
+$$;
 
 -- A row as the audit trigger records it: to_jsonb with the trigger's fixed
 -- output settings, for the records the API writes itself (internal, 1.4.0).
@@ -628,5 +660,24 @@ BEGIN
                      (SELECT count(*) FROM wallet.txn t WHERE t.id > j_max),
                      (SELECT count(*) FROM wallet.audit_log a WHERE a.id > a_max));
     RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION wallet.housekeeping() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    expired int;
+    folded bigint;
+    sealed bigint;
+    indexed bigint;
+BEGIN
+    sealed := wallet.seal();
+    indexed := wallet.index_history();
+    expired := wallet.expire_holds();
+    folded := wallet.fold_hot();
+    RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
+                              'indexed_entries', indexed);
 END
 $$;

@@ -33,6 +33,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "commands/dbcommands.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -355,6 +356,50 @@ function_exists(const char *signature)
 }
 
 /*
+ * Is the ledger settled: is no table of the extension's schema ahead of
+ * the sequence its ids come from?  A pg_restore loads the tables' data
+ * before it sets the sequences (SEQUENCE SET comes after all TABLE DATA):
+ * in between, a pass that expired a hold would draw an audit id from the
+ * fresh sequence, inside the restored, sealed range (audit_verify() then
+ * fails for ever), or collide with a restored id.  Such a database is
+ * skipped until its sequences are set.  Only columns with an index
+ * leading on them are compared (max() is then one descent).  (SPI
+ * connected.)
+ */
+static bool
+ledger_settled(void)
+{
+	bool		isnull;
+	Datum		expr;
+	char	   *sql;
+
+	if (SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.format("
+					"'coalesce((SELECT max(%I) FROM %s), 0) <= "
+					"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM %s)', "
+					"a.attname, c.oid::pg_catalog.regclass, s.oid::pg_catalog.regclass), ' AND ') "
+					"FROM pg_catalog.pg_attrdef ad "
+					"JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid "
+					"JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
+					"JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
+					" AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' "
+					"WHERE c.relnamespace = (SELECT e.extnamespace FROM pg_catalog.pg_extension e "
+					"                         WHERE e.extname = 'wallet') "
+					"  AND a.atttypid IN ('pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype) "
+					"  AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i "
+					"               WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum)",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "wallet: could not list the ledger's sequences");
+	expr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return true;
+	sql = psprintf("SELECT %s", TextDatumGetCString(expr));
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "wallet: could not compare the ledger's sequences with its tables");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Run one SQL statement that returns one bigint (or nothing) in a
  * transaction of its own, with the given int8 parameters; returns the
  * value (0 when none).
@@ -467,6 +512,16 @@ housekeeping_pass(void)
 		installed = true;
 	for (int i = 0; i < lengthof(functions); i++)
 		has_steps[i] = installed && function_exists(functions[i]);
+	if (installed && !ledger_settled())
+	{
+		ereport(LOG,
+				(errmsg("wallet: housekeeping skips database \"%s\": a table of the ledger is ahead of its id sequence",
+						get_database_name(MyDatabaseId)),
+				 errdetail("A restore that has loaded the data but not yet set the sequences, or a sequence set back by hand."),
+				 errhint("The pass resumes once the sequences are at or past the tables' ids.")));
+		for (int i = 0; i < lengthof(functions); i++)
+			has_steps[i] = false;
+	}
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();

@@ -552,11 +552,15 @@ $$;
 
 -- ---- housekeeping ----
 
--- Housekeeping for cron when the library is not preloaded: expires holds,
--- folds hot accounts, seals the chain, files the journal per account.
+-- Housekeeping for cron when the library is not preloaded: seals the
+-- chain, files the journal per account, expires holds, folds hot accounts.
 -- Returns a summary.  Call it in a transaction of its own (autocommit):
--- seal() and index_history() wait for writers in flight.  (The background
--- worker runs the four steps in separate transactions.)
+-- seal() and index_history() wait for writers in flight.  They come first,
+-- while this transaction holds no row lock: after expire_holds() or
+-- fold_hot() had locked an account, a posting waiting for that account
+-- while seal() waited for the posting was a deadlock (1.3.0).  Expiries
+-- and folds of this call are sealed by the next one.  (The background
+-- worker runs the steps in separate transactions.)
 CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -567,10 +571,10 @@ DECLARE
     sealed bigint;
     indexed bigint;
 BEGIN
-    expired := wallet.expire_holds();
-    folded := wallet.fold_hot();
     sealed := wallet.seal();
     indexed := wallet.index_history();
+    expired := wallet.expire_holds();
+    folded := wallet.fold_hot();
     RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
                               'indexed_entries', indexed);
 END

@@ -35,6 +35,7 @@ SRC=${P}_src
 DST=${P}_dst
 SRC2=${P}_src2
 DST2=${P}_dst2
+DST3=${P}_dst3
 work=$(mktemp -d)
 FAILED=0
 BLOCKER_PID=""
@@ -42,10 +43,10 @@ BLOCKER_PID=""
 cleanup() {
 	if [ -n "$BLOCKER_PID" ]; then kill "$BLOCKER_PID" 2>/dev/null; wait "$BLOCKER_PID" 2>/dev/null; fi
 	if [ "${WALLET_DR_KEEP:-0}" != 1 ]; then
-		for d in "$SRC" "$DST" "$SRC2" "$DST2"; do dropdb --if-exists --force "$d" >/dev/null 2>&1 || true; done
+		for d in "$SRC" "$DST" "$SRC2" "$DST2" "$DST3"; do dropdb --if-exists --force "$d" >/dev/null 2>&1 || true; done
 		rm -rf "$work"
 	else
-		echo "# kept: databases $SRC $DST $SRC2 $DST2, files in $work"
+		echo "# kept: databases $SRC $DST $SRC2 $DST2 $DST3, files in $work"
 	fi
 }
 trap cleanup EXIT
@@ -273,6 +274,7 @@ fresh_db "$DST" || { not_ok "createdb $DST"; exit 1; }
 pg_restore -d "$DST" "$work/wallet.dump" >"$work/restore.out" 2>"$work/restore.err"
 rc=$?
 check "pg_restore into a new database exits 0" test "$rc" = 0
+AUDIT_DST=$(v "$DST" "SELECT count(*) || ' ' || max(id) || ' ' || (SELECT count(*) FROM public.orders) FROM wallet.audit_log")
 check "pg_restore reports no errors" bash -c "! grep -qi 'error' '$work/restore.err'"
 [ -s "$work/restore.err" ] && head -n 40 "$work/restore.err" | comment
 settle "$DST"
@@ -364,6 +366,24 @@ AV2=$(v "$DST" "SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_na
 check "restored: audit_verify(old head) still ok after new seals" test "$AV2" = "audit_records=true journal_records=true known_head=true ledger_rows=true seal_chain=true unsealed=true"
 check "restored: wallet.verify() all ok after new postings" \
 	test "$(v "$DST" "SELECT count(*) FROM wallet.verify() WHERE NOT ok")" = 0
+
+# ---------------------------------------------------------------- 4b. a data-only restore
+
+# Schema first, then the data with --disable-triggers (README, Operations):
+# the audited user table's rows are not audited again, and the ledger is
+# the same as after the whole restore above.
+fresh_db "$DST3" || { not_ok "createdb $DST3"; exit 1; }
+pg_restore --schema-only -d "$DST3" "$work/wallet.dump" >/dev/null 2>"$work/restore3.err" &&
+	pg_restore --data-only --disable-triggers -d "$DST3" "$work/wallet.dump" >/dev/null 2>>"$work/restore3.err"
+rc=$?
+check "schema-only, then data-only with --disable-triggers: exits 0" test "$rc" = 0
+[ -s "$work/restore3.err" ] && comment <"$work/restore3.err"
+check "... the same audit log and user rows as the whole restore ($AUDIT_DST), none recording the restore" \
+	test "$(v "$DST3" "SELECT count(*) || ' ' || max(id) || ' ' || (SELECT count(*) FROM public.orders) FROM wallet.audit_log")" = "$AUDIT_DST"
+AV3=$(v "$DST3" "SELECT string_agg(check_name || '=' || ok, ' ' ORDER BY check_name) FROM wallet.audit_verify('$HEAD_BEFORE')")
+check "... audit_verify(head kept before the dump) all ok" test "$AV3" = "audit_records=true journal_records=true known_head=true ledger_rows=true seal_chain=true unsealed=true"
+check "... and a new posting gets a new id" \
+	test "$(v "$DST3" "SELECT wallet.transfer((SELECT id FROM wallet.account WHERE owner = 'bank'), (SELECT id FROM wallet.account WHERE owner = 'alice'), '1 USD', 'dr-data-only') > (SELECT max(id) FROM wallet.txn WHERE idempotency_key <> 'dr-data-only')")" = t
 
 # ---------------------------------------------------------------- 5. a user table in a custom currency
 

@@ -415,5 +415,43 @@ SQL
 	if [ "$(echo $out)" = "t t 0" ]; then ok "updated from $x: new postings and a new seal work"; else not_ok "updated from $x: new postings and a new seal work"; echo "$out" | comment; fi
 done
 
+# Schema wallet must belong to a superuser (1.4.0): a role that owned a
+# schema wallet created before the extension could rename it and put its
+# own wallet.* where the SECURITY DEFINER functions and the background
+# worker look, with superuser rights.  CREATE EXTENSION into it is 42501,
+# and so is ALTER EXTENSION UPDATE from an older version installed into it.
+db=${P}_schema_owner
+fresh_db "$db"
+out=$(psql -X -q -At -d "$db" 2>&1 <<'SQL'
+DROP ROLE IF EXISTS wallet_upg_schema_owner;
+CREATE ROLE wallet_upg_schema_owner;
+CREATE SCHEMA wallet AUTHORIZATION wallet_upg_schema_owner;
+\set VERBOSITY verbose
+CREATE EXTENSION wallet;
+SQL
+)
+if grep -q "ERROR:  42501: schema wallet is owned by role wallet_upg_schema_owner, which is not a superuser" <<<"$out" &&
+   [ "$(v "$db" "SELECT count(*) FROM pg_extension WHERE extname = 'wallet'")" = 0 ]; then
+	ok "CREATE EXTENSION into a schema wallet owned by a non-superuser: 42501, nothing installed"
+else not_ok "CREATE EXTENSION into a schema wallet owned by a non-superuser: 42501, nothing installed"; echo "$out" | comment; fi
+prev=$(ls "$SHAREDIR"/extension/wallet--1.3.0.sql >/dev/null 2>&1 && echo 1.3.0)
+if [ -n "$prev" ]; then
+	out=$(psql -X -q -At -d "$db" 2>&1 <<SQL
+CREATE EXTENSION wallet VERSION '$prev';
+\set VERBOSITY verbose
+ALTER EXTENSION wallet UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'wallet';
+ALTER SCHEMA wallet OWNER TO CURRENT_USER;
+ALTER EXTENSION wallet UPDATE;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'wallet') FROM pg_extension WHERE extname = 'wallet';
+SQL
+)
+	if grep -q "ERROR:  42501: schema wallet is owned by role" <<<"$out" && grep -qx "$prev" <<<"$out" && grep -qx t <<<"$out"; then
+		ok "ALTER EXTENSION UPDATE from $prev in such a schema: 42501; updates once the schema is given to a superuser"
+	else not_ok "ALTER EXTENSION UPDATE from $prev in such a schema: 42501; updates once the schema is given to a superuser"; echo "$out" | comment; fi
+fi
+dropdb --if-exists --force "$db" >/dev/null 2>&1
+psql -X -q -d postgres -c "DROP ROLE IF EXISTS wallet_upg_schema_owner" >/dev/null 2>&1
+
 echo "# $FAILED failed"
 [ "$FAILED" = 0 ]
