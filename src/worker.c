@@ -495,6 +495,7 @@ housekeeping_pass(void)
 {
 	bool		installed = false;
 	bool		has_steps[6];
+	bool		isnull;
 
 	/* a step runs when its function exists (older versions lack some) */
 	static const char *const functions[6] = {
@@ -512,7 +513,30 @@ housekeeping_pass(void)
 		installed = true;
 	for (int i = 0; i < lengthof(functions); i++)
 		has_steps[i] = installed && function_exists(functions[i]);
-	if (installed && !ledger_settled())
+	/*
+	 * The steps are called by name, with superuser rights: only in a
+	 * schema wallet that is the extension's and belongs to a superuser
+	 * (its owner could otherwise rename it and plant its own wallet.*).
+	 * 1.4.0 refuses to install or update into such a schema; this covers
+	 * databases still on an older version.
+	 */
+	if (installed &&
+		(SPI_execute("SELECT n.nspname = 'wallet' AND r.rolsuper "
+					 "FROM pg_catalog.pg_extension e "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+					 "JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner "
+					 "WHERE e.extname = 'wallet'", true, 1) != SPI_OK_SELECT ||
+		 SPI_processed != 1 ||
+		 !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) || isnull))
+	{
+		ereport(WARNING,
+				(errmsg("wallet: housekeeping skips database \"%s\": the extension's schema is not a schema wallet owned by a superuser",
+						get_database_name(MyDatabaseId)),
+				 errhint("ALTER SCHEMA wallet OWNER TO a superuser.")));
+		for (int i = 0; i < lengthof(functions); i++)
+			has_steps[i] = false;
+	}
+	else if (installed && !ledger_settled())
 	{
 		ereport(LOG,
 				(errmsg("wallet: housekeeping skips database \"%s\": a table of the ledger is ahead of its id sequence",

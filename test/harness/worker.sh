@@ -101,4 +101,31 @@ done
   bad "worker: the hold is $st 20 s after the sequence was set"
 [ "$(q "SELECT count(*) FROM wallet.audit_log WHERE id > $low AND id <= $low + 5")" = 0 ] &&
   ok "worker: nothing was written into the gap" || bad "worker: audit records in the gap"
+
+# A schema wallet owned by a non-superuser (possible up to 1.3.0, which
+# installed into an existing schema): its owner could plant wallet.* for
+# the worker, which calls the steps by name as a superuser.  The worker
+# leaves such a database alone until the schema belongs to a superuser.
+OWNED=${DB}_owned
+trap 'dropdb --if-exists "$DB" >/dev/null 2>&1; dropdb --if-exists "$OWNED" >/dev/null 2>&1; for d in "${MANY[@]}"; do dropdb --if-exists "$d" >/dev/null 2>&1; done; psql -X -q -d postgres -c "DROP ROLE IF EXISTS wallet_worker_owner" >/dev/null 2>&1' EXIT
+if [ -n "$(psql -X -t -A -d postgres -c "SELECT 1 FROM pg_available_extension_versions WHERE name = 'wallet' AND version = '1.3.0'")" ]; then
+  createdb "$OWNED"
+  psql -X -q -d "$OWNED" -c "DROP ROLE IF EXISTS wallet_worker_owner" -c "CREATE ROLE wallet_worker_owner" \
+    -c "CREATE SCHEMA wallet AUTHORIZATION wallet_worker_owner" -c "CREATE EXTENSION wallet VERSION '1.3.0'" \
+    -c "SELECT wallet.transfer(wallet.open_account('bank', 'USD', 'system', true), wallet.open_account('u', 'USD'), '5 USD', 'k')" \
+    -c "SELECT wallet.hold(2, 1, '1 USD', 'h-owned', now() + interval '1 second')" >/dev/null 2>&1
+  sleep 14   # the launcher looks at new databases every 10 naptimes
+  st=$(psql -X -t -A -d "$OWNED" -c "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-owned'")
+  [ "$st" = pending ] && ok "worker: skips a database whose schema wallet a non-superuser owns (hold still pending)" ||
+    bad "worker: the hold is '$st' in a database whose schema wallet a non-superuser owns"
+  psql -X -q -d "$OWNED" -c "ALTER SCHEMA wallet OWNER TO CURRENT_USER" >/dev/null
+  deadline=$((SECONDS + 20))
+  while (( SECONDS < deadline )); do
+    st=$(psql -X -t -A -d "$OWNED" -c "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-owned'")
+    [ "$st" = expired ] && break
+    sleep 1
+  done
+  [ "$st" = expired ] && ok "worker: works there once the schema belongs to a superuser" ||
+    bad "worker: the hold is '$st' 20 s after the schema was given to a superuser"
+fi
 exit $fail
