@@ -618,7 +618,7 @@ BEGIN
                      WHERE a.relation = %4$L AND a.operation IN ('INSERT', 'UPDATE', 'DELETE')
                      ORDER BY k.key, a.id DESC) l
               FULL JOIN %5$s c ON c.%1$I = l.key
-             CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%5$s, l.rec) AS r) p
+             CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%5$s, l.rec) AS r OFFSET 0) p  -- once per row
              CROSS JOIN LATERAL (SELECT concat_ws(', ', %6$s) AS cols) d
              WHERE (c.%1$I IS NULL AND l.operation <> 'DELETE')
                 OR (l.audit_id IS NULL AND %4$L <> 'wallet.live_config')
