@@ -597,8 +597,14 @@ BEGIN
                    (3, 'wallet.custom_currencies'::regclass, 'code', ARRAY[]::text[]),
                    (4, 'wallet.live_config'::regclass, 'singleton', ARRAY[]::text[])) AS v(ord, rel, keycol, skip)
                 ORDER BY v.ord LOOP
-        SELECT string_agg(format('CASE WHEN l.rec ? %L AND (p.r).%I IS DISTINCT FROM c.%I THEN %L END',
-                                 att.attname, att.attname, att.attname, att.attname), ', ' ORDER BY att.attnum)
+        -- jsonb columns as jsonb: a record shows SQL NULL and JSON null alike
+        -- (null), and populating would turn a stored JSON null into NULL
+        SELECT string_agg(CASE WHEN att.atttypid = 'jsonb'::regtype
+                               THEN format('CASE WHEN l.rec ? %L AND (l.rec -> %L) IS DISTINCT FROM coalesce(to_jsonb(c.%I), ''null''::jsonb) THEN %L END',
+                                           att.attname, att.attname, att.attname, att.attname)
+                               ELSE format('CASE WHEN l.rec ? %L AND (p.r).%I IS DISTINCT FROM c.%I THEN %L END',
+                                           att.attname, att.attname, att.attname, att.attname) END,
+                          ', ' ORDER BY att.attnum)
           INTO cols
           FROM pg_attribute att
          WHERE att.attrelid = tbl.rel AND att.attnum > 0 AND NOT att.attisdropped

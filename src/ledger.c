@@ -788,7 +788,14 @@ ledger_post(PostRequest *req)
 							 errdetail("Balance %s, this posting %s: more than 64-bit minor units hold.",
 									   units_to_cstring(st->balance, &st->currency),
 									   units_to_cstring(st->delta, &st->currency))));
-				st->forced_after = !st->allow_negative && newbal < 0 && (st->forced_negative || req->force);
+				/*
+				 * Flagged while the forced posting leaves it below zero once
+				 * its holds are counted, as verify() counts them (posted or
+				 * available below zero); pending hot credits, not read
+				 * here, could only lift it (the flag is then merely kept).
+				 */
+				st->forced_after = !st->allow_negative && (st->forced_negative || req->force) &&
+					(int128) newbal - st->held - st->held_delta < 0;
 			}
 			else if (st->delta != 0)
 			{

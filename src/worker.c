@@ -374,7 +374,7 @@ ledger_settled(void)
 	char	   *sql;
 
 	if (SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.format("
-					"'coalesce((SELECT max(%I) FROM %s), 0) <= "
+					"'coalesce((SELECT pg_catalog.max(%I) FROM %s), 0) OPERATOR(pg_catalog.<=) "
 					"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM %s)', "
 					"a.attname, c.oid::pg_catalog.regclass, s.oid::pg_catalog.regclass), ' AND ') "
 					"FROM pg_catalog.pg_attrdef ad "
@@ -593,6 +593,13 @@ wallet_housekeeper_main(Datum main_arg)
 	 * error and the next one tries again.
 	 */
 	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Queries run as the bootstrap superuser: never with the database's
+	 * search_path (ALTER DATABASE ... SET search_path = public, pg_catalog
+	 * by the database's owner would put the owner's operators and
+	 * functions in front of pg_catalog's).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	/* an error ends this pass (and is logged); the launcher starts the next */
 	installed = housekeeping_pass();
 	note_db(dboid, installed);

@@ -128,4 +128,43 @@ if [ -n "$(psql -X -t -A -d postgres -c "SELECT 1 FROM pg_available_extension_ve
   [ "$st" = expired ] && ok "worker: works there once the schema belongs to a superuser" ||
     bad "worker: the hold is '$st' 20 s after the schema was given to a superuser"
 fi
+
+# The worker's queries run as the bootstrap superuser, never with the
+# database's search_path: a database owner who puts public before
+# pg_catalog there and plants operators the worker's queries use (<= on
+# bigint, = on name) must not get them run as a superuser.
+EVIL=${DB}_evil
+trap 'dropdb --if-exists "$DB" >/dev/null 2>&1; dropdb --if-exists "$OWNED" >/dev/null 2>&1; dropdb --if-exists "$EVIL" >/dev/null 2>&1; for d in "${MANY[@]}"; do dropdb --if-exists "$d" >/dev/null 2>&1; done; psql -X -q -d postgres -c "DROP ROLE IF EXISTS wallet_worker_owner" -c "DROP ROLE IF EXISTS wallet_worker_downer" >/dev/null 2>&1' EXIT
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS wallet_worker_downer" -c "CREATE ROLE wallet_worker_downer" >/dev/null
+createdb -O wallet_worker_downer "$EVIL"
+psql -X -q -d "$EVIL" -c "CREATE EXTENSION wallet" -c "GRANT CREATE ON SCHEMA public TO wallet_worker_downer" \
+  -c "SELECT wallet.transfer(wallet.open_account('bank', 'USD', 'system', true), wallet.open_account('u', 'USD'), '1 USD', 'k')" >/dev/null
+psql -X -q -d "$EVIL" >/dev/null 2>&1 <<'SQL'
+SET ROLE wallet_worker_downer;
+CREATE TABLE public.evil_calls (who text);
+CREATE FUNCTION public.evil_le(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('is_superuser') = 'on' THEN
+        INSERT INTO public.evil_calls VALUES (current_user);
+    END IF;
+    RETURN pg_catalog.int8le($1, $2);
+END $$;
+CREATE FUNCTION public.evil_eq(name, name) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('is_superuser') = 'on' THEN
+        INSERT INTO public.evil_calls VALUES (current_user);
+    END IF;
+    RETURN pg_catalog.nameeq($1, $2);
+END $$;
+GRANT INSERT ON public.evil_calls TO PUBLIC;
+CREATE OPERATOR public.<= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public.evil_le);
+CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = name, FUNCTION = public.evil_eq);
+SQL
+psql -X -q -d postgres -c "ALTER DATABASE $EVIL SET search_path = public, pg_catalog" >/dev/null
+sleep 14   # the launcher looks at new databases every 10 naptimes
+calls=$(psql -X -t -A -d "$EVIL" -c "SELECT count(*) FROM public.evil_calls")
+sealed=$(psql -X -t -A -d "$EVIL" -c "SELECT count(*) FROM wallet.audit_seal")
+[ "$calls" = 0 ] && ok "worker: the database's search_path does not reach its queries (no planted operator ran as superuser)" ||
+  bad "worker: a planted operator ran $calls times as a superuser"
+[ "$sealed" -gt 0 ] && ok "worker: ... and it did its work there (sealed)" || bad "worker: nothing sealed in $EVIL after 14 s"
 exit $fail

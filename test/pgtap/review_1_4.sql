@@ -16,7 +16,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(28);
+SELECT plan(30);
 
 -- keep the background sealer out of this transaction (see tamper.sql)
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
@@ -134,8 +134,12 @@ SELECT wallet.recharge(:viewer, '100 COIN', '1.00 USD', 'r14', 'o1') AS rch \gse
 SELECT wallet.transfer(:viewer, (SELECT coin_revenue FROM wallet.live_config), '90 COIN', 'r14-spend') AS spend \gset
 SELECT wallet.refund_recharge(:rch, 'chargeback') AS refund \gset
 SELECT wallet.recharge(:viewer, '500 COIN', '5.00 USD', 'r14', 'o2') AS rch2 \gset
+-- metadata given as a JSON null (drivers send one for a null object) is
+-- stored as jsonb null; its record says null like a SQL NULL would
+SELECT wallet.open_account('r14-jnull', 'USD', 'user', false, 'null'::jsonb) AS jnull \gset
+SELECT wallet.hold(:a, :jnull, '1 USD', 'r14-h-jnull', NULL, 'hold', 'null'::jsonb) AS hjnull \gset
 SELECT is(pg_temp.ledger_rows(), 'ok',
-          'after unfreeze, set_hot(false), void, live_setup, recharge, refund into debt and its repayment: ok');
+          'after unfreeze, set_hot(false), void, live_setup, recharge, refund into debt and its repayment, JSON null metadata: ok');
 SELECT is((SELECT count(*) FROM wallet.audit_verify(:'head') WHERE NOT ok), 0::bigint,
           'and audit_verify(head) all ok');
 
@@ -147,6 +151,17 @@ SELECT wallet.reverse(:cfund, 'r14-c-rev', 'chargeback', allow_negative => true)
 SELECT is(wallet.balance(:c), '-10.00 USD'::wallet.amount, 'a forced reversal took c below zero');
 SELECT is((SELECT ok FROM wallet.verify() WHERE check_name = 'no_forbidden_negative'), true,
           'verify(): accepted, through the forced posting in the journal');
+-- a forced reversal that leaves the balance at zero with funds still
+-- held: available is negative, as verify() counts it, and the account is
+-- flagged for it
+SELECT wallet.open_account('r14-e', 'USD') AS e \gset
+SELECT wallet.transfer(:bank, :e, '100 USD', 'r14-e-fund') AS efund \gset
+SELECT wallet.hold(:e, :b, '80 USD', 'r14-e-hold') AS ehold \gset
+SELECT wallet.reverse(:efund, 'r14-e-rev', 'chargeback', allow_negative => true) AS erev \gset
+SELECT is((SELECT balance || ' ' || held || ' ' || forced_negative FROM wallet.account WHERE id = :e), '0 8000 true',
+          'a forced reversal below the held amount: balance 0, 80.00 held, flagged');
+SELECT is((SELECT ok FROM wallet.verify() WHERE check_name = 'no_forbidden_negative'), true,
+          'verify(): accepted, like any forced overdraft');
 -- a balanced posting forged past the engine overdraws d, and the flag,
 -- which no audit record covers, is set to hide it (with the next id: not
 -- sealed yet, nor filed per account)
