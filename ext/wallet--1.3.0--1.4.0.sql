@@ -20,6 +20,10 @@
 --   * wallet.housekeeping() seals and files before it expires and folds:
 --     its expiries' row locks, held while seal() waited for writers, could
 --     deadlock with a posting.
+--   * A forced posting that leaves the balance below the held amount
+--     flags the account (the library; 1.3.0's flagged only a balance below
+--     zero, and verify() counts held funds): accounts left so are flagged
+--     below, if a forced posting debited them.
 --   * Audit records are rendered with fixed output settings whatever the
 --     session's (the trigger in the library; wallet.audit_jsonb() for the
 --     records add_currency, open_account and live_setup write).
@@ -414,7 +418,12 @@ BEGIN
         OR NOT EXISTS (SELECT 1 FROM wallet.account_entries ae JOIN wallet.txn t ON t.id = ae.txn_id
                         WHERE ae.account_id = o.id AND ae.units < 0 AND t.forced)
      ORDER BY o.id LIMIT 1;
-    SELECT count(*) INTO n FROM wallet.account a WHERE a.forced_negative;
+    -- flagged accounts that are below zero now (the flag outlives it)
+    SELECT count(*) INTO n FROM wallet.account a
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
+             ON p.account_id = a.id
+     WHERE a.forced_negative AND NOT a.allow_negative
+       AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0);
     check_name := 'no_forbidden_negative'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
                    ELSE format('account %s may not go negative but has posted %s with %s held%s', bad.id,
@@ -588,11 +597,13 @@ BEGIN
     --    Records are compared as typed values (jsonb_populate_record), so
     --    the writer's time zone or output settings do not matter; columns
     --    a record lacks (added by a later version) are not compared.  The
-    --    live configuration's first INSERT had no record before 1.3.0, and
-    --    accounts bulk-loaded outside the API (INSERT into wallet.account,
-    --    as make bench's scale loader does) have none: a row of these two
-    --    without any record is let pass (an account's money is in the
-    --    sealed journal either way); a hold or currency without one is not.
+    --    live configuration's first INSERT had no record before 1.3.0: a
+    --    configuration without any record is let pass.  So is an account
+    --    without any that may not go negative (accounts bulk-loaded with
+    --    INSERT outside the API have none; money reaches such an account
+    --    only through the sealed journal, from accounts that had it); one
+    --    allowed to go negative could create money, and is reported, as is
+    --    a hold or a currency without a record.
     r := NULL;
     FOR tbl IN SELECT v.rel, v.keycol, v.skip FROM (VALUES
                    (1, 'wallet.account'::regclass, 'id', ARRAY['balance', 'held', 'version', 'forced_negative']),
@@ -630,7 +641,8 @@ BEGIN
              CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%5$s, l.rec) AS r OFFSET 0) p  -- once per row
              CROSS JOIN LATERAL (SELECT concat_ws(', ', %6$s) AS cols) d
              WHERE (c.%1$I IS NULL AND l.operation <> 'DELETE')
-                OR (l.audit_id IS NULL AND %4$L NOT IN ('wallet.live_config', 'wallet.account'))
+                OR (l.audit_id IS NULL AND %4$L <> 'wallet.live_config'
+                    AND (%4$L <> 'wallet.account' OR (to_jsonb(c) ->> 'allow_negative')::boolean))
                 OR (c.%1$I IS NOT NULL AND l.operation = 'DELETE')
                 OR (c.%1$I IS NOT NULL AND l.operation <> 'DELETE' AND d.cols <> '')
              ORDER BY coalesce(c.%1$I, l.key)
@@ -690,3 +702,13 @@ BEGIN
                               'indexed_entries', indexed);
 END
 $$;
+
+-- Accounts that a forced posting left below their held amount under the
+-- 1.3.0 library (which flagged only a balance below zero) and that are
+-- still there: flag them, as the 1.4.0 library would have.  (No audit
+-- record: forced_negative is derived from the journal, like the balance.)
+UPDATE wallet.account a SET forced_negative = true
+ WHERE NOT a.allow_negative AND NOT a.forced_negative
+   AND a.balance + coalesce((SELECT sum(p.amount) FROM wallet.hot_pending p WHERE p.account_id = a.id), 0) - a.held < 0
+   AND EXISTS (SELECT 1 FROM wallet.account_entries ae JOIN wallet.txn t ON t.id = ae.txn_id
+                WHERE ae.account_id = a.id AND ae.units < 0 AND t.forced);

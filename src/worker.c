@@ -358,7 +358,9 @@ function_exists(const char *signature)
 /*
  * Is the ledger settled: is no table of the extension's schema ahead of
  * the sequence its ids come from?  A pg_restore loads the tables' data
- * before it sets the sequences (SEQUENCE SET comes after all TABLE DATA):
+ * before it sets the sequences (SEQUENCE SET comes after all TABLE DATA;
+ * a sequence not called yet hands out last_value next, so its ids so far
+ * end at last_value - 1: RESTART WITH max + 1 is settled):
  * in between, a pass that expired a hold would draw an audit id from the
  * fresh sequence, inside the restored, sealed range (audit_verify() then
  * fails for ever), or collide with a restored id.  Such a database is
@@ -375,7 +377,7 @@ ledger_settled(void)
 
 	if (SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.format("
 					"'coalesce((SELECT pg_catalog.max(%I) FROM %s), 0) OPERATOR(pg_catalog.<=) "
-					"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM %s)', "
+					"(SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END FROM %s)', "
 					"a.attname, c.oid::pg_catalog.regclass, s.oid::pg_catalog.regclass), ' AND ') "
 					"FROM pg_catalog.pg_attrdef ad "
 					"JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid "

@@ -475,11 +475,13 @@ BEGIN
     --    Records are compared as typed values (jsonb_populate_record), so
     --    the writer's time zone or output settings do not matter; columns
     --    a record lacks (added by a later version) are not compared.  The
-    --    live configuration's first INSERT had no record before 1.3.0, and
-    --    accounts bulk-loaded outside the API (INSERT into wallet.account,
-    --    as make bench's scale loader does) have none: a row of these two
-    --    without any record is let pass (an account's money is in the
-    --    sealed journal either way); a hold or currency without one is not.
+    --    live configuration's first INSERT had no record before 1.3.0: a
+    --    configuration without any record is let pass.  So is an account
+    --    without any that may not go negative (accounts bulk-loaded with
+    --    INSERT outside the API have none; money reaches such an account
+    --    only through the sealed journal, from accounts that had it); one
+    --    allowed to go negative could create money, and is reported, as is
+    --    a hold or a currency without a record.
     r := NULL;
     FOR tbl IN SELECT v.rel, v.keycol, v.skip FROM (VALUES
                    (1, 'wallet.account'::regclass, 'id', ARRAY['balance', 'held', 'version', 'forced_negative']),
@@ -517,7 +519,8 @@ BEGIN
              CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%5$s, l.rec) AS r OFFSET 0) p  -- once per row
              CROSS JOIN LATERAL (SELECT concat_ws(', ', %6$s) AS cols) d
              WHERE (c.%1$I IS NULL AND l.operation <> 'DELETE')
-                OR (l.audit_id IS NULL AND %4$L NOT IN ('wallet.live_config', 'wallet.account'))
+                OR (l.audit_id IS NULL AND %4$L <> 'wallet.live_config'
+                    AND (%4$L <> 'wallet.account' OR (to_jsonb(c) ->> 'allow_negative')::boolean))
                 OR (c.%1$I IS NOT NULL AND l.operation = 'DELETE')
                 OR (c.%1$I IS NOT NULL AND l.operation <> 'DELETE' AND d.cols <> '')
              ORDER BY coalesce(c.%1$I, l.key)

@@ -173,7 +173,12 @@ BEGIN
         OR NOT EXISTS (SELECT 1 FROM wallet.account_entries ae JOIN wallet.txn t ON t.id = ae.txn_id
                         WHERE ae.account_id = o.id AND ae.units < 0 AND t.forced)
      ORDER BY o.id LIMIT 1;
-    SELECT count(*) INTO n FROM wallet.account a WHERE a.forced_negative;
+    -- flagged accounts that are below zero now (the flag outlives it)
+    SELECT count(*) INTO n FROM wallet.account a
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
+             ON p.account_id = a.id
+     WHERE a.forced_negative AND NOT a.allow_negative
+       AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0);
     check_name := 'no_forbidden_negative'; ok := bad IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
                    ELSE format('account %s may not go negative but has posted %s with %s held%s', bad.id,

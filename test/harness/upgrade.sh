@@ -453,5 +453,33 @@ fi
 dropdb --if-exists --force "$db" >/dev/null 2>&1
 psql -X -q -d postgres -c "DROP ROLE IF EXISTS wallet_upg_schema_owner" >/dev/null 2>&1
 
+# The 1.3.0 library flagged a forced posting only when the balance went
+# below zero; verify() counts held funds, so a forced reversal that left an
+# account between zero and its held amount was reported as an overdraft for
+# as long as the hold stayed.  The update flags such accounts (the UPDATE
+# below reproduces what the 1.3.0 library left).
+if [ -n "$prev" ]; then
+	db=${P}_forced
+	fresh_db "$db"
+	out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" 2>&1 <<SQL
+CREATE EXTENSION wallet VERSION '$prev';
+SELECT wallet.open_account('src', 'USD', 'system', true) AS s \\gset
+SELECT wallet.open_account('a', 'USD') AS a \\gset
+SELECT wallet.open_account('b', 'USD') AS b \\gset
+SELECT wallet.transfer(:s, :a, '50 USD', 'k1') AS t1 \\gset
+SELECT wallet.transfer(:s, :a, '50 USD', 'k2') AS t2 \\gset
+SELECT wallet.hold(:a, :b, '60 USD', 'h1') AS h1 \\gset
+SELECT wallet.reverse(:t2, 'r2', NULL, true) AS r2 \\gset
+UPDATE wallet.account SET forced_negative = false WHERE id = :a;
+SELECT count(*) FROM wallet.verify() WHERE NOT ok;
+ALTER EXTENSION wallet UPDATE;
+SELECT count(*) FROM wallet.verify() WHERE NOT ok;
+SQL
+)
+	if [ "$(echo $out)" = "1 0" ]; then ok "update from $prev: an account a forced reversal left below its held amount is flagged, verify() ok"
+	else not_ok "update from $prev: an account a forced reversal left below its held amount is flagged, verify() ok"; echo "$out" | comment; fi
+	dropdb --if-exists --force "$db" >/dev/null 2>&1
+fi
+
 echo "# $FAILED failed"
 [ "$FAILED" = 0 ]

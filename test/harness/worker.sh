@@ -101,6 +101,17 @@ done
   bad "worker: the hold is $st 20 s after the sequence was set"
 [ "$(q "SELECT count(*) FROM wallet.audit_log WHERE id > $low AND id <= $low + 5")" = 0 ] &&
   ok "worker: nothing was written into the gap" || bad "worker: audit records in the gap"
+# RESTART WITH max + 1 (is_called false) is a sequence set right, not one behind
+q "SELECT wallet.hold(1, 2, '1 USD', 'h-restarted', now() + interval '2 seconds')" >/dev/null
+q "SELECT setval('wallet.audit_log_id_seq', (SELECT max(id) + 1 FROM wallet.audit_log), false)" >/dev/null
+deadline=$((SECONDS + 20))
+while (( SECONDS < deadline )); do
+  st=$(q "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-restarted'")
+  [ "$st" = expired ] && break
+  sleep 1
+done
+[ "$st" = expired ] && ok "worker: a sequence restarted at max + 1 does not stop it (hold expired)" ||
+  bad "worker: the hold is $st 20 s after the sequence was restarted at max + 1"
 
 # A schema wallet owned by a non-superuser (possible up to 1.3.0, which
 # installed into an existing schema): its owner could plant wallet.* for

@@ -16,7 +16,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 
 -- keep the background sealer out of this transaction (see tamper.sql)
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
@@ -87,7 +87,19 @@ DELETE FROM wallet.hold WHERE id = -1;
 SET LOCAL session_replication_role = origin;
 SELECT is(pg_temp.ledger_rows(), 'ok', 'restored: ok again');
 
+-- an account forged behind the triggers: allowed to go negative, it could
+-- create money and is reported; one that may not is let pass (accounts
+-- bulk-loaded outside the API have no record either)
 SET LOCAL session_replication_role = replica;
+INSERT INTO wallet.account (id, owner, currency, allow_negative) VALUES (-5, 'r14-mint', 'USD', true);
+SET LOCAL session_replication_role = origin;
+SELECT is(pg_temp.ledger_rows(), 'wallet.account -5 has no audit record', 'a forged account allowed to go negative: detected');
+SET LOCAL session_replication_role = replica;
+UPDATE wallet.account SET allow_negative = false WHERE id = -5;
+SET LOCAL session_replication_role = origin;
+SELECT is(pg_temp.ledger_rows(), 'ok', 'an account without a record that may not go negative (a bulk load): let pass');
+SET LOCAL session_replication_role = replica;
+DELETE FROM wallet.account WHERE id = -5;
 UPDATE wallet.account SET status = 'active' WHERE id = :m;
 SET LOCAL session_replication_role = origin;
 SELECT matches(pg_temp.ledger_rows(), format('^wallet\.account %s differs from its last audit record in status', :m),
