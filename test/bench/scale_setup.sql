@@ -3,8 +3,7 @@
 -- through the API would take far longer than the run itself, so this writes
 -- the tables directly, as the superuser, once, before measuring:
 --   wallet.account: n rows with balance 10^9 (10^12 would overflow the
---   bank's bigint balance at 10 M accounts), and their creation records
---   in wallet.audit_log;
+--   bank's bigint balance at 10 M accounts);
 --   wallet.txn/wallet.entry: the journal that explains those balances, one
 --   balanced funding transaction per 30,000 accounts (leg 1 debits the
 --   bank), so wallet.verify() still holds.
@@ -20,12 +19,6 @@ SELECT nextval('wallet.account_id_seq') AS lo \gset
 INSERT INTO wallet.account (id, owner, currency, balance)
 SELECT :lo + k, 'u' || (k + 1), 'USD', 1000000000 FROM generate_series(0, :n - 1) k;
 SELECT setval('wallet.account_id_seq', :lo + :n - 1) AS hi \gset
--- each account's creation record, as wallet.open_account writes it
--- (audit_verify()'s ledger_rows check compares every account with it)
-INSERT INTO wallet.audit_log (relation, operation, new_row, txid, at, db_user, application_name)
-SELECT 'wallet.account', 'INSERT', wallet.audit_jsonb(a), txid_current(), now(), current_user,
-       current_setting('application_name')
-  FROM wallet.account a WHERE a.id BETWEEN :lo AND :lo + :n - 1 ORDER BY a.id;
 CREATE TEMP TABLE chunk AS
 SELECT c, nextval('wallet.txn_id_seq') AS txn_id, least(30000, :n - c * 30000) AS accounts
   FROM generate_series(0, (:n - 1) / 30000) c;
