@@ -8,6 +8,18 @@ fail=0
 ok()  { echo "ok - $*"; }
 bad() { echo "not ok - $*"; fail=1; }
 q()   { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+# hold_status DATABASE KEY; wait_expired DATABASE KEY SECONDS: polls once a
+# second until the hold with that key is expired; leaves its status in $st
+hold_status() { psql -X -t -A -d "$1" -c "SELECT status FROM wallet.hold WHERE idempotency_key = '$2'"; }
+wait_expired() {
+  local deadline=$((SECONDS + $3))
+  while (( SECONDS < deadline )); do
+    st=$(hold_status "$1" "$2")
+    [ "$st" = expired ] && return 0
+    sleep 1
+  done
+  return 1
+}
 
 preload=$(psql -X -t -A -d postgres -c "SHOW shared_preload_libraries")
 if [[ "$preload" != *wallet* ]]; then
@@ -87,16 +99,11 @@ q "SELECT wallet.unfreeze_account(3)" >/dev/null
 high=$(q "SELECT max(id) FROM wallet.audit_log")
 q "SELECT setval('wallet.audit_log_id_seq', $low)" >/dev/null
 sleep 7
-st=$(q "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-restoring'")
+st=$(hold_status "$DB" h-restoring)
 [ "$st" = pending ] && ok "worker: skips a database whose audit log is ahead of its sequence (hold still pending)" ||
   bad "worker: the hold is $st: the worker wrote into the audit ids of a database being restored"
 q "SELECT setval('wallet.audit_log_id_seq', $high)" >/dev/null
-deadline=$((SECONDS + 20))
-while (( SECONDS < deadline )); do
-  st=$(q "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-restoring'")
-  [ "$st" = expired ] && break
-  sleep 1
-done
+wait_expired "$DB" h-restoring 20
 [ "$st" = expired ] && ok "worker: resumes once the sequence is set (hold expired)" ||
   bad "worker: the hold is $st 20 s after the sequence was set"
 [ "$(q "SELECT count(*) FROM wallet.audit_log WHERE id > $low AND id <= $low + 5")" = 0 ] &&
@@ -104,12 +111,7 @@ done
 # RESTART WITH max + 1 (is_called false) is a sequence set right, not one behind
 q "SELECT wallet.hold(1, 2, '1 USD', 'h-restarted', now() + interval '2 seconds')" >/dev/null
 q "SELECT setval('wallet.audit_log_id_seq', (SELECT max(id) + 1 FROM wallet.audit_log), false)" >/dev/null
-deadline=$((SECONDS + 20))
-while (( SECONDS < deadline )); do
-  st=$(q "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-restarted'")
-  [ "$st" = expired ] && break
-  sleep 1
-done
+wait_expired "$DB" h-restarted 20
 [ "$st" = expired ] && ok "worker: a sequence restarted at max + 1 does not stop it (hold expired)" ||
   bad "worker: the hold is $st 20 s after the sequence was restarted at max + 1"
 
@@ -126,16 +128,11 @@ if [ -n "$(psql -X -t -A -d postgres -c "SELECT 1 FROM pg_available_extension_ve
     -c "SELECT wallet.transfer(wallet.open_account('bank', 'USD', 'system', true), wallet.open_account('u', 'USD'), '5 USD', 'k')" \
     -c "SELECT wallet.hold(2, 1, '1 USD', 'h-owned', now() + interval '1 second')" >/dev/null 2>&1
   sleep 14   # the launcher looks at new databases every 10 naptimes
-  st=$(psql -X -t -A -d "$OWNED" -c "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-owned'")
+  st=$(hold_status "$OWNED" h-owned)
   [ "$st" = pending ] && ok "worker: skips a database whose schema wallet a non-superuser owns (hold still pending)" ||
     bad "worker: the hold is '$st' in a database whose schema wallet a non-superuser owns"
   psql -X -q -d "$OWNED" -c "ALTER SCHEMA wallet OWNER TO CURRENT_USER" >/dev/null
-  deadline=$((SECONDS + 20))
-  while (( SECONDS < deadline )); do
-    st=$(psql -X -t -A -d "$OWNED" -c "SELECT status FROM wallet.hold WHERE idempotency_key = 'h-owned'")
-    [ "$st" = expired ] && break
-    sleep 1
-  done
+  wait_expired "$OWNED" h-owned 20
   [ "$st" = expired ] && ok "worker: works there once the schema belongs to a superuser" ||
     bad "worker: the hold is '$st' 20 s after the schema was given to a superuser"
 fi
