@@ -44,7 +44,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/bytea.h"
-#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -314,16 +313,22 @@ wallet_canonical_output_end(int nest)
 		AtEOXact_GUC(true, nest);
 }
 
+/* a composite datum as an audit record's jsonb, with the fixed settings */
 static Datum
-tuple_to_jsonb(HeapTuple tuple, TupleDesc desc)
+row_to_audit_jsonb(Datum row)
 {
-	Datum		row = heap_copy_tuple_as_datum(tuple, desc);
 	int			nest = wallet_canonical_output_begin();
 	Datum		json = DirectFunctionCall1(row_to_json, row);
 	Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
 
 	wallet_canonical_output_end(nest);
 	return result;
+}
+
+static Datum
+tuple_to_jsonb(HeapTuple tuple, TupleDesc desc)
+{
+	return row_to_audit_jsonb(heap_copy_tuple_as_datum(tuple, desc));
 }
 
 /*
@@ -336,19 +341,12 @@ Datum
 wallet_audit_jsonb(PG_FUNCTION_ARGS)
 {
 	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	int			nest;
-	Datum		json;
-	Datum		result;
 
 	if (!type_is_rowtype(type))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("wallet.audit_jsonb() takes a row, got %s", format_type_be(type))));
-	nest = wallet_canonical_output_begin();
-	json = DirectFunctionCall1(row_to_json, PG_GETARG_DATUM(0));
-	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
-	wallet_canonical_output_end(nest);
-	PG_RETURN_DATUM(result);
+	PG_RETURN_DATUM(row_to_audit_jsonb(PG_GETARG_DATUM(0)));
 }
 
 /* names of the columns whose values differ between two versions */

@@ -23,6 +23,7 @@
 #include "access/xact.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -33,7 +34,6 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
-#include "commands/dbcommands.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -402,6 +402,28 @@ ledger_settled(void)
 }
 
 /*
+ * The steps are called by name, with superuser rights: only in a schema
+ * wallet that is the extension's and belongs to a superuser (its owner
+ * could otherwise rename it and plant its own wallet.*).  1.4.0 refuses to
+ * install or update into such a schema; this covers databases still on an
+ * older version.  (SPI connected.)
+ */
+static bool
+schema_trusted(void)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT n.nspname = 'wallet' AND r.rolsuper "
+					"FROM pg_catalog.pg_extension e "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+					"JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner "
+					"WHERE e.extname = 'wallet'", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		return false;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+}
+
+/*
  * Run one SQL statement that returns one bigint (or nothing) in a
  * transaction of its own, with the given int8 parameters; returns the
  * value (0 when none).
@@ -496,8 +518,7 @@ static bool
 housekeeping_pass(void)
 {
 	bool		installed = false;
-	bool		has_steps[6];
-	bool		isnull;
+	bool		has_steps[6] = {false};
 
 	/* a step runs when its function exists (older versions lack some) */
 	static const char *const functions[6] = {
@@ -513,41 +534,21 @@ housekeeping_pass(void)
 	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'wallet'", true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 		installed = true;
-	for (int i = 0; i < lengthof(functions); i++)
-		has_steps[i] = installed && function_exists(functions[i]);
-	/*
-	 * The steps are called by name, with superuser rights: only in a
-	 * schema wallet that is the extension's and belongs to a superuser
-	 * (its owner could otherwise rename it and plant its own wallet.*).
-	 * 1.4.0 refuses to install or update into such a schema; this covers
-	 * databases still on an older version.
-	 */
-	if (installed &&
-		(SPI_execute("SELECT n.nspname = 'wallet' AND r.rolsuper "
-					 "FROM pg_catalog.pg_extension e "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-					 "JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner "
-					 "WHERE e.extname = 'wallet'", true, 1) != SPI_OK_SELECT ||
-		 SPI_processed != 1 ||
-		 !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) || isnull))
-	{
+	/* no step runs in an untrusted schema or a ledger being restored */
+	if (installed && !schema_trusted())
 		ereport(WARNING,
 				(errmsg("wallet: housekeeping skips database \"%s\": the extension's schema is not a schema wallet owned by a superuser",
 						get_database_name(MyDatabaseId)),
 				 errhint("ALTER SCHEMA wallet OWNER TO a superuser.")));
-		for (int i = 0; i < lengthof(functions); i++)
-			has_steps[i] = false;
-	}
 	else if (installed && !ledger_settled())
-	{
 		ereport(LOG,
 				(errmsg("wallet: housekeeping skips database \"%s\": a table of the ledger is ahead of its id sequence",
 						get_database_name(MyDatabaseId)),
 				 errdetail("A restore that has loaded the data but not yet set the sequences, or a sequence set back by hand."),
 				 errhint("The pass resumes once the sequences are at or past the tables' ids.")));
+	else if (installed)
 		for (int i = 0; i < lengthof(functions); i++)
-			has_steps[i] = false;
-	}
+			has_steps[i] = function_exists(functions[i]);
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();

@@ -168,18 +168,18 @@ BEGIN
                  ON p.account_id = a.id
          WHERE NOT a.allow_negative
            AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0))
-    SELECT o.id, o.currency, o.posted, o.held, o.forced_negative INTO bad FROM overdrawn o
-     WHERE NOT o.forced_negative
-        OR NOT EXISTS (SELECT 1 FROM wallet.account_entries ae JOIN wallet.txn t ON t.id = ae.txn_id
-                        WHERE ae.account_id = o.id AND ae.units < 0 AND t.forced)
-     ORDER BY o.id LIMIT 1;
-    -- flagged accounts that are below zero now (the flag outlives it)
-    SELECT count(*) INTO n FROM wallet.account a
-      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM wallet.hot_pending GROUP BY account_id) p
-             ON p.account_id = a.id
-     WHERE a.forced_negative AND NOT a.allow_negative
-       AND (a.balance + coalesce(p.total, 0) < 0 OR a.balance + coalesce(p.total, 0) - a.held < 0);
-    check_name := 'no_forbidden_negative'; ok := bad IS NULL;
+    -- one row: how many flagged accounts are below zero now (the flag
+    -- outlives it), and the first overdraft not excused (id NULL if none)
+    SELECT f.flagged, x.id, x.currency, x.posted, x.held, x.forced_negative INTO bad
+      FROM (SELECT count(*) AS flagged FROM overdrawn o WHERE o.forced_negative) f
+      LEFT JOIN LATERAL (
+            SELECT o.* FROM overdrawn o
+             WHERE NOT o.forced_negative
+                OR NOT EXISTS (SELECT 1 FROM wallet.account_entries ae JOIN wallet.txn t ON t.id = ae.txn_id
+                                WHERE ae.account_id = o.id AND ae.units < 0 AND t.forced)
+             ORDER BY o.id LIMIT 1) x ON true;
+    n := bad.flagged;
+    check_name := 'no_forbidden_negative'; ok := bad.id IS NULL;
     detail := CASE WHEN ok THEN format('no overdraft%s', CASE WHEN n > 0 THEN format(' (%s accounts negative through forced reversals)', n) ELSE '' END)
                    ELSE format('account %s may not go negative but has posted %s with %s held%s', bad.id,
                                CASE WHEN bad.posted BETWEEN -9223372036854775808 AND 9223372036854775807
