@@ -48,6 +48,8 @@ static bool housekeeping_enabled = true;
 
 #define MAX_TRACKED_DBS 256
 #define WALLET_RECHECK_SECS 30
+/* a database skipped for its schema's owner is named in the log this often */
+#define WALLET_REWARN_SECS 600
 
 /* what housekeeping workers learnt about each database */
 typedef struct WalletDbState
@@ -55,6 +57,7 @@ typedef struct WalletDbState
 	Oid			dboid;
 	bool		installed;
 	TimestampTz checked;
+	TimestampTz warned;			/* last "skips database" warning, 0 if none */
 } WalletDbState;
 
 typedef struct WalletShared
@@ -93,27 +96,65 @@ wallet_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* a database's entry, added if missing; NULL when the table is full (mutex held) */
+static WalletDbState *
+db_state(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < wallet_shared->ndbs; i++)
+		if (wallet_shared->dbs[i].dboid == dboid)
+			return &wallet_shared->dbs[i];
+	if (i == MAX_TRACKED_DBS)
+		return NULL;
+	wallet_shared->ndbs++;
+	memset(&wallet_shared->dbs[i], 0, sizeof(WalletDbState));
+	wallet_shared->dbs[i].dboid = dboid;
+	return &wallet_shared->dbs[i];
+}
+
 /* record whether the extension is installed in a database */
 static void
 note_db(Oid dboid, bool installed)
 {
-	int			i;
+	WalletDbState *st;
 
 	if (wallet_shared == NULL)
 		return;
 	SpinLockAcquire(&wallet_shared->mutex);
-	for (i = 0; i < wallet_shared->ndbs; i++)
-		if (wallet_shared->dbs[i].dboid == dboid)
-			break;
-	if (i == wallet_shared->ndbs && i < MAX_TRACKED_DBS)
-		wallet_shared->ndbs++;
-	if (i < MAX_TRACKED_DBS)
+	st = db_state(dboid);
+	if (st != NULL)
 	{
-		wallet_shared->dbs[i].dboid = dboid;
-		wallet_shared->dbs[i].installed = installed;
-		wallet_shared->dbs[i].checked = GetCurrentTimestamp();
+		st->installed = installed;
+		st->checked = GetCurrentTimestamp();
 	}
 	SpinLockRelease(&wallet_shared->mutex);
+}
+
+/*
+ * Should this pass warn that it skips the database?  Passes run every
+ * naptime; the warning is repeated every WALLET_REWARN_SECS, not each time.
+ */
+static bool
+skip_warning_due(Oid dboid)
+{
+	WalletDbState *st;
+	bool		due = true;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (wallet_shared == NULL)
+		return true;
+	SpinLockAcquire(&wallet_shared->mutex);
+	st = db_state(dboid);
+	if (st != NULL)
+	{
+		due = st->warned == 0 ||
+			TimestampDifferenceExceeds(st->warned, now, WALLET_REWARN_SECS * 1000);
+		if (due)
+			st->warned = now;
+	}
+	SpinLockRelease(&wallet_shared->mutex);
+	return due;
 }
 
 /* should the launcher start a pass for this database now? */
@@ -536,7 +577,7 @@ housekeeping_pass(void)
 		installed = true;
 	/* no step runs in an untrusted schema or a ledger being restored */
 	if (installed && !schema_trusted())
-		ereport(WARNING,
+		ereport(skip_warning_due(MyDatabaseId) ? WARNING : DEBUG1,
 				(errmsg("wallet: housekeeping skips database \"%s\": the extension's schema is not a schema wallet owned by a superuser",
 						get_database_name(MyDatabaseId)),
 				 errhint("ALTER SCHEMA wallet OWNER TO a superuser.")));
