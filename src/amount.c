@@ -42,6 +42,17 @@ units_to_cstring(int64 units, const MoneyCode *code)
 	return pstrdup(buf);
 }
 
+/* a 128-bit total as amount text (an overflow's DETAIL); registered currencies only */
+char *
+units_wide_to_cstring(int128 units, const MoneyCode *code)
+{
+	char		buf[MONEY_FORMAT_WIDE_BUFLEN];
+
+	(void) units_to_cstring(0, code);	/* ERROR for an unknown currency */
+	money_format_wide(units, wallet_currency_minor_units(code), code, buf);
+	return pstrdup(buf);
+}
+
 char *
 amount_to_cstring(const Amount *a)
 {

@@ -469,8 +469,9 @@ amount_sum_final(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("wallet.amount out of range in sum"),
-				 errdetail("The %s amounts add up to %s than 64-bit minor units hold.",
-						   code, st->total > 0 ? "more" : "less"),
+				 errdetail("The %s amounts add up to %s, %s than 64-bit minor units hold.",
+						   code, units_wide_to_cstring(st->total, &st->currency),
+						   st->total > 0 ? "more" : "less"),
 				 errhint("An amount holds at most 9223372036854775807 minor units either way.")));
 	}
 	PG_RETURN_AMOUNT_P(amount_make((int64) st->total, &st->currency));
@@ -543,6 +544,11 @@ amount_allocate(PG_FUNCTION_ARGS)
 
 	if (ARR_ELEMTYPE(ratios_arr) != INT4OID)
 		elog(ERROR, "wallet.allocate: ratios must be int[]");
+	if (ARR_NDIM(ratios_arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wallet.allocate: ratios must be a one-dimensional array"),
+				 errdetail("Amount %s, ratios with %d dimensions.", amount_to_cstring(whole), ARR_NDIM(ratios_arr))));
 	deconstruct_array(ratios_arr, INT4OID, 4, true, TYPALIGN_INT,
 					  &ratio_datums, &ratio_nulls, &n);
 	if (n == 0)

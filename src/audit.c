@@ -122,6 +122,23 @@ wallet_wait_for_writers(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Trigger functions are callable as plain functions too (SELECT
+ * wallet.audit()): refuse that with the SQLSTATE PostgreSQL uses for a
+ * trigger protocol violation, not an internal error.
+ */
+void
+wallet_require_trigger(FunctionCallInfo fcinfo, const char *function)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s can only be called as a trigger", function),
+				 errdetail("It was called directly, as a function."),
+				 strcmp(function, "wallet.audit()") == 0 ?
+				 errhint("Attach it to a table with wallet.audit_table(table).") : 0));
+}
+
+/*
  * wallet.forbid_change(): BEFORE UPDATE/DELETE (row) and BEFORE TRUNCATE
  * (statement) trigger on posted history.  Fails for every role, the owner
  * and superusers included; corrections are new, reversing transactions.
@@ -133,8 +150,7 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	const char *op;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "wallet_forbid_change: not called as trigger");
+	wallet_require_trigger(fcinfo, "wallet.forbid_change()");
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		op = "UPDATE";
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -397,8 +413,7 @@ wallet_audit(PG_FUNCTION_ARGS)
 				changed = 0;
 	const char *op;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "wallet.audit: not called as trigger");
+	wallet_require_trigger(fcinfo, "wallet.audit()");
 	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),

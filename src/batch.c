@@ -504,8 +504,9 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("batch overflows 64-bit minor units on account " INT64_FORMAT, states[i].id),
-					 errdetail("The batch's rows move %s than 64-bit minor units hold into account " INT64_FORMAT ".",
-							   net[i] > 0 ? "more" : "less", states[i].id)));
+					 errdetail("The batch's rows move %s into account " INT64_FORMAT ", %s than 64-bit minor units hold.",
+							   units_wide_to_cstring(net[i], &states[i].currency), states[i].id,
+							   net[i] > 0 ? "more" : "less")));
 		states[i].delta = (int64) net[i];
 	}
 	if (failed && !lock_rows)
@@ -702,6 +703,16 @@ wallet_transfer_batch(PG_FUNCTION_ARGS)
 				 errmsg("transfer_batch arrays must have the same length"),
 				 errdetail("from_accounts %d, to_accounts %d, amounts %d, idempotency_keys %d.",
 						   c_from, c_to, c_amt, c_key)));
+	/* rows pair by position: arrays that number them differently would mis-pair */
+	if (c_from > 0 &&
+		(ARR_LBOUND(a_from)[0] != ARR_LBOUND(a_to)[0] || ARR_LBOUND(a_from)[0] != ARR_LBOUND(a_amt)[0] ||
+		 ARR_LBOUND(a_from)[0] != ARR_LBOUND(a_key)[0]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transfer_batch arrays must have the same subscripts"),
+				 errdetail("The first subscripts are from_accounts %d, to_accounts %d, amounts %d, idempotency_keys %d.",
+						   ARR_LBOUND(a_from)[0], ARR_LBOUND(a_to)[0], ARR_LBOUND(a_amt)[0], ARR_LBOUND(a_key)[0]),
+				 errhint("Rows pair by position; idx in the result is the position, 1 for the first element.")));
 	n = c_from;
 	if (n > BATCH_MAX_ROWS)
 		ereport(ERROR,

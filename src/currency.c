@@ -241,8 +241,7 @@ wallet_currency_registry_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "wallet_currency_registry_changed: not called as trigger");
+	wallet_require_trigger(fcinfo, "wallet.currency_registry_changed()");
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }

@@ -407,6 +407,18 @@ wallet_index_history_range(PG_FUNCTION_ARGS)
 				 errdetail("It bounds how many entries one call files.")));
 	SPI_connect();
 	check_can_file("wallet.index_history_range()");
+	{
+		/* a horizon past the ids drawn would file later postings as never made */
+		int64		drawn = query_int8("SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
+									   "FROM wallet.txn_id_seq");
+
+		if (upto > drawn)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("upto " INT64_FORMAT " is beyond the last transaction id drawn", upto),
+					 errdetail("wallet.txn_id_seq has drawn ids up to " INT64_FORMAT ".", drawn),
+					 errhint("Pass a horizon read from the sequence, as wallet.index_history() does.")));
+	}
 	total = file_range(upto, max_entries);
 	SPI_finish();
 	PG_RETURN_INT64(total);

@@ -470,12 +470,9 @@ check_balanced(LedgerLeg *legs, int nlegs)
 		if (sum != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_WALLET_UNBALANCED),
-					 (sum >= PG_INT64_MIN && sum <= PG_INT64_MAX) ?
 					 errmsg("unbalanced transaction: legs in %s add up to %s",
 							ledger_code_str(&legs[i].currency),
-							units_to_cstring((int64) sum, &legs[i].currency)) :
-					 errmsg("unbalanced transaction: legs in %s add up to %s than 64-bit minor units hold",
-							ledger_code_str(&legs[i].currency), sum > 0 ? "more" : "less"),
+							units_wide_to_cstring(sum, &legs[i].currency)),
 					 errdetail("Every transaction must sum to zero in each currency."),
 					 errhint("Add a leg that takes the difference, e.g. to a fee or suspense account.")));
 	}
@@ -576,7 +573,8 @@ ledger_post(PostRequest *req)
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("legs for account " INT64_FORMAT " overflow 64-bit minor units",
 								states[i].id),
-						 errdetail("The account's legs in this transaction add up to %s than 64-bit minor units hold.",
+						 errdetail("The account's legs in this transaction add up to %s, %s than 64-bit minor units hold.",
+								   units_wide_to_cstring(net[i], &states[i].leg_currency),
 								   net[i] > 0 ? "more" : "less")));
 			states[i].delta = (int64) net[i];
 		}
@@ -935,6 +933,26 @@ wallet_post_system(PG_FUNCTION_ARGS)
 	return post_common(fcinfo, true);
 }
 
+/* WL009 unless a transaction has this id (post_system's reverses) */
+static void
+ledger_require_txn(int64 id)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		arg = Int64GetDatum(id);
+
+	SPI_connect();
+	if (plan == NULL)
+		plan = ledger_prepare_kept("SELECT 1 FROM wallet.txn WHERE id = $1", 1, (Oid[]) {INT8OID});
+	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: transaction lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WALLET_UNKNOWN_TRANSACTION),
+				 errmsg("unknown transaction " INT64_FORMAT, id),
+				 errdetail("reverses names no transaction: no transaction has id " INT64_FORMAT ".", id)));
+	SPI_finish();
+}
+
 static Datum
 post_common(FunctionCallInfo fcinfo, bool allow_reserved)
 {
@@ -960,9 +978,17 @@ post_common(FunctionCallInfo fcinfo, bool allow_reserved)
 	req.metadata = ledger_check_metadata(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
 	/* post_system(..., reverses): the transaction this posting claws back */
 	if (allow_reserved && PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
 		req.reverses = PG_GETARG_INT64(4);
+		ledger_require_txn(req.reverses);
+	}
 
 	arr = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("legs must be a one-dimensional array"),
+				 errdetail("It has %d dimensions.", ARR_NDIM(arr))));
 	elemtype = ARR_ELEMTYPE(arr);
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &elem_nulls, &n);
@@ -1070,6 +1096,20 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 			elog(ERROR, "wallet: fold scan failed");
 	}
 	nids = SPI_processed;
+	/* an id that names no account is an error, as everywhere else */
+	if (nids == 0 && !PG_ARGISNULL(0))
+	{
+		Datum		arg = PG_GETARG_DATUM(0);
+
+		if (SPI_execute_with_args("SELECT 1 FROM wallet.account WHERE id = $1", 1, (Oid[]) {INT8OID},
+								  &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "wallet: account lookup failed");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_WALLET_UNKNOWN_ACCOUNT),
+					 errmsg("unknown account " INT64_FORMAT, PG_GETARG_INT64(0)),
+					 errdetail("No account has id " INT64_FORMAT ".", PG_GETARG_INT64(0))));
+	}
 	ids = palloc(sizeof(int64) * Max(nids, 1));
 	for (uint64 i = 0; i < nids; i++)
 	{

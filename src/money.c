@@ -215,6 +215,46 @@ money_format(int64_t units, int minor_units, const MoneyCode *code, char *buf)
 	return pos;
 }
 
+/*
+ * money_format for a 128-bit count of minor units: sums that left int64
+ * (an overflow's DETAIL shows the total it reached).  Kept apart from
+ * money_format, whose 64-bit digits loop is on every output path.
+ */
+size_t
+money_format_wide(__int128 units, int minor_units, const MoneyCode *code, char *buf)
+{
+	char		digits[48];
+	int			nd = 0;
+	unsigned __int128 mag;
+	size_t		pos = 0;
+	int			k;
+
+	if (units >= INT64_MIN && units <= INT64_MAX)
+		return money_format((int64_t) units, minor_units, code, buf);
+	if (minor_units > MONEY_MAX_MINOR_UNITS)
+		minor_units = MONEY_MAX_MINOR_UNITS;
+	mag = units < 0 ? (unsigned __int128) 0 - (unsigned __int128) units : (unsigned __int128) units;
+	while (mag > 0)
+	{
+		digits[nd++] = (char) ('0' + (int) (mag % 10));
+		mag /= 10;
+	}
+	/* at least 19 digits: always more than MONEY_MAX_MINOR_UNITS */
+	if (units < 0)
+		buf[pos++] = '-';
+	for (k = nd - 1; k >= 0; k--)
+	{
+		buf[pos++] = digits[k];
+		if (k == minor_units && minor_units > 0)
+			buf[pos++] = '.';
+	}
+	buf[pos++] = ' ';
+	for (k = 0; k < MONEY_CODE_MAX && code->c[k]; k++)
+		buf[pos++] = code->c[k];
+	buf[pos] = '\0';
+	return pos;
+}
+
 /* ----------------------------------------------------------- arithmetic */
 
 MoneyStatus

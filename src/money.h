@@ -101,6 +101,10 @@ extern MoneyStatus money_parse(const char *s, size_t len,
  */
 extern size_t money_format(int64_t units, int minor_units, const MoneyCode *code,
 						   char *buf);
+/* the same for a 128-bit count; buf must hold MONEY_FORMAT_WIDE_BUFLEN bytes */
+#define MONEY_FORMAT_WIDE_BUFLEN 72
+extern size_t money_format_wide(__int128 units, int minor_units, const MoneyCode *code,
+								char *buf);
 
 /* ---- arithmetic on units (currency checks are the caller's) ---- */
 

@@ -67,6 +67,7 @@ extern Amount *amount_make(int64 units, const MoneyCode *code);
 extern void amount_report(MoneyStatus st, const char *what, const char *input);
 extern char *amount_to_cstring(const Amount *a);
 extern char *units_to_cstring(int64 units, const MoneyCode *code);
+extern char *units_wide_to_cstring(int128 units, const MoneyCode *code);
 /* numeric * 10^n exactly; integral numeric → int64 or overflow ERROR */
 extern struct NumericData *amount_numeric_scale(struct NumericData *value, int n);
 extern int64 amount_numeric_to_units(struct NumericData *value, const char *what);
@@ -80,6 +81,8 @@ extern void wallet_audit_define_gucs(void);
 /* fixed output settings for rendering rows into audit records */
 extern int	wallet_canonical_output_begin(void);
 extern void wallet_canonical_output_end(int nest);
+/* ERROR (39P01) unless the function was called by the trigger manager */
+extern void wallet_require_trigger(FunctionCallInfo fcinfo, const char *function);
 
 /* ---- amount_ops.c ---- */
 extern void amount_check_same_currency(const Amount *a, const Amount *b,

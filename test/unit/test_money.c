@@ -232,6 +232,24 @@ fmt_is(int64_t units, int mu, const char *code, const char *want)
 	free(buf);
 }
 
+static void
+fmt_wide_is(__int128 units, int mu, const char *code, const char *want)
+{
+	char	   *buf = malloc(MONEY_FORMAT_WIDE_BUFLEN);
+	MoneyCode	c = code_of(code);
+	size_t		len;
+
+	if (buf == NULL)
+		abort();
+	memset(buf, 'Z', MONEY_FORMAT_WIDE_BUFLEN);
+	len = money_format_wide(units, mu, &c, buf);
+	if (!OK(len < MONEY_FORMAT_WIDE_BUFLEN && len == strlen(want) && buf[len] == '\0' &&
+			strcmp(buf, want) == 0, "format wide (%d) %s -> '%s'", mu, code, want))
+		DIAG("got '%s' (returned length %zu)",
+			 show(buf, strnlen(buf, MONEY_FORMAT_WIDE_BUFLEN)), len);
+	free(buf);
+}
+
 /* Formats then parses back; true when the round trip is exact. */
 static bool
 round_trip(int64_t units, const char *code, int mu, char *why, size_t whylen)
@@ -498,6 +516,15 @@ test_parse_limits(void)
 static void
 test_format(void)
 {
+	/* 128-bit totals (overflow DETAILs): past int64 either way, and within it */
+	fmt_wide_is((__int128) INT64_MAX + 1, 2, "USD", "92233720368547758.08 USD");
+	fmt_wide_is((__int128) INT64_MIN - 1, 0, "JPY", "-9223372036854775809 JPY");
+	fmt_wide_is((__int128) INT64_MAX * 2, 18, "ETH", "18.446744073709551614 ETH");
+	fmt_wide_is((__int128) INT64_MIN * INT64_MAX, 3, "BHD",
+				"-85070591730234615856620279821087277.056 BHD");
+	fmt_wide_is(-((__int128) 1 << 126) * 2, 2, "DIAMOND",
+				"-1701411834604692317316873037158841057.28 DIAMOND");
+	fmt_wide_is(-5, 2, "USD", "-0.05 USD");
 	fmt_is(1230, 2, "USD", "12.30 USD");
 	fmt_is(1234, 2, "USD", "12.34 USD");
 	fmt_is(-5, 2, "USD", "-0.05 USD");
