@@ -71,7 +71,8 @@ AS $$ SELECT coalesce(max(h.merged_through), 0)::bigint FROM wallet.history_hori
 -- `upto`; the background worker waits once, holding no snapshot, and then
 -- calls this in short transactions (a long one would hold back the
 -- cleanup of every table's dead rows, and with it the account rows' HOT
--- updates).  Internal.
+-- updates).  Internal.  Errors: 22004 null; 22023 max_entries not
+-- positive, upto past the last transaction id drawn.
 CREATE FUNCTION wallet.index_history_range(upto bigint, max_entries bigint) RETURNS bigint
     AS 'MODULE_PATHNAME', 'wallet_index_history_range'
     LANGUAGE C VOLATILE SECURITY DEFINER

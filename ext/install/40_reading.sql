@@ -70,7 +70,8 @@ $$;
 
 -- Closes an account for good: only at zero posted balance with nothing
 -- held and no pending hold towards it (WL012 otherwise).  Closing a closed
--- account is a no-op.
+-- account is a no-op.  The live flows' system accounts never close (22023):
+-- a closed payout_clearing would refuse every withdrawal for good.
 CREATE FUNCTION wallet.close_account(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -81,6 +82,13 @@ DECLARE
 BEGIN
     IF r.status = 'closed' THEN
         RETURN;
+    END IF;
+    IF wallet.live_system_role(id) IS NOT NULL THEN
+        RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, wallet.live_system_role(id)
+            USING ERRCODE = '22023',
+                  DETAIL = format('wallet.live_setup() opened account %s as %s; the live flows post to it.',
+                                  id, wallet.live_system_role(id)),
+                  HINT = 'Freeze it to pause the flows that use it; unfreeze it to resume them.';
     END IF;
     bal := r.balance + wallet.pending_credits(id);
     IF bal <> 0 THEN

@@ -84,6 +84,45 @@ END
 $$;
 REVOKE ALL ON FUNCTION wallet.live_cfg() FROM PUBLIC;
 
+-- The part a system account of the live flows plays ('coin_issuance',
+-- 'coin_revenue', 'diamond_issuance', 'payout_clearing', 'cash:USD',
+-- 'sales:USD', ...), or NULL for any other account (and before
+-- wallet.live_setup).  Internal.
+CREATE FUNCTION wallet.live_system_role(id bigint) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+             CASE live_system_role.id
+                  WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
+                  WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END,
+             (SELECT a.key || ':' || e.key FROM jsonb_each(lc.cash_accounts) e, jsonb_each_text(e.value) a
+               WHERE a.value = live_system_role.id::text LIMIT 1))
+      FROM wallet.live_config lc WHERE lc.singleton
+$$;
+REVOKE ALL ON FUNCTION wallet.live_system_role(bigint) FROM PUBLIC;
+
+-- 22023 when the account is one of the platform's system accounts, which
+-- a flow may not take as its user, viewer or creator (as_what): a recharge
+-- of coin_issuance would book the payment and credit nobody, a gift from
+-- it would mint coins.  No-op for any other account.  Internal.
+CREATE FUNCTION wallet.live_refuse_system(id bigint, as_what text) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    role text := wallet.live_system_role(id);
+BEGIN
+    IF role IS NOT NULL THEN
+        RAISE EXCEPTION 'account % is the platform''s % account, not a %', id, role, as_what
+            USING ERRCODE = '22023',
+                  DETAIL = format('wallet.live_setup() opened account %s as %s for the live flows.', id, role),
+                  HINT = format('Pass the %s''s own account.', as_what);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION wallet.live_refuse_system(bigint, text) FROM PUBLIC;
+
 -- Sets the live flows up: registers the coin and diamond units (0 minor
 -- units, through wallet.add_currency; existing units with 0 minor units are
 -- accepted), opens the four system accounts (see the top of this file) and
@@ -262,7 +301,7 @@ REVOKE ALL ON FUNCTION wallet.live_debt(wallet.account) FROM PUBLIC;
 -- "debt_repaid"}.
 -- Errors: 22004 null argument; 22023 coins or paid not positive, channel
 -- empty/longer than 64 bytes/containing ':', external_id empty or longer
--- than 120 bytes; WL002 coins not in the coin unit, paid not in an ISO 4217
+-- than 120 bytes, a system account of the live flows as the user; WL002 coins not in the coin unit, paid not in an ISO 4217
 -- currency, or the account not a coin account; WL003 unknown account;
 -- WL004/WL005 frozen/closed account; WL006 the order id was already used
 -- for a different recharge; 55000 not set up.
@@ -302,6 +341,9 @@ BEGIN
                   DETAIL = format('The store''s order id of channel %s has %s bytes.', channel, octet_length(external_id));
     END IF;
     c := wallet.live_cfg();
+    IF user_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
+        PERFORM wallet.live_refuse_system(user_account, 'user');
+    END IF;
     n := wallet.units(coins);
     cur := wallet.currency(paid);
     IF wallet.currency(coins) <> c.coin_currency THEN
@@ -383,7 +425,8 @@ $$;
 -- coins and metadata returns the first transaction (with its diamonds,
 -- even if the share changed since); any other reuse of the key is WL006.
 -- Errors: 22004 null argument; 22023 coins not positive, metadata not an
--- object, bad key; WL002 coins not in the coin unit, the viewer not a coin
+-- object, bad key, a system account of the live flows as the viewer or the
+-- creator; WL002 coins not in the coin unit, the viewer not a coin
 -- account or the creator not a diamond account; WL001 insufficient coins
 -- or outstanding debt; WL003/WL004/WL005 unknown/frozen/closed account;
 -- WL006 key conflict; 55000 not set up.
@@ -422,6 +465,10 @@ BEGIN
                                   jsonb_typeof(metadata));
     END IF;
     c := wallet.live_cfg();
+    IF viewer_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
+       OR creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
+        PERFORM wallet.live_refuse_system(viewer_account, 'viewer'), wallet.live_refuse_system(creator_account, 'creator');
+    END IF;
     n := wallet.units(coins);
     IF wallet.currency(coins) <> c.coin_currency THEN
         RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
@@ -489,8 +536,9 @@ $$;
 -- from the creator to payout_clearing (available drops, the balance does
 -- not).  Returns the hold id.  Idempotent by key like wallet.hold (holds
 -- have their own key space).
--- Errors: 22004 null argument; 22023 amount not positive, bad key; WL002
--- amount not in the diamond unit or not a diamond account; WL001
+-- Errors: 22004 null argument; 22023 amount not positive, bad key, a
+-- system account of the live flows as the creator; WL002 amount not in the
+-- diamond unit or not a diamond account; WL001
 -- insufficient diamonds; WL003/WL004/WL005; WL006 key conflict; 55000.
 CREATE FUNCTION wallet.request_withdrawal(creator_account bigint, amount wallet.amount,
                                           idempotency_key text)
@@ -506,6 +554,9 @@ BEGIN
             DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN amount IS NULL THEN 'amount' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
     END IF;
     c := wallet.live_cfg();
+    IF creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
+        PERFORM wallet.live_refuse_system(creator_account, 'creator');
+    END IF;
     IF wallet.currency(amount) <> c.diamond_currency THEN
         RAISE EXCEPTION 'withdrawals are in %, got %', c.diamond_currency, amount
             USING ERRCODE = 'WL002',

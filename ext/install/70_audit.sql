@@ -233,7 +233,8 @@ AS $$ SELECT sha256(convert_to('wallet genesis', 'UTF8')) $$;
 -- (seal() does; the background worker does it once, holding no snapshot,
 -- then calls this in short transactions so that it never holds back the
 -- cleanup of other tables' dead rows for long).  Concurrent sealers queue
--- on the seal table.  Returns how many records it sealed.
+-- on the seal table.  Returns how many records it sealed.  Errors: 22004
+-- null horizon; 22023 a horizon past the last id its sequence has drawn.
 CREATE FUNCTION wallet.seal_range(j_to bigint, a_to bigint, max_seals int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -257,6 +258,16 @@ BEGIN
     IF j_to IS NULL OR a_to IS NULL THEN
         RAISE EXCEPTION 'wallet.seal_range: the horizons must not be null' USING ERRCODE = '22004',
             DETAIL = format('j_to %s, a_to %s.', coalesce(j_to::text, 'NULL'), coalesce(a_to::text, 'NULL'));
+    END IF;
+    -- a horizon past the ids drawn would seal ids not drawn yet: the
+    -- postings that later take them would read as inserted after sealing
+    IF j_to > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.txn_id_seq)
+       OR a_to > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.audit_log_id_seq) THEN
+        RAISE EXCEPTION 'wallet.seal_range: a horizon is beyond the last id drawn' USING ERRCODE = '22023',
+            DETAIL = format('j_to %s (transaction ids drawn up to %s), a_to %s (audit ids drawn up to %s).',
+                            j_to, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.txn_id_seq),
+                            a_to, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.audit_log_id_seq)),
+            HINT = 'Read the horizons from the sequences, as wallet.seal() does.';
     END IF;
     -- ids cached by a session (sequence CACHE > 1) are drawn without the
     -- writer lock and could land below a sealed horizon

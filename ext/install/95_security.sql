@@ -89,6 +89,13 @@ BEGIN
         RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004',
             DETAIL = 'Name the role to grant the rights to.';
     END IF;
+    -- a regrole given as a number need not name a role (its text is then
+    -- the number, or '-' for 0, and would not parse as a grantee)
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
+        RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
+            DETAIL = format('No role has OID %s.', role::oid),
+            HINT = 'Pass the role by name, e.g. ''app_role''.';
+    END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA wallet TO %s', role);
     FOREACH f IN ARRAY functions LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role);
