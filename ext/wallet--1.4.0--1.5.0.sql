@@ -1,6 +1,7 @@
 -- wallet 1.4.0 -> 1.5.0
 --
--- Fixes found by a bad-input sweep of every function of 1.4.0:
+-- Fixes found by a bad-input sweep of every function of 1.4.0 and a
+-- pgbench mix of the whole API:
 --   * The live flows refuse the platform's system accounts as the user of a
 --     recharge, the viewer or creator of a gift and the creator of a
 --     withdrawal (22023): a recharge of coin_issuance booked the payment
@@ -13,12 +14,19 @@
 --     after sealing.
 --   * wallet.grant_app() / grant_reader() given a number that names no
 --     role say so (42704) instead of a syntax error in generated SQL.
+--   * wallet.housekeeping() folds after it expires without waiting for a
+--     hot account's row (a posting holding it is skipped, folded next
+--     time): folding in a second ascending pass deadlocked with postings.
+--   * wallet.refund_recharge() takes the recharge's claw-back lock before
+--     the user's row, as wallet.reverse() (library 1.5.0) takes it before
+--     claiming the reversal link: the two deadlocked on the same recharge.
 -- The library of 1.5.0 adds, for every version: 39P01 for a trigger
 -- function called directly, 22023 for multidimensional legs or ratios and
 -- for transfer_batch arrays with different subscripts, WL003 from
 -- fold_hot(id) for an unknown account, WL009 for a post_system() reversal
 -- of no transaction, 22023 from index_history_range() past the last id,
--- and the totals in the DETAIL of 64-bit overflows.
+-- the totals in the DETAIL of 64-bit overflows, and wallet.reverse() takes
+-- the claw-back lock of the transaction it reverses first.
 --
 -- Generated with tools/upgrade_diff.py --script ext/wallet--1.4.0.sql
 -- wallet--1.5.0.sql, after the schema check of ext/install/00_schema.sql;
@@ -394,6 +402,136 @@ BEGIN
 END
 $$;
 
+-- A store refund or chargeback of a recharge: claws the R recharged coins
+-- back, even when some were spent (see the debt model above), as one
+-- transaction of kind 'refund': user −x, debt account (x − R), coin_issuance
+-- +R, cash:<CUR> −paid, sales:<CUR> +paid, where x = min(the user's free
+-- coins (balance − held), R + outstanding debt).  The debt account is
+-- opened and linked on the first shortfall.  Returns the transaction id.
+-- The recharge's claw-back lock is taken first (as wallet.reverse()
+-- takes it), then the user's account, so refunds and recharges of a user
+-- are serialised.
+-- Idempotent: key 'wallet:refund:<tx_id>' (reserved); a second call returns the first
+-- refund's id (whatever its reason).
+-- Metadata: {"refunds": tx_id, "reason", "account", "coins", "paid",
+-- "from_account" (x), "debt_change" (x − R)}.
+-- Errors: 22004 null tx_id; 22023 not a recharge, reason longer than 1000
+-- bytes; WL009 unknown transaction; WL004 frozen user account (with coins
+-- to take back); 55000 not set up.
+CREATE OR REPLACE FUNCTION wallet.refund_recharge(tx_id bigint, reason text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    t_kind text;
+    t_md jsonb;
+    t_key text;
+    user_id bigint;
+    u wallet.account;
+    key text;
+    found_id bigint;
+    r bigint;
+    paid wallet.amount;
+    debt bigint;
+    free bigint;
+    x bigint;
+    acc record;
+    debt_id bigint;
+    unlinked boolean := false;
+    legs wallet.leg[];
+    result bigint;
+BEGIN
+    IF tx_id IS NULL THEN
+        RAISE EXCEPTION 'tx_id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The tx_id argument is null.';
+    END IF;
+    IF octet_length(reason) > 1000 THEN
+        RAISE EXCEPTION 'reason is longer than 1000 bytes' USING ERRCODE = '22023',
+            DETAIL = format('The reason has %s bytes.', octet_length(reason));
+    END IF;
+    c := wallet.live_cfg();
+    SELECT t.kind, t.metadata, t.idempotency_key INTO t_kind, t_md, t_key FROM wallet.txn t WHERE t.id = tx_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown transaction %', tx_id USING ERRCODE = 'WL009',
+            DETAIL = format('No transaction has id %s.', tx_id);
+    END IF;
+    -- only what wallet.recharge posted: its key is in the reserved prefix,
+    -- which no client can use, so a client's transfer given the kind
+    -- 'recharge' and made-up metadata is not one (1.2.0)
+    IF t_kind <> 'recharge' OR NOT (t_md ? 'account') OR NOT starts_with(t_key, 'wallet:recharge:') THEN
+        RAISE EXCEPTION 'transaction % is a %, not a recharge', tx_id,
+                        CASE WHEN t_kind = 'recharge' THEN 'posting of kind recharge' ELSE t_kind END
+            USING ERRCODE = '22023',
+                  DETAIL = CASE WHEN t_kind = 'recharge'
+                                THEN format('Transaction %s has kind recharge but was not posted by wallet.recharge (key "%s").', tx_id, t_key)
+                                ELSE format('Transaction %s has kind %s; only recharges are refunded.', tx_id, t_kind) END,
+                  HINT = 'Use wallet.reverse() for other transactions.';
+    END IF;
+    user_id := (t_md ->> 'account')::bigint;
+    r := wallet.units((t_md ->> 'coins')::wallet.amount);
+    paid := (t_md ->> 'paid')::wallet.amount;
+
+    -- the claw-back lock of the recharge, as wallet.reverse() takes it
+    -- first: a reversal claims the link before it locks the user, so a
+    -- refund that locked the user first deadlocked with it (1.4.0)
+    PERFORM wallet.lock_key('wallet:reverse:' || tx_id);
+    u := wallet.live_lock_account(user_id);
+    key := 'wallet:refund:' || tx_id;
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.idempotency_key = key;
+    IF FOUND THEN
+        RETURN found_id;
+    END IF;
+    -- clawed back at most once: not after wallet.reverse() of the recharge
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.reverses = tx_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'transaction % is already reversed', tx_id
+            USING ERRCODE = 'WL010',
+                  DETAIL = format('Transaction %s reversed it; a recharge is clawed back at most once.', found_id);
+    END IF;
+
+    debt := wallet.live_debt(u);
+    free := greatest(wallet.units(wallet.balance(user_id)) - u.held, 0);
+    x := least(free, r + debt);
+    debt_id := u.debt_account;
+    IF x < r AND debt_id IS NULL THEN
+        debt_id := wallet.open_account(u.owner, u.currency, 'debt', true,
+                                       jsonb_build_object('debt_of', user_id));
+        UPDATE wallet.account a SET debt_account = debt_id, version = a.version + 1
+         WHERE a.id = user_id;
+    END IF;
+    IF x > 0 AND debt > 0 THEN
+        -- The engine refuses any debit of an indebted account; this one
+        -- settles the debt, so unlink the debt account for this posting
+        -- (the row stays locked by us; nobody sees the gap).
+        UPDATE wallet.account a SET debt_account = NULL WHERE a.id = user_id;
+        unlinked := true;
+    END IF;
+
+    acc := wallet.live_cash_accounts(wallet.currency(paid));
+    legs := ARRAY[]::wallet.leg[];
+    IF x > 0 THEN
+        legs := legs || ROW(user_id, wallet.amount(-x, c.coin_currency))::wallet.leg;
+    END IF;
+    IF x <> r THEN
+        legs := legs || ROW(debt_id, wallet.amount(x - r, c.coin_currency))::wallet.leg;
+    END IF;
+    legs := legs || ROW(c.coin_issuance, wallet.amount(r, c.coin_currency))::wallet.leg
+                 || ROW(acc.cash, -paid)::wallet.leg
+                 || ROW(acc.sales, paid)::wallet.leg;
+    -- linked like a reversal, so wallet.reverse() of the recharge is refused
+    result := wallet.post_system(key, legs, 'refund',
+                          jsonb_build_object('refunds', tx_id, 'reason', reason, 'account', user_id,
+                                             'coins', t_md ->> 'coins', 'paid', paid::text,
+                                             'from_account', x, 'debt_change', x - r),
+                          reverses => tx_id);
+    IF unlinked THEN
+        UPDATE wallet.account a SET debt_account = debt_id WHERE a.id = user_id;
+    END IF;
+    RETURN result;
+END
+$$;
+
 -- Seals every journal transaction and audit record up to the given
 -- horizons that is not sealed yet, in seals of at most 10,000 of each; at
 -- most max_seals seals (NULL: as many as needed).  The caller has waited
@@ -491,6 +629,48 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION wallet.seal_range(bigint, bigint, int) FROM PUBLIC;
+
+-- ---- housekeeping ----
+
+-- Housekeeping for cron when the library is not preloaded: seals the
+-- chain, files the journal per account, expires holds, folds hot accounts.
+-- Returns a summary.  Call it in a transaction of its own (autocommit):
+-- seal() and index_history() wait for writers in flight.  They come first,
+-- while this transaction holds no row lock: after expire_holds() or
+-- fold_hot() had locked an account, a posting waiting for that account
+-- while seal() waited for the posting was a deadlock (1.3.0).  Then holds
+-- expire, their accounts locked in ascending order; the folds come last
+-- and never wait: a hot account whose row a posting holds right now is
+-- skipped, and folded by the next pass (folding after expiring, waiting
+-- for hot rows in a second ascending pass while holding the first's, was
+-- a deadlock with a posting that locked a hot account and then one of
+-- those: 1.4.0).  Expiries and folds of this call are sealed by the next
+-- one.  (The background worker runs the steps in separate transactions.)
+CREATE OR REPLACE FUNCTION wallet.housekeeping() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    expired int;
+    folded bigint;
+    sealed bigint;
+    indexed bigint;
+    acc bigint;
+BEGIN
+    sealed := wallet.seal();
+    indexed := wallet.index_history();
+    expired := wallet.expire_holds();
+    folded := 0;
+    FOR acc IN SELECT a.id FROM wallet.account a
+                WHERE a.id IN (SELECT p.account_id FROM wallet.hot_pending p)
+                ORDER BY a.id
+                FOR NO KEY UPDATE SKIP LOCKED LOOP
+        folded := folded + wallet.fold_hot(acc);
+    END LOOP;
+    RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
+                              'indexed_entries', indexed);
+END
+$$;
 
 -- Grants USAGE on the schema, EXECUTE on `functions` and SELECT on the read
 -- views to `role` (internal; behind grant_app and grant_reader).

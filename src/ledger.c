@@ -340,22 +340,31 @@ ledger_lock_hot_exclusive(int64 account_id)
 }
 
 /*
- * wallet.lock_key(key): an exclusive lock, to the end of the transaction,
- * on a request key (a 64-bit hash of it), in a lock space of the
- * extension's own (applications' pg_advisory_lock calls cannot take it).
- * wallet.gift takes it before looking its key up, so a retry waits for a
- * first call still in flight instead of computing its own request.
- * Internal.
+ * An exclusive lock, to the end of the transaction, on a request key (a
+ * 64-bit hash of it), in a lock space of the extension's own
+ * (applications' pg_advisory_lock calls cannot take it).
+ */
+static void
+ledger_lock_key(const char *key, int len)
+{
+	uint64		h = DatumGetUInt64(hash_any_extended((const unsigned char *) key, len, 0));
+
+	wallet_xact_lock(h, WALLET_LOCKTAG_KEY, ExclusiveLock);
+}
+
+/*
+ * wallet.lock_key(key): ledger_lock_key for SQL.  wallet.gift takes it
+ * before looking its key up, so a retry waits for a first call still in
+ * flight instead of computing its own request; wallet.refund_recharge
+ * takes 'wallet:reverse:<tx_id>' as wallet.reverse does.  Internal.
  */
 PG_FUNCTION_INFO_V1(wallet_lock_key);
 Datum
 wallet_lock_key(PG_FUNCTION_ARGS)
 {
 	text	   *key = PG_GETARG_TEXT_PP(0);
-	uint64		h = DatumGetUInt64(hash_any_extended((const unsigned char *) VARDATA_ANY(key),
-													 VARSIZE_ANY_EXHDR(key), 0));
 
-	wallet_xact_lock(h, WALLET_LOCKTAG_KEY, ExclusiveLock);
+	ledger_lock_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 	PG_RETURN_VOID();
 }
 
@@ -1175,6 +1184,17 @@ wallet_reverse(PG_FUNCTION_ARGS)
 				 errmsg("tx_id must not be null"),
 				 errdetail("The tx_id argument is null.")));
 	tx_id = PG_GETARG_INT64(0);
+	/*
+	 * The claw-back lock of the original, before anything else: a refund
+	 * of a recharge takes it before its user's row, and without it a
+	 * refund holding the row and waiting for this reversal's claim on the
+	 * link, while this reversal waited for the row, was a deadlock.
+	 */
+	{
+		char		claw[64];
+
+		ledger_lock_key(claw, snprintf(claw, sizeof(claw), "wallet:reverse:" INT64_FORMAT, tx_id));
+	}
 	memset(&req, 0, sizeof(req));
 	req.key = ledger_check_key(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
 	req.kind = cstring_to_text("reversal");

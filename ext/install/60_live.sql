@@ -644,7 +644,8 @@ $$;
 -- +R, cash:<CUR> −paid, sales:<CUR> +paid, where x = min(the user's free
 -- coins (balance − held), R + outstanding debt).  The debt account is
 -- opened and linked on the first shortfall.  Returns the transaction id.
--- The user's account is locked first, so refunds and recharges of a user
+-- The recharge's claw-back lock is taken first (as wallet.reverse()
+-- takes it), then the user's account, so refunds and recharges of a user
 -- are serialised.
 -- Idempotent: key 'wallet:refund:<tx_id>' (reserved); a second call returns the first
 -- refund's id (whatever its reason).
@@ -707,6 +708,10 @@ BEGIN
     r := wallet.units((t_md ->> 'coins')::wallet.amount);
     paid := (t_md ->> 'paid')::wallet.amount;
 
+    -- the claw-back lock of the recharge, as wallet.reverse() takes it
+    -- first: a reversal claims the link before it locks the user, so a
+    -- refund that locked the user first deadlocked with it (1.4.0)
+    PERFORM wallet.lock_key('wallet:reverse:' || tx_id);
     u := wallet.live_lock_account(user_id);
     key := 'wallet:refund:' || tx_id;
     SELECT t.id INTO found_id FROM wallet.txn t WHERE t.idempotency_key = key;

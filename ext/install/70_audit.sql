@@ -581,9 +581,14 @@ $$;
 -- seal() and index_history() wait for writers in flight.  They come first,
 -- while this transaction holds no row lock: after expire_holds() or
 -- fold_hot() had locked an account, a posting waiting for that account
--- while seal() waited for the posting was a deadlock (1.3.0).  Expiries
--- and folds of this call are sealed by the next one.  (The background
--- worker runs the steps in separate transactions.)
+-- while seal() waited for the posting was a deadlock (1.3.0).  Then holds
+-- expire, their accounts locked in ascending order; the folds come last
+-- and never wait: a hot account whose row a posting holds right now is
+-- skipped, and folded by the next pass (folding after expiring, waiting
+-- for hot rows in a second ascending pass while holding the first's, was
+-- a deadlock with a posting that locked a hot account and then one of
+-- those: 1.4.0).  Expiries and folds of this call are sealed by the next
+-- one.  (The background worker runs the steps in separate transactions.)
 CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -593,11 +598,18 @@ DECLARE
     folded bigint;
     sealed bigint;
     indexed bigint;
+    acc bigint;
 BEGIN
     sealed := wallet.seal();
     indexed := wallet.index_history();
     expired := wallet.expire_holds();
-    folded := wallet.fold_hot();
+    folded := 0;
+    FOR acc IN SELECT a.id FROM wallet.account a
+                WHERE a.id IN (SELECT p.account_id FROM wallet.hot_pending p)
+                ORDER BY a.id
+                FOR NO KEY UPDATE SKIP LOCKED LOOP
+        folded := folded + wallet.fold_hot(acc);
+    END LOOP;
     RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
                               'indexed_entries', indexed);
 END
