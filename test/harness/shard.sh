@@ -60,7 +60,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ "${WALLET_SHARD_KEEP:-0}" != 1 ]; then
-		for d in "$R" "${P}_r2" "${P}_r3" "${SH[@]}" "${P}_restored" "${P}_early" "${P}_rup" "${P}_rfresh"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
+		for d in "$R" "${P}_r2" "${P}_r3" "${SH[@]}" "${P}_restored" "${P}_early" "${P}_rup" "${P}_rfresh" "${P}_sup" "${P}_sfresh"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
 		for u in "${P}_app" "${P}_router"; do dropuser --if-exists "$u" >/dev/null 2>&1; done
 		rm -rf "$work"
 	else
@@ -218,6 +218,19 @@ describe_router() {
 }
 eq "router: updated from 1.0.0, the same functions, bodies and rights as a fresh install" \
 	"$(describe_router "${P}_rfresh")" "$(describe_router "${P}_rup")"
+# the same for a shard: 1.0.0 -> 1.0.1
+for d in "${P}_sup" "${P}_sfresh"; do createdb "$d"; done
+q "${P}_sup" "CREATE EXTENSION wallet_shard VERSION '1.0.0' CASCADE; ALTER EXTENSION wallet_shard UPDATE" >/dev/null
+q "${P}_sfresh" "CREATE EXTENSION wallet_shard CASCADE" >/dev/null
+describe_shard() {
+	q "$1" "SELECT e.extversion || ' ' || md5(string_agg(p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
+	            || ' ' || coalesce(p.proacl::text, '-'), '|' ORDER BY p.oid::regprocedure::text))
+	          FROM pg_proc p, pg_extension e
+	         WHERE e.extname = 'wallet_shard' AND p.pronamespace = 'wallet_shard'::regnamespace
+	         GROUP BY e.extversion"
+}
+eq "shard: updated from 1.0.0, the same functions, bodies and rights as a fresh install" \
+	"$(describe_shard "${P}_sfresh")" "$(describe_shard "${P}_sup")"
 r "SELECT wallet.recharge($viewer, '500 COIN', '4.99 USD', 'appstore', 'order-1')" >/dev/null
 g=$(r "SELECT wallet.gift($viewer, $creator, '101 COIN', 'gift-1', '{\"stream\": 7}')")
 eq "cross-shard gift: coins on the viewer's shard, floor(coins x share) diamonds on the creator's" "399 COIN|50 DIAMOND" \
@@ -225,6 +238,15 @@ eq "cross-shard gift: coins on the viewer's shard, floor(coins x share) diamonds
 eq "cross-shard gift: the retry returns the first" "$g" "$(r "SELECT wallet.gift($viewer, $creator, '101 COIN', 'gift-1', '{\"stream\": 7}')")"
 err "cross-shard gift: the key with another creator" WL006 "$R" "SELECT wallet.gift($viewer, $creator + 1, '101 COIN', 'gift-1', '{\"stream\": 7}')"
 err "cross-shard gift: more coins than the viewer has" WL001 "$R" "SELECT wallet.gift($viewer, $creator, '1000 COIN', 'gift-2')"
+# the platform's system accounts are no viewers or creators (shard 1.0.1;
+# 1.0.0 let a cross-shard gift mint coins from coin_issuance and issue
+# diamonds to payout_clearing)
+issuance0=$(q "${SH[0]}" "SELECT coin_issuance FROM wallet.live_config")
+payout2=$(q "${SH[2]}" "SELECT payout_clearing FROM wallet.live_config")
+err "cross-shard gift from the viewer's shard's coin_issuance" 22023 "$R" "SELECT wallet.gift($issuance0, $creator, '10 COIN', 'gift-sys-1')"
+err "cross-shard gift to the creator's shard's payout_clearing" 22023 "$R" "SELECT wallet.gift($viewer, $payout2, '10 COIN', 'gift-sys-2')"
+eq "... and neither posted anything" "0|0 DIAMOND" \
+	"$(q "${SH[0]}" "SELECT count(*) FROM wallet.txn WHERE idempotency_key LIKE 'gift-sys-%'")|$(r "SELECT wallet.balance($payout2)")"
 eq "cross-shard gift: the diamonds are issued on the creator's shard" "gift|50" \
 	"$(q "${SH[2]}" "SELECT t.kind || '|' || (t.metadata ->> 'diamonds') FROM wallet_shard.inbox i JOIN wallet.txn t ON t.id = i.txn_id WHERE i.kind = 'gift'")"
 h=$(r "SELECT wallet.request_withdrawal($creator, '20 DIAMOND', 'wd-1')")
@@ -546,6 +568,12 @@ got=$(q "${SH[3]}" "SELECT txn_id FROM wallet_shard.receive(0, 3, ARRAY[$o3]::bi
 q "${SH[0]}" "SELECT wallet_shard.ack(3, ARRAY[$o3]::bigint[], '{received}', ARRAY[$got]::bigint[], '{NULL}')" >/dev/null
 eq "a message credited to another account than sent to: messages_match names the pair" "t" \
 	"$(r "SELECT detail LIKE '%0 -> 3%' FROM wallet.verify() WHERE check_name = 'messages_match'")"
+
+# a credit made up on a receiving shard, for a message id its sender never
+# drew (router 1.0.2: the digests stop at the sender's horizon)
+q "${SH[3]}" "SELECT wallet_shard.receive(1, 3, ARRAY[999999]::bigint[], '{transfer}', ARRAY[${U1[3]}]::bigint[], '{40.00 USD}')" >/dev/null
+eq "a received message its sender never drew: messages_match names it" "t" \
+	"$(r "SELECT detail LIKE '%shard 3 holds message 999999 of shard 1, which has drawn outbox ids up to%' FROM wallet.verify() WHERE check_name = 'messages_match'")"
 
 # a return reversed on the shard directly, around the guard
 rt0=$(q "${SH[0]}" "SELECT o.return_txn FROM wallet_shard.outbox o JOIN wallet.txn t ON t.id = o.txn_id WHERE t.idempotency_key = 'bounce-1'")
