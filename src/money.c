@@ -178,12 +178,14 @@ money_parse(const char *s, size_t len, MoneyLookupFn lookup, void *lookup_arg,
 	return MONEY_OK;
 }
 
-size_t
-money_format(int64_t units, int minor_units, const MoneyCode *code, char *buf)
+/*
+ * The text form from the magnitude's decimal digits (least significant
+ * first, nd of them, room for MONEY_MAX_MINOR_UNITS + 1): at least one
+ * integer digit, exactly minor_units decimals, a blank and the code.
+ */
+static size_t
+format_digits(char *digits, int nd, bool negative, int minor_units, const MoneyCode *code, char *buf)
 {
-	char		digits[24];
-	int			nd = 0;
-	uint64_t	mag;
 	size_t		pos = 0;
 	int			k;
 
@@ -191,16 +193,9 @@ money_format(int64_t units, int minor_units, const MoneyCode *code, char *buf)
 		minor_units = 0;
 	if (minor_units > MONEY_MAX_MINOR_UNITS)
 		minor_units = MONEY_MAX_MINOR_UNITS;
-	mag = units < 0 ? (uint64_t) 0 - (uint64_t) units : (uint64_t) units;
-	do
-	{
-		digits[nd++] = (char) ('0' + mag % 10);
-		mag /= 10;
-	} while (mag > 0);
-	/* make sure there is at least one integer digit before the fraction */
 	while (nd < minor_units + 1)
 		digits[nd++] = '0';
-	if (units < 0)
+	if (negative)
 		buf[pos++] = '-';
 	for (k = nd - 1; k >= 0; k--)
 	{
@@ -215,6 +210,21 @@ money_format(int64_t units, int minor_units, const MoneyCode *code, char *buf)
 	return pos;
 }
 
+size_t
+money_format(int64_t units, int minor_units, const MoneyCode *code, char *buf)
+{
+	char		digits[24];
+	int			nd = 0;
+	uint64_t	mag = units < 0 ? (uint64_t) 0 - (uint64_t) units : (uint64_t) units;
+
+	do
+	{
+		digits[nd++] = (char) ('0' + mag % 10);
+		mag /= 10;
+	} while (mag > 0);
+	return format_digits(digits, nd, units < 0, minor_units, code, buf);
+}
+
 /*
  * money_format for a 128-bit count of minor units: sums that left int64
  * (an overflow's DETAIL shows the total it reached).  Kept apart from
@@ -226,33 +236,16 @@ money_format_wide(__int128 units, int minor_units, const MoneyCode *code, char *
 	char		digits[48];
 	int			nd = 0;
 	unsigned __int128 mag;
-	size_t		pos = 0;
-	int			k;
 
 	if (units >= INT64_MIN && units <= INT64_MAX)
 		return money_format((int64_t) units, minor_units, code, buf);
-	if (minor_units > MONEY_MAX_MINOR_UNITS)
-		minor_units = MONEY_MAX_MINOR_UNITS;
 	mag = units < 0 ? (unsigned __int128) 0 - (unsigned __int128) units : (unsigned __int128) units;
 	while (mag > 0)
 	{
 		digits[nd++] = (char) ('0' + (int) (mag % 10));
 		mag /= 10;
 	}
-	/* at least 19 digits: always more than MONEY_MAX_MINOR_UNITS */
-	if (units < 0)
-		buf[pos++] = '-';
-	for (k = nd - 1; k >= 0; k--)
-	{
-		buf[pos++] = digits[k];
-		if (k == minor_units && minor_units > 0)
-			buf[pos++] = '.';
-	}
-	buf[pos++] = ' ';
-	for (k = 0; k < MONEY_CODE_MAX && code->c[k]; k++)
-		buf[pos++] = code->c[k];
-	buf[pos] = '\0';
-	return pos;
+	return format_digits(digits, nd, units < 0, minor_units, code, buf);
 }
 
 /* ----------------------------------------------------------- arithmetic */

@@ -209,28 +209,26 @@ eq "router: so ('web', 'x:o9'), another store order, posts" "t|10 COIN" \
 for d in "${P}_rup" "${P}_rfresh"; do createdb "$d"; done
 q "${P}_rup" "CREATE EXTENSION wallet_router VERSION '1.0.0' CASCADE; ALTER EXTENSION wallet_router UPDATE" >/dev/null
 q "${P}_rfresh" "CREATE EXTENSION wallet_router CASCADE" >/dev/null
-describe_router() {
-	q "$1" "SELECT e.extversion || ' ' || md5(string_agg(p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
+# describe_ext DB EXTENSION SCHEMA...: its version and a digest of the
+# functions of those schemas (signature, body, rights)
+describe_ext() {
+	local db=$1 ext=$2 schemas
+	shift 2
+	schemas=$(printf "'%s'::regnamespace," "$@")
+	q "$db" "SELECT e.extversion || ' ' || md5(string_agg(p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
 	            || ' ' || coalesce(p.proacl::text, '-'), '|' ORDER BY p.oid::regprocedure::text))
 	          FROM pg_proc p, pg_extension e
-	         WHERE e.extname = 'wallet_router' AND p.pronamespace IN ('wallet'::regnamespace, 'wallet_router'::regnamespace)
+	         WHERE e.extname = '$ext' AND p.pronamespace IN (${schemas%,})
 	         GROUP BY e.extversion"
 }
 eq "router: updated from 1.0.0, the same functions, bodies and rights as a fresh install" \
-	"$(describe_router "${P}_rfresh")" "$(describe_router "${P}_rup")"
+	"$(describe_ext "${P}_rfresh" wallet_router wallet wallet_router)" "$(describe_ext "${P}_rup" wallet_router wallet wallet_router)"
 # the same for a shard: 1.0.0 -> 1.0.1
 for d in "${P}_sup" "${P}_sfresh"; do createdb "$d"; done
 q "${P}_sup" "CREATE EXTENSION wallet_shard VERSION '1.0.0' CASCADE; ALTER EXTENSION wallet_shard UPDATE" >/dev/null
 q "${P}_sfresh" "CREATE EXTENSION wallet_shard CASCADE" >/dev/null
-describe_shard() {
-	q "$1" "SELECT e.extversion || ' ' || md5(string_agg(p.oid::regprocedure::text || ' ' || pg_get_functiondef(p.oid)
-	            || ' ' || coalesce(p.proacl::text, '-'), '|' ORDER BY p.oid::regprocedure::text))
-	          FROM pg_proc p, pg_extension e
-	         WHERE e.extname = 'wallet_shard' AND p.pronamespace = 'wallet_shard'::regnamespace
-	         GROUP BY e.extversion"
-}
 eq "shard: updated from 1.0.0, the same functions, bodies and rights as a fresh install" \
-	"$(describe_shard "${P}_sfresh")" "$(describe_shard "${P}_sup")"
+	"$(describe_ext "${P}_sfresh" wallet_shard wallet_shard)" "$(describe_ext "${P}_sup" wallet_shard wallet_shard)"
 r "SELECT wallet.recharge($viewer, '500 COIN', '4.99 USD', 'appstore', 'order-1')" >/dev/null
 g=$(r "SELECT wallet.gift($viewer, $creator, '101 COIN', 'gift-1', '{\"stream\": 7}')")
 eq "cross-shard gift: coins on the viewer's shard, floor(coins x share) diamonds on the creator's" "399 COIN|50 DIAMOND" \

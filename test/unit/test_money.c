@@ -213,41 +213,37 @@ parse_fails(const char *s)
 		DIAG("got OK, units %" PRId64, u);
 }
 
+/* buf (of size bytes) holds exactly want, NUL-terminated, len its length */
+static void
+fmt_check(const char *buf, size_t size, size_t len, const char *want, const char *label)
+{
+	if (!OK(len < size && len == strlen(want) && buf[len] == '\0' && strcmp(buf, want) == 0,
+			"%s -> '%s'", label, want))
+		DIAG("got '%s' (returned length %zu)", show(buf, strnlen(buf, size)), len);
+}
+
 static void
 fmt_is(int64_t units, int mu, const char *code, const char *want)
 {
-	char	   *buf = malloc(MONEY_FORMAT_BUFLEN);
+	char		buf[MONEY_FORMAT_BUFLEN];
+	char		label[64];
 	MoneyCode	c = code_of(code);
-	size_t		len;
 
-	if (buf == NULL)
-		abort();
-	memset(buf, 'Z', MONEY_FORMAT_BUFLEN);
-	len = money_format(units, mu, &c, buf);
-	if (!OK(len < MONEY_FORMAT_BUFLEN && len == strlen(want) && buf[len] == '\0' &&
-			strcmp(buf, want) == 0,
-			"format %" PRId64 " (%d) %s -> '%s'", units, mu, code, want))
-		DIAG("got '%s' (returned length %zu)",
-			 show(buf, strnlen(buf, MONEY_FORMAT_BUFLEN)), len);
-	free(buf);
+	memset(buf, 'Z', sizeof(buf));
+	snprintf(label, sizeof(label), "format %" PRId64 " (%d) %s", units, mu, code);
+	fmt_check(buf, sizeof(buf), money_format(units, mu, &c, buf), want, label);
 }
 
 static void
 fmt_wide_is(__int128 units, int mu, const char *code, const char *want)
 {
-	char	   *buf = malloc(MONEY_FORMAT_WIDE_BUFLEN);
+	char		buf[MONEY_FORMAT_WIDE_BUFLEN];
+	char		label[64];
 	MoneyCode	c = code_of(code);
-	size_t		len;
 
-	if (buf == NULL)
-		abort();
-	memset(buf, 'Z', MONEY_FORMAT_WIDE_BUFLEN);
-	len = money_format_wide(units, mu, &c, buf);
-	if (!OK(len < MONEY_FORMAT_WIDE_BUFLEN && len == strlen(want) && buf[len] == '\0' &&
-			strcmp(buf, want) == 0, "format wide (%d) %s -> '%s'", mu, code, want))
-		DIAG("got '%s' (returned length %zu)",
-			 show(buf, strnlen(buf, MONEY_FORMAT_WIDE_BUFLEN)), len);
-	free(buf);
+	memset(buf, 'Z', sizeof(buf));
+	snprintf(label, sizeof(label), "format wide (%d) %s", mu, code);
+	fmt_check(buf, sizeof(buf), money_format_wide(units, mu, &c, buf), want, label);
 }
 
 /* Formats then parses back; true when the round trip is exact. */
