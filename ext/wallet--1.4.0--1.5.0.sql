@@ -2,21 +2,26 @@
 --
 -- Fixes found by a bad-input sweep of every function of 1.4.0 and a
 -- pgbench mix of the whole API:
---   * The live flows refuse the platform's system accounts as the user of a
---     recharge, the viewer or creator of a gift and the creator of a
---     withdrawal (22023): a recharge of coin_issuance booked the payment
---     and credited nobody, a gift from it minted coins.
---   * wallet.close_account() refuses the live flows' system accounts
---     (22023): a closed payout_clearing refused every withdrawal for good.
+--   * The live flows refuse the platform's accounts (the system accounts
+--     and users' debt accounts) as the user of a recharge, the viewer or
+--     creator of a gift and the creator of a withdrawal, and do not pay out
+--     a withdrawal hold placed from one with wallet.hold() (22023): a
+--     recharge of coin_issuance booked the payment and credited nobody, a
+--     gift from it or from a debt account minted coins.
+--   * wallet.close_account() refuses those accounts (22023): a closed
+--     payout_clearing refused every withdrawal for good, a closed debt
+--     account every later chargeback of its user.
 --     Freezing one stays possible: it pauses the flows that post to it.
 --   * wallet.seal_range() refuses a horizon past the last id drawn (22023):
 --     sealing ids not drawn yet made every later posting read as inserted
 --     after sealing.
 --   * wallet.grant_app() / grant_reader() given a number that names no
 --     role say so (42704) instead of a syntax error in generated SQL.
---   * wallet.housekeeping() folds after it expires without waiting for a
---     hot account's row (a posting holding it is skipped, folded next
---     time): folding in a second ascending pass deadlocked with postings.
+--   * wallet.housekeeping() folds after it expires, first the hot accounts
+--     no posting holds, then the others with a short wait each (100 ms in
+--     all, giving up first): folding in a second ascending
+--     pass that waited deadlocked with postings.  "hot_accounts_busy" in
+--     its result counts the accounts left for the next call.
 --   * wallet.refund_recharge() takes the recharge's claw-back lock before
 --     the user's row, as wallet.reverse() (library 1.5.0) takes it before
 --     claiming the reversal link: the two deadlocked on the same recharge.
@@ -103,10 +108,11 @@ BEGIN
 END
 $$;
 
--- The part a system account of the live flows plays ('coin_issuance',
--- 'coin_revenue', 'diamond_issuance', 'payout_clearing', 'cash:USD',
--- 'sales:USD', ...), or NULL for any other account (and before
--- wallet.live_setup).  Internal.
+-- The part an account of the platform plays in the live flows
+-- ('coin_issuance', 'coin_revenue', 'diamond_issuance', 'payout_clearing',
+-- 'cash:USD', 'sales:USD', ..., or 'debt' for a user's debt account, which
+-- refund_recharge opens with kind 'debt'), or NULL for any other account
+-- (and before wallet.live_setup).  Internal.
 CREATE OR REPLACE FUNCTION wallet.live_system_role(id bigint) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -116,15 +122,17 @@ AS $$
                   WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
                   WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END,
              (SELECT a.key || ':' || e.key FROM jsonb_each(lc.cash_accounts) e, jsonb_each_text(e.value) a
-               WHERE a.value = live_system_role.id::text LIMIT 1))
+               WHERE a.value = live_system_role.id::text LIMIT 1),
+             (SELECT 'debt' FROM wallet.account d WHERE d.id = live_system_role.id AND d.kind = 'debt'))
       FROM wallet.live_config lc WHERE lc.singleton
 $$;
 REVOKE ALL ON FUNCTION wallet.live_system_role(bigint) FROM PUBLIC;
 
--- 22023 when the account is one of the platform's system accounts, which
--- a flow may not take as its user, viewer or creator (as_what): a recharge
--- of coin_issuance would book the payment and credit nobody, a gift from
--- it would mint coins.  No-op for any other account.  Internal.
+-- 22023 when the account is one of the platform's (see live_system_role),
+-- which a flow may not take as its user, viewer or creator (as_what): a
+-- recharge of coin_issuance would book the payment and credit nobody, a
+-- gift from it, or from a user's debt account (which may go negative),
+-- would mint coins.  No-op for any other account.  Internal.
 CREATE OR REPLACE FUNCTION wallet.live_refuse_system(id bigint, as_what text) RETURNS void
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -194,9 +202,7 @@ BEGIN
                   DETAIL = format('The store''s order id of channel %s has %s bytes.', channel, octet_length(external_id));
     END IF;
     c := wallet.live_cfg();
-    IF user_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
-        PERFORM wallet.live_refuse_system(user_account, 'user');
-    END IF;
+    PERFORM wallet.live_refuse_system(user_account, 'user');
     n := wallet.units(coins);
     cur := wallet.currency(paid);
     IF wallet.currency(coins) <> c.coin_currency THEN
@@ -297,7 +303,8 @@ BEGIN
     END IF;
     c := wallet.live_cfg();
     IF viewer_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
-       OR creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
+       OR creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
+       OR EXISTS (SELECT 1 FROM wallet.account d WHERE d.id = viewer_account AND d.kind = 'debt') THEN
         PERFORM wallet.live_refuse_system(viewer_account, 'viewer'), wallet.live_refuse_system(creator_account, 'creator');
     END IF;
     n := wallet.units(coins);
@@ -399,6 +406,31 @@ BEGIN
     END IF;
     RETURN wallet.hold(creator_account, c.payout_clearing, amount, idempotency_key,
                        NULL, 'withdrawal', NULL);
+END
+$$;
+
+-- Pays a withdrawal out: captures the whole hold to payout_clearing (kind
+-- 'withdrawal').  Returns the transaction id; calling it again for a
+-- completed withdrawal returns the same id (retry-safe).
+-- Errors: 22004 null; WL014 unknown hold; 22023 not a withdrawal hold, or
+-- one from an account of the platform's; WL008 the withdrawal was
+-- cancelled or expired; 55000 not set up.
+CREATE OR REPLACE FUNCTION wallet.complete_withdrawal(hold_id bigint) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h wallet.hold := wallet.live_lock_withdrawal(hold_id);
+BEGIN
+    -- a withdrawal hold placed with wallet.hold() from one of the
+    -- platform's accounts (request_withdrawal refuses them) is not paid out
+    IF h.status = 'pending' THEN
+        PERFORM wallet.live_refuse_system(h.from_account, 'creator');
+    END IF;
+    IF h.status = 'captured' THEN
+        RETURN h.capture_txn;
+    END IF;
+    RETURN wallet.capture(hold_id);
 END
 $$;
 
@@ -640,11 +672,13 @@ REVOKE ALL ON FUNCTION wallet.seal_range(bigint, bigint, int) FROM PUBLIC;
 -- fold_hot() had locked an account, a posting waiting for that account
 -- while seal() waited for the posting was a deadlock (1.3.0).  Then holds
 -- expire, their accounts locked in ascending order; the folds come last
--- and never wait: a hot account whose row a posting holds right now is
--- skipped, and folded by the next pass (folding after expiring, waiting
--- for hot rows in a second ascending pass while holding the first's, was
--- a deadlock with a posting that locked a hot account and then one of
--- those: 1.4.0).  Expiries and folds of this call are sealed by the next
+-- and never wait long: the hot accounts no posting holds are folded at
+-- once, the others with a short wait each, 100 ms in all (at most half of
+-- deadlock_timeout), and what is still busy then is left to the next call (folding
+-- after expiring, waiting for hot rows in a second ascending pass while
+-- holding the first's, was a deadlock with a posting that locked a hot
+-- account and then one of those: 1.4.0).  The result's
+-- "hot_accounts_busy" counts those left.  Expiries and folds of this call are sealed by the next
 -- one.  (The background worker runs the steps in separate transactions.)
 CREATE OR REPLACE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -656,6 +690,10 @@ DECLARE
     sealed bigint;
     indexed bigint;
     acc bigint;
+    skipped int := 0;
+    saved_timeout text;
+    budget interval;
+    deadline timestamptz;
 BEGIN
     sealed := wallet.seal();
     indexed := wallet.index_history();
@@ -667,8 +705,32 @@ BEGIN
                 FOR NO KEY UPDATE SKIP LOCKED LOOP
         folded := folded + wallet.fold_hot(acc);
     END LOOP;
+    -- A hot account that is also debited is locked most of the time, but
+    -- each posting holds it for a moment: the ones skipped get a short wait
+    -- each (10 ms), in a subtransaction of their own, for 100 ms in all
+    -- (never more than a tenth and half of deadlock_timeout).  If a
+    -- posting waits for a row this call holds while this call waits for
+    -- it, this call gives up first (lock_not_available) and the posting
+    -- goes on: its deadlock check, at deadlock_timeout, finds no cycle.
+    -- What is still locked after that is folded next time.
+    saved_timeout := current_setting('lock_timeout');
+    budget := least(current_setting('deadlock_timeout')::interval / 2, interval '100 ms');
+    deadline := clock_timestamp() + budget;
+    PERFORM set_config('lock_timeout', greatest(extract(epoch FROM budget) * 100, 1)::int || 'ms', true);
+    FOR acc IN SELECT DISTINCT p.account_id FROM wallet.hot_pending p ORDER BY 1 LOOP
+        IF clock_timestamp() >= deadline THEN
+            skipped := skipped + 1;
+            CONTINUE;
+        END IF;
+        BEGIN
+            folded := folded + wallet.fold_hot(acc);
+        EXCEPTION WHEN lock_not_available THEN
+            skipped := skipped + 1;
+        END;
+    END LOOP;
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
-                              'indexed_entries', indexed);
+                              'indexed_entries', indexed, 'hot_accounts_busy', skipped);
 END
 $$;
 

@@ -84,10 +84,11 @@ END
 $$;
 REVOKE ALL ON FUNCTION wallet.live_cfg() FROM PUBLIC;
 
--- The part a system account of the live flows plays ('coin_issuance',
--- 'coin_revenue', 'diamond_issuance', 'payout_clearing', 'cash:USD',
--- 'sales:USD', ...), or NULL for any other account (and before
--- wallet.live_setup).  Internal.
+-- The part an account of the platform plays in the live flows
+-- ('coin_issuance', 'coin_revenue', 'diamond_issuance', 'payout_clearing',
+-- 'cash:USD', 'sales:USD', ..., or 'debt' for a user's debt account, which
+-- refund_recharge opens with kind 'debt'), or NULL for any other account
+-- (and before wallet.live_setup).  Internal.
 CREATE FUNCTION wallet.live_system_role(id bigint) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -97,15 +98,17 @@ AS $$
                   WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
                   WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END,
              (SELECT a.key || ':' || e.key FROM jsonb_each(lc.cash_accounts) e, jsonb_each_text(e.value) a
-               WHERE a.value = live_system_role.id::text LIMIT 1))
+               WHERE a.value = live_system_role.id::text LIMIT 1),
+             (SELECT 'debt' FROM wallet.account d WHERE d.id = live_system_role.id AND d.kind = 'debt'))
       FROM wallet.live_config lc WHERE lc.singleton
 $$;
 REVOKE ALL ON FUNCTION wallet.live_system_role(bigint) FROM PUBLIC;
 
--- 22023 when the account is one of the platform's system accounts, which
--- a flow may not take as its user, viewer or creator (as_what): a recharge
--- of coin_issuance would book the payment and credit nobody, a gift from
--- it would mint coins.  No-op for any other account.  Internal.
+-- 22023 when the account is one of the platform's (see live_system_role),
+-- which a flow may not take as its user, viewer or creator (as_what): a
+-- recharge of coin_issuance would book the payment and credit nobody, a
+-- gift from it, or from a user's debt account (which may go negative),
+-- would mint coins.  No-op for any other account.  Internal.
 CREATE FUNCTION wallet.live_refuse_system(id bigint, as_what text) RETURNS void
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -341,9 +344,7 @@ BEGIN
                   DETAIL = format('The store''s order id of channel %s has %s bytes.', channel, octet_length(external_id));
     END IF;
     c := wallet.live_cfg();
-    IF user_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
-        PERFORM wallet.live_refuse_system(user_account, 'user');
-    END IF;
+    PERFORM wallet.live_refuse_system(user_account, 'user');
     n := wallet.units(coins);
     cur := wallet.currency(paid);
     IF wallet.currency(coins) <> c.coin_currency THEN
@@ -466,7 +467,8 @@ BEGIN
     END IF;
     c := wallet.live_cfg();
     IF viewer_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
-       OR creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
+       OR creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
+       OR EXISTS (SELECT 1 FROM wallet.account d WHERE d.id = viewer_account AND d.kind = 'debt') THEN
         PERFORM wallet.live_refuse_system(viewer_account, 'viewer'), wallet.live_refuse_system(creator_account, 'creator');
     END IF;
     n := wallet.units(coins);
@@ -604,8 +606,9 @@ REVOKE ALL ON FUNCTION wallet.live_lock_withdrawal(bigint) FROM PUBLIC;
 -- Pays a withdrawal out: captures the whole hold to payout_clearing (kind
 -- 'withdrawal').  Returns the transaction id; calling it again for a
 -- completed withdrawal returns the same id (retry-safe).
--- Errors: 22004 null; WL014 unknown hold; 22023 not a withdrawal hold;
--- WL008 the withdrawal was cancelled or expired; 55000 not set up.
+-- Errors: 22004 null; WL014 unknown hold; 22023 not a withdrawal hold, or
+-- one from an account of the platform's; WL008 the withdrawal was
+-- cancelled or expired; 55000 not set up.
 CREATE FUNCTION wallet.complete_withdrawal(hold_id bigint) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -613,6 +616,11 @@ AS $$
 DECLARE
     h wallet.hold := wallet.live_lock_withdrawal(hold_id);
 BEGIN
+    -- a withdrawal hold placed with wallet.hold() from one of the
+    -- platform's accounts (request_withdrawal refuses them) is not paid out
+    IF h.status = 'pending' THEN
+        PERFORM wallet.live_refuse_system(h.from_account, 'creator');
+    END IF;
     IF h.status = 'captured' THEN
         RETURN h.capture_txn;
     END IF;

@@ -1,7 +1,7 @@
 -- wallet_shard 1.0.0 -> 1.0.1: fixes from a black-box review of the
 -- sharded wallet.
---   * A gift refuses the platform's system accounts of the live flows as
---     its viewer or creator (22023), as wallet.gift does on a node since
+--   * A gift refuses the platform's system accounts of the live flows (and
+--     users' debt accounts) as its viewer or creator (22023), as wallet.gift does on a node since
 --     wallet 1.5.0: a cross-shard gift from coin_issuance minted coins, and
 --     one to payout_clearing issued diamonds to it.  The viewer's shard
 --     checks the viewer (send_gift), the creator's shard the creator
@@ -16,9 +16,10 @@
 \echo Use "ALTER EXTENSION wallet_shard UPDATE TO '1.0.1'" to load this file. \quit
 
 -- Refuses (22023) a system account of this shard's live flows
--- (coin_issuance, coin_revenue, diamond_issuance, payout_clearing) as the
--- viewer or creator (as_what) of a gift, as wallet.gift does on a node
--- (wallet 1.5.0): a gift from coin_issuance would mint coins, one to
+-- (coin_issuance, coin_revenue, diamond_issuance, payout_clearing) or a
+-- user's debt account (kind 'debt') as the viewer or creator (as_what) of
+-- a gift, as wallet.gift does on a node (wallet 1.5.0): a gift from
+-- coin_issuance or a debt account would mint coins, one to
 -- payout_clearing would issue diamonds to nobody's account.  Other
 -- accounts, and a shard without live flows, pass.  (1.0.1)
 CREATE OR REPLACE FUNCTION wallet_shard.refuse_live_system(account bigint, as_what text) RETURNS void
@@ -28,8 +29,9 @@ AS $$
 DECLARE
     role text;
 BEGIN
-    SELECT CASE account WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
-                        WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END
+    SELECT coalesce(CASE account WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
+                                 WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END,
+                    (SELECT 'debt' FROM wallet.account d WHERE d.id = account AND d.kind = 'debt'))
       INTO role
       FROM wallet.live_config lc WHERE lc.singleton;
     IF role IS NOT NULL THEN

@@ -361,9 +361,10 @@ END
 $$;
 
 -- Refuses (22023) a system account of this shard's live flows
--- (coin_issuance, coin_revenue, diamond_issuance, payout_clearing) as the
--- viewer or creator (as_what) of a gift, as wallet.gift does on a node
--- (wallet 1.5.0): a gift from coin_issuance would mint coins, one to
+-- (coin_issuance, coin_revenue, diamond_issuance, payout_clearing) or a
+-- user's debt account (kind 'debt') as the viewer or creator (as_what) of
+-- a gift, as wallet.gift does on a node (wallet 1.5.0): a gift from
+-- coin_issuance or a debt account would mint coins, one to
 -- payout_clearing would issue diamonds to nobody's account.  Other
 -- accounts, and a shard without live flows, pass.  (1.0.1)
 CREATE FUNCTION wallet_shard.refuse_live_system(account bigint, as_what text) RETURNS void
@@ -373,8 +374,9 @@ AS $$
 DECLARE
     role text;
 BEGIN
-    SELECT CASE account WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
-                        WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END
+    SELECT coalesce(CASE account WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
+                                 WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END,
+                    (SELECT 'debt' FROM wallet.account d WHERE d.id = account AND d.kind = 'debt'))
       INTO role
       FROM wallet.live_config lc WHERE lc.singleton;
     IF role IS NOT NULL THEN

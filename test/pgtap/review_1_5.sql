@@ -17,7 +17,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(36);
+SELECT plan(42);
 
 LOCK TABLE wallet.audit_seal IN SHARE ROW EXCLUSIVE MODE;
 SET LOCAL client_min_messages = warning;
@@ -83,6 +83,34 @@ SELECT ok(wallet.recharge(:viewer, wallet.amount(5, :'cfg_coin_currency'), '0.50
           'a recharge of a user still posts');
 SELECT ok(wallet.request_withdrawal(:creator, wallet.amount(1, :'cfg_diamond_currency'), 'r15-w2') > 0,
           'a withdrawal of a creator still holds');
+SELECT throws_ok(format($$SELECT wallet.recharge(%s, wallet.amount(5, %L), '0.50 USD', 'r15', 'order-c')$$,
+                        :cash_usd, :'cfg_coin_currency'),
+                 '22023', format('account %s is the platform''s cash:USD account, not a user', :cash_usd),
+                 'recharge of a cash account: 22023');
+-- a user's debt account (opened by refund_recharge, kind debt, may go
+-- negative) is the platform's too: a gift from it minted coins (the
+-- viewer spent 10 of the 100 coins of the first recharge: its refund
+-- leaves a debt)
+SELECT wallet.refund_recharge(:recharge, 'chargeback') > 0 AS refunded \gset
+SELECT debt_account AS debt FROM wallet.account WHERE id = :viewer \gset
+SELECT throws_ok(format($$SELECT wallet.gift(%s, %s, wallet.amount(5000, %L), 'r15-debt-gift')$$,
+                        :debt, :creator, :'cfg_coin_currency'),
+                 '22023', format('account %s is the platform''s debt account, not a viewer', :debt),
+                 'gift from a debt account: 22023');
+SELECT throws_ok(format($$SELECT wallet.recharge(%s, wallet.amount(5, %L), '0.50 USD', 'r15', 'order-d')$$,
+                        :debt, :'cfg_coin_currency'),
+                 '22023', NULL, 'recharge of a debt account: 22023');
+SELECT wallet.recharge(:viewer, wallet.amount(500, :'cfg_coin_currency'), '4.99 USD', 'r15', 'order-repay') > 0 AS repaid \gset
+SELECT throws_ok(format('SELECT wallet.close_account(%s)', :debt), '22023',
+                 format('account %s is the platform''s debt account and cannot be closed', :debt),
+                 'close_account of a repaid debt account: 22023 (later chargebacks post to it)');
+-- a withdrawal hold placed with wallet.hold() from diamond_issuance is not paid out
+SELECT wallet.hold(:cfg_diamond_issuance, :cfg_payout_clearing, wallet.amount(777, :'cfg_diamond_currency'),
+                   'r15-hw', NULL, 'withdrawal') AS hw \gset
+SELECT throws_ok(format('SELECT wallet.complete_withdrawal(%s)', :hw), '22023',
+                 format('account %s is the platform''s diamond_issuance account, not a creator', :cfg_diamond_issuance),
+                 'complete_withdrawal of a hold from diamond_issuance: 22023');
+SELECT lives_ok(format('SELECT wallet.cancel_withdrawal(%s)', :hw), '... it can be cancelled');
 
 -- 2. horizons past the ids drawn
 SELECT throws_ok('SELECT wallet.seal_range(9223372036854775807, 1)', '22023',
@@ -92,8 +120,8 @@ SELECT throws_ok('SELECT wallet.seal_range(1, 9223372036854775807)', '22023',
 SELECT throws_ok('SELECT wallet.index_history_range(9223372036854775807, 1000)', '22023',
                  'upto 9223372036854775807 is beyond the last transaction id drawn',
                  'index_history_range past the last transaction id: 22023');
-SELECT is((SELECT count(*) FROM wallet.statement(:viewer, '-infinity', 'infinity')), 3::bigint,
-          'the viewer''s statement has its three postings');
+SELECT is((SELECT count(*) FROM wallet.statement(:viewer, '-infinity', 'infinity')), 5::bigint,
+          'the viewer''s statement has its five postings');
 
 -- 3. a reversal of no transaction
 SELECT throws_ok(format($$SELECT wallet.post_system('r15-ps', ARRAY[ROW(%s, wallet.amount(-1, %L)), ROW(%s, wallet.amount(1, %L))]::wallet.leg[], 'journal', NULL, -1)$$,
