@@ -66,8 +66,9 @@ $$;
 
 -- Closes an account for good: only at zero posted balance with nothing
 -- held and no pending hold towards it (WL012 otherwise).  Closing a closed
--- account is a no-op.  The live flows' system accounts never close (22023):
--- a closed payout_clearing would refuse every withdrawal for good.
+-- account is a no-op.  The live flows' accounts (wallet.live_system_role)
+-- never close (22023): a closed payout_clearing would refuse every
+-- withdrawal for good, a closed debt account every later chargeback.
 CREATE OR REPLACE FUNCTION wallet.close_account(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -75,15 +76,16 @@ AS $$
 DECLARE
     r wallet.account := wallet.lock_account_for_status(id);
     bal bigint;
+    role text;
 BEGIN
     IF r.status = 'closed' THEN
         RETURN;
     END IF;
-    IF wallet.live_system_role(id) IS NOT NULL THEN
-        RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, wallet.live_system_role(id)
+    role := wallet.live_system_role(id);
+    IF role IS NOT NULL THEN
+        RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, role
             USING ERRCODE = '22023',
-                  DETAIL = format('wallet.live_setup() opened account %s as %s; the live flows post to it.',
-                                  id, wallet.live_system_role(id)),
+                  DETAIL = format('Account %s is the %s account of the live flows; they post to it.', id, role),
                   HINT = 'Freeze it to pause the flows that use it; unfreeze it to resume them.';
     END IF;
     bal := r.balance + wallet.pending_credits(id);
@@ -143,7 +145,7 @@ BEGIN
     IF role IS NOT NULL THEN
         RAISE EXCEPTION 'account % is the platform''s % account, not a %', id, role, as_what
             USING ERRCODE = '22023',
-                  DETAIL = format('wallet.live_setup() opened account %s as %s for the live flows.', id, role),
+                  DETAIL = format('Account %s is the %s account of the live flows (wallet.live_config, or a debt account wallet.refund_recharge opened).', id, role),
                   HINT = format('Pass the %s''s own account.', as_what);
     END IF;
 END
@@ -592,6 +594,8 @@ DECLARE
     seals int := 0;
     chunk constant int := 10000;
     j_upto bigint;
+    j_drawn bigint;
+    a_drawn bigint;
 BEGIN
     IF j_to IS NULL OR a_to IS NULL THEN
         RAISE EXCEPTION 'wallet.seal_range: the horizons must not be null' USING ERRCODE = '22004',
@@ -599,12 +603,12 @@ BEGIN
     END IF;
     -- a horizon past the ids drawn would seal ids not drawn yet: the
     -- postings that later take them would read as inserted after sealing
-    IF j_to > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.txn_id_seq)
-       OR a_to > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.audit_log_id_seq) THEN
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END INTO j_drawn FROM wallet.txn_id_seq q;
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END INTO a_drawn FROM wallet.audit_log_id_seq q;
+    IF j_to > j_drawn OR a_to > a_drawn THEN
         RAISE EXCEPTION 'wallet.seal_range: a horizon is beyond the last id drawn' USING ERRCODE = '22023',
             DETAIL = format('j_to %s (transaction ids drawn up to %s), a_to %s (audit ids drawn up to %s).',
-                            j_to, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.txn_id_seq),
-                            a_to, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.audit_log_id_seq)),
+                            j_to, j_drawn, a_to, a_drawn),
             HINT = 'Read the horizons from the sequences, as wallet.seal() does.';
     END IF;
     -- ids cached by a session (sequence CACHE > 1) are drawn without the
@@ -690,6 +694,7 @@ DECLARE
     sealed bigint;
     indexed bigint;
     acc bigint;
+    done bigint[] := '{}';   -- folded by the first pass
     skipped int := 0;
     saved_timeout text;
     budget interval;
@@ -704,6 +709,7 @@ BEGIN
                 ORDER BY a.id
                 FOR NO KEY UPDATE SKIP LOCKED LOOP
         folded := folded + wallet.fold_hot(acc);
+        done := done || acc;
     END LOOP;
     -- A hot account that is also debited is locked most of the time, but
     -- each posting holds it for a moment: the ones skipped get a short wait
@@ -717,7 +723,8 @@ BEGIN
     budget := least(current_setting('deadlock_timeout')::interval / 2, interval '100 ms');
     deadline := clock_timestamp() + budget;
     PERFORM set_config('lock_timeout', greatest(extract(epoch FROM budget) * 100, 1)::int || 'ms', true);
-    FOR acc IN SELECT DISTINCT p.account_id FROM wallet.hot_pending p ORDER BY 1 LOOP
+    FOR acc IN SELECT DISTINCT p.account_id FROM wallet.hot_pending p
+                WHERE p.account_id <> ALL (done) ORDER BY 1 LOOP
         IF clock_timestamp() >= deadline THEN
             skipped := skipped + 1;
             CONTINUE;

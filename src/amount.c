@@ -22,10 +22,10 @@ amount_make(int64 units, const MoneyCode *code)
 	return a;
 }
 
-char *
-units_to_cstring(int64 units, const MoneyCode *code)
+/* minor units of a code already stored in a value, or WL011 */
+static int
+stored_minor_units(const MoneyCode *code)
 {
-	char		buf[MONEY_FORMAT_BUFLEN];
 	int			mu = wallet_currency_minor_units(code);
 
 	if (mu < 0)
@@ -38,18 +38,25 @@ units_to_cstring(int64 units, const MoneyCode *code)
 				 errmsg("unknown currency \"%s\"", c),
 				 errdetail("%s is neither an ISO 4217 currency nor added with wallet.add_currency.", c)));
 	}
-	money_format(units, mu, code, buf);
+	return mu;
+}
+
+char *
+units_to_cstring(int64 units, const MoneyCode *code)
+{
+	char		buf[MONEY_FORMAT_BUFLEN];
+
+	money_format(units, stored_minor_units(code), code, buf);
 	return pstrdup(buf);
 }
 
-/* a 128-bit total as amount text (an overflow's DETAIL); registered currencies only */
+/* a 128-bit total as amount text (an overflow's DETAIL) */
 char *
 units_wide_to_cstring(int128 units, const MoneyCode *code)
 {
 	char		buf[MONEY_FORMAT_WIDE_BUFLEN];
 
-	(void) units_to_cstring(0, code);	/* ERROR for an unknown currency */
-	money_format_wide(units, wallet_currency_minor_units(code), code, buf);
+	money_format_wide(units, stored_minor_units(code), code, buf);
 	return pstrdup(buf);
 }
 

@@ -1064,6 +1064,7 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan_accounts = NULL;
 	static SPIPlanPtr plan_fold = NULL;
 	static SPIPlanPtr plan_unfoldable = NULL;
+	static SPIPlanPtr plan_exists = NULL;
 	int64		folded = 0;
 	bool		isnull_dummy;
 	int64	   *ids;
@@ -1096,6 +1097,7 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 									   "WHERE a.id = $1 AND a.balance::numeric + (SELECT coalesce(sum(p.amount), 0) "
 									   "  FROM wallet.hot_pending p WHERE p.account_id = a.id) "
 									   "  NOT BETWEEN -9223372036854775808 AND 9223372036854775807", 1, t);
+		plan_exists = ledger_prepare_kept("SELECT 1 FROM wallet.account WHERE id = $1", 1, t);
 	}
 	{
 		Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
@@ -1110,8 +1112,7 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 	{
 		Datum		arg = PG_GETARG_DATUM(0);
 
-		if (SPI_execute_with_args("SELECT 1 FROM wallet.account WHERE id = $1", 1, (Oid[]) {INT8OID},
-								  &arg, NULL, true, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(plan_exists, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "wallet: account lookup failed");
 		if (SPI_processed == 0)
 			ereport(ERROR,

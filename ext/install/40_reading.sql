@@ -70,8 +70,9 @@ $$;
 
 -- Closes an account for good: only at zero posted balance with nothing
 -- held and no pending hold towards it (WL012 otherwise).  Closing a closed
--- account is a no-op.  The live flows' system accounts never close (22023):
--- a closed payout_clearing would refuse every withdrawal for good.
+-- account is a no-op.  The live flows' accounts (wallet.live_system_role)
+-- never close (22023): a closed payout_clearing would refuse every
+-- withdrawal for good, a closed debt account every later chargeback.
 CREATE FUNCTION wallet.close_account(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -79,15 +80,16 @@ AS $$
 DECLARE
     r wallet.account := wallet.lock_account_for_status(id);
     bal bigint;
+    role text;
 BEGIN
     IF r.status = 'closed' THEN
         RETURN;
     END IF;
-    IF wallet.live_system_role(id) IS NOT NULL THEN
-        RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, wallet.live_system_role(id)
+    role := wallet.live_system_role(id);
+    IF role IS NOT NULL THEN
+        RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, role
             USING ERRCODE = '22023',
-                  DETAIL = format('wallet.live_setup() opened account %s as %s; the live flows post to it.',
-                                  id, wallet.live_system_role(id)),
+                  DETAIL = format('Account %s is the %s account of the live flows; they post to it.', id, role),
                   HINT = 'Freeze it to pause the flows that use it; unfreeze it to resume them.';
     END IF;
     bal := r.balance + wallet.pending_credits(id);

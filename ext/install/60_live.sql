@@ -119,7 +119,7 @@ BEGIN
     IF role IS NOT NULL THEN
         RAISE EXCEPTION 'account % is the platform''s % account, not a %', id, role, as_what
             USING ERRCODE = '22023',
-                  DETAIL = format('wallet.live_setup() opened account %s as %s for the live flows.', id, role),
+                  DETAIL = format('Account %s is the %s account of the live flows (wallet.live_config, or a debt account wallet.refund_recharge opened).', id, role),
                   HINT = format('Pass the %s''s own account.', as_what);
     END IF;
 END

@@ -254,6 +254,8 @@ DECLARE
     seals int := 0;
     chunk constant int := 10000;
     j_upto bigint;
+    j_drawn bigint;
+    a_drawn bigint;
 BEGIN
     IF j_to IS NULL OR a_to IS NULL THEN
         RAISE EXCEPTION 'wallet.seal_range: the horizons must not be null' USING ERRCODE = '22004',
@@ -261,12 +263,12 @@ BEGIN
     END IF;
     -- a horizon past the ids drawn would seal ids not drawn yet: the
     -- postings that later take them would read as inserted after sealing
-    IF j_to > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.txn_id_seq)
-       OR a_to > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.audit_log_id_seq) THEN
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END INTO j_drawn FROM wallet.txn_id_seq q;
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END INTO a_drawn FROM wallet.audit_log_id_seq q;
+    IF j_to > j_drawn OR a_to > a_drawn THEN
         RAISE EXCEPTION 'wallet.seal_range: a horizon is beyond the last id drawn' USING ERRCODE = '22023',
             DETAIL = format('j_to %s (transaction ids drawn up to %s), a_to %s (audit ids drawn up to %s).',
-                            j_to, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.txn_id_seq),
-                            a_to, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM wallet.audit_log_id_seq)),
+                            j_to, j_drawn, a_to, a_drawn),
             HINT = 'Read the horizons from the sequences, as wallet.seal() does.';
     END IF;
     -- ids cached by a session (sequence CACHE > 1) are drawn without the
@@ -601,6 +603,7 @@ DECLARE
     sealed bigint;
     indexed bigint;
     acc bigint;
+    done bigint[] := '{}';   -- folded by the first pass
     skipped int := 0;
     saved_timeout text;
     budget interval;
@@ -615,6 +618,7 @@ BEGIN
                 ORDER BY a.id
                 FOR NO KEY UPDATE SKIP LOCKED LOOP
         folded := folded + wallet.fold_hot(acc);
+        done := done || acc;
     END LOOP;
     -- A hot account that is also debited is locked most of the time, but
     -- each posting holds it for a moment: the ones skipped get a short wait
@@ -628,7 +632,8 @@ BEGIN
     budget := least(current_setting('deadlock_timeout')::interval / 2, interval '100 ms');
     deadline := clock_timestamp() + budget;
     PERFORM set_config('lock_timeout', greatest(extract(epoch FROM budget) * 100, 1)::int || 'ms', true);
-    FOR acc IN SELECT DISTINCT p.account_id FROM wallet.hot_pending p ORDER BY 1 LOOP
+    FOR acc IN SELECT DISTINCT p.account_id FROM wallet.hot_pending p
+                WHERE p.account_id <> ALL (done) ORDER BY 1 LOOP
         IF clock_timestamp() >= deadline THEN
             skipped := skipped + 1;
             CONTINUE;
