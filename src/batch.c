@@ -112,14 +112,14 @@ prepare_batch_plans(void)
 											   "WHERE idempotency_key = ANY($1)", 1, t);
 	}
 	{
-		Oid			t[2] = {TEXTARRAYOID, BYTEAARRAYOID};
+		Oid			t[3] = {TEXTARRAYOID, BYTEAARRAYOID, INT8ARRAYOID};
 
 		/* keys arrive sorted; rows are inserted in that order */
 		plan_claim_keys = ledger_prepare_kept(
 											  "INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash) "
-											  "SELECT nextval('wallet.txn_id_seq'), k.key, 'transfer', k.hash "
-											  "FROM unnest($1, $2) WITH ORDINALITY AS k(key, hash, ord) ORDER BY k.ord "
-											  "ON CONFLICT DO NOTHING RETURNING idempotency_key, id", 2, t);
+											  "SELECT k.id, k.key, 'transfer', k.hash "
+											  "FROM unnest($1, $2, $3) WITH ORDINALITY AS k(key, hash, id, ord) ORDER BY k.ord "
+											  "ON CONFLICT DO NOTHING RETURNING idempotency_key, id", 3, t);
 	}
 	{
 		Oid			t[4] = {INT8ARRAYOID, INT2ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
@@ -170,6 +170,16 @@ cmp_key_idx(const int *a, const int *b, BatchRow *rows)
 #define ST_SORT sort_ints
 #define ST_ELEMENT_TYPE int
 #define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* sort_by_position(idx, n, at): indexes i by at[i] (distinct positions) */
+#define ST_SORT sort_by_position
+#define ST_ELEMENT_TYPE int
+#define ST_COMPARE_ARG_TYPE int
+#define ST_COMPARE(a, b, at) ((at[*(a)] > at[*(b)]) - (at[*(a)] < at[*(b)]))
 #define ST_SCOPE static
 #define ST_DECLARE
 #define ST_DEFINE
@@ -274,9 +284,9 @@ write_entries(BatchEntry *e, int ne)
 }
 
 static void
-claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
+claim_keys_sql(BatchRow *rows, int *cand, int ncand, const int64 *newids, bool *claimed)
 {
-	Datum		values[2];
+	Datum		values[3];
 	Datum	   *keys = palloc(sizeof(Datum) * ncand);
 	Datum	   *hashes = palloc(sizeof(Datum) * ncand);
 
@@ -287,6 +297,7 @@ claim_keys_sql(BatchRow *rows, int *cand, int ncand, bool *claimed)
 	}
 	values[0] = PointerGetDatum(construct_array(keys, ncand, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(construct_array(hashes, ncand, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[2] = ledger_int8_array(newids, ncand);
 	if (SPI_execute_plan(plan_claim_keys, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "wallet: batch key claim failed");
 	{
@@ -349,17 +360,37 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	 * key another transaction posted meanwhile raises 23505, which the
 	 * caller turns into a lookup and another round.  With a trigger on
 	 * wallet.txn, the SQL statement instead (ON CONFLICT DO NOTHING).
+	 *
+	 * The ids follow batch order, not key order: the rows are applied in
+	 * batch order, and an account's statement lists its postings by id, so
+	 * a batch that funds an account and then spends from it must not read
+	 * as spending first.  Each group's transaction takes effect at its
+	 * first pending row (later rows of the group are exists).
 	 */
 	{
 		text	  **k = palloc(sizeof(text *) * ncand);
 		bytea	  **h = palloc(sizeof(bytea *) * ncand);
 		int64	   *newids = palloc(sizeof(int64) * ncand);
+		int64	   *drawn = palloc(sizeof(int64) * ncand);
+		int		   *at = palloc(sizeof(int) * ncand);
+		int		   *order = palloc(sizeof(int) * ncand);
 
 		for (int i = 0; i < ncand; i++)
 		{
+			int			g = rows[cand[i]].grp;
+
 			k[i] = rows[cand[i]].key;
 			h[i] = rows[cand[i]].hash;
+			at[i] = cand[i];
+			for (int m = gr->start[g]; m < gr->end[g]; m++)
+				if (rows[gr->byk[m]].status == BS_PENDING && gr->byk[m] < at[i])
+					at[i] = gr->byk[m];
+			order[i] = i;
 		}
+		sort_by_position(order, ncand, at);
+		ledger_draw_txn_ids(ncand, drawn);
+		for (int j = 0; j < ncand; j++)
+			newids[order[j]] = drawn[j];
 		if (ledger_append_transfers(ncand, k, h, newids))
 		{
 			for (int i = 0; i < ncand; i++)
@@ -369,7 +400,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 			}
 		}
 		else
-			claim_keys_sql(rows, cand, ncand, claimed);
+			claim_keys_sql(rows, cand, ncand, newids, claimed);
 	}
 	for (int i = 0; i < ncand; i++)
 		if (!claimed[i])

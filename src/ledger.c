@@ -609,8 +609,9 @@ ledger_post(PostRequest *req)
 
 	/* 3. claim the idempotency key */
 	fingerprint = ledger_fingerprint(VARDATA_ANY(req->kind), VARSIZE_ANY_EXHDR(req->kind),
-									 req->legs, req->nlegs, req->metadata,
-									 req->fingerprint_extra);
+									 req->fingerprint_legs ? req->fingerprint_legs : req->legs,
+									 req->fingerprint_legs ? req->fingerprint_nlegs : req->nlegs,
+									 req->metadata, req->fingerprint_extra);
 	values[0] = PointerGetDatum(req->key);
 	values[1] = PointerGetDatum(req->kind);
 	values[2] = PointerGetDatum(fingerprint);
@@ -1155,6 +1156,94 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The reversal of a refund by wallet.refund_recharge() (req->legs: the
+ * refund's legs negated).  The refund recorded its shortfall as the user's
+ * debt (a debit of the user's debt account); the reversal cancels that debt
+ * only as far as it is still owed.  What the user has repaid of it since (a
+ * recharge repays debt first) goes back to the user's coin account: the
+ * plain mirror would leave it in the debt account, where the user could
+ * never spend it and where it would silently absorb the next refund's
+ * shortfall.  The user's row is locked first, as refund_recharge and
+ * recharge lock it before they read or change the debt.  The fingerprint
+ * stays that of the plain mirror, so a retry with the same key returns the
+ * first reversal whatever the debt is by then.
+ */
+static void
+reverse_refund_debt(PostRequest *req, int64 user_id)
+{
+	static SPIPlanPtr plan_user = NULL;
+	static SPIPlanPtr plan_debt = NULL;
+	Datum		arg;
+	bool		isnull;
+	int64		debt_id;
+	int64		owed;
+	int64		keep;
+	int64		back;
+	int			d = -1;
+	int			u = -1;
+
+	if (plan_user == NULL)
+	{
+		Oid			t[1] = {INT8OID};
+
+		plan_user = ledger_prepare_kept("SELECT a.debt_account FROM wallet.account a "
+										"WHERE a.id = $1 FOR NO KEY UPDATE", 1, t);
+		plan_debt = ledger_prepare_kept("SELECT wallet.units(wallet.balance(a.id)) FROM wallet.account a "
+										"WHERE a.id = $1 FOR NO KEY UPDATE", 1, t);
+	}
+	arg = Int64GetDatum(user_id);
+	if (SPI_execute_plan(plan_user, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: refund user lookup failed");
+	if (SPI_processed == 0)
+		return;
+	debt_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		return;
+	for (int i = 0; i < req->nlegs; i++)
+	{
+		if (req->legs[i].account == debt_id && req->legs[i].units > 0)
+			d = i;
+		else if (req->legs[i].account == user_id)
+			u = i;
+	}
+	if (d < 0)
+		return;
+	arg = Int64GetDatum(debt_id);
+	if (SPI_execute_plan(plan_debt, &arg, NULL, false, 1) != SPI_OK_SELECT || SPI_processed == 0)
+		elog(ERROR, "wallet: debt account lookup failed");
+	owed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	owed = owed < 0 ? -owed : 0;
+	keep = Min(req->legs[d].units, owed);
+	back = req->legs[d].units - keep;
+	if (back == 0)
+		return;
+
+	req->fingerprint_legs = palloc(sizeof(LedgerLeg) * req->nlegs);
+	memcpy(req->fingerprint_legs, req->legs, sizeof(LedgerLeg) * req->nlegs);
+	req->fingerprint_nlegs = req->nlegs;
+	if (u < 0)
+	{
+		LedgerLeg  *legs = palloc(sizeof(LedgerLeg) * (req->nlegs + 1));
+
+		memcpy(legs, req->legs, sizeof(LedgerLeg) * req->nlegs);
+		u = req->nlegs;
+		legs[u].account = user_id;
+		legs[u].units = 0;
+		legs[u].currency = legs[d].currency;
+		req->legs = legs;
+		req->nlegs++;
+	}
+	/* at most the refund's own shortfall: no overflow */
+	req->legs[u].units += back;
+	req->legs[d].units = keep;
+	if (keep == 0)
+	{
+		memmove(&req->legs[d], &req->legs[d + 1], sizeof(LedgerLeg) * (req->nlegs - d - 1));
+		req->nlegs--;
+	}
+}
+
+/*
  * wallet.reverse(tx_id, key, reason, allow_negative) → reversal txn id.
  *
  * Posts the original's legs negated, kind 'reversal', linked through
@@ -1170,6 +1259,7 @@ wallet_reverse(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan_lock_txn = NULL;
 	static SPIPlanPtr plan_legs = NULL;
 	static SPIPlanPtr plan_refund = NULL;
+	static SPIPlanPtr plan_refund_user = NULL;
 	int64		tx_id;
 	PostRequest req;
 	PostResult	res;
@@ -1246,6 +1336,10 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		plan_lock_txn = ledger_prepare_kept("SELECT id FROM wallet.txn WHERE id = $1 FOR KEY SHARE", 1, t);
 		plan_refund = ledger_prepare_kept("SELECT id FROM wallet.txn "
 										  "WHERE idempotency_key = 'wallet:refund:' || $1::text", 1, t);
+		plan_refund_user = ledger_prepare_kept("SELECT (t.metadata ->> 'account')::bigint FROM wallet.txn t "
+											   "WHERE t.id = $1 AND t.kind = 'refund' "
+											   "AND starts_with(t.idempotency_key, 'wallet:refund:') "
+											   "AND jsonb_typeof(t.metadata -> 'account') = 'number'", 1, t);
 		plan_legs = ledger_prepare_kept("SELECT e.account_id, e.amount, a.currency FROM wallet.entry e "
 										"JOIN wallet.account a ON a.id = e.account_id "
 										"WHERE e.txn_id = $1 ORDER BY e.leg", 1, t);
@@ -1288,6 +1382,16 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		req.legs[i].units = -DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 		cur = DatumGetTextPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 		(void) money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &req.legs[i].currency);
+	}
+	if (SPI_execute_plan(plan_refund_user, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "wallet: refund lookup failed");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int64		user_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!isnull)
+			reverse_refund_debt(&req, user_id);
 	}
 	res = ledger_post(&req);
 	SPI_finish();

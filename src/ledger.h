@@ -73,6 +73,9 @@ typedef struct PostRequest
 	int64		release_units;	/* > 0 when used */
 	/* extra text mixed into the request fingerprint (e.g. a hold id) */
 	const char *fingerprint_extra;
+	/* legs the fingerprint is made of when not legs (NULL: legs) */
+	LedgerLeg  *fingerprint_legs;
+	int			fingerprint_nlegs;
 } PostRequest;
 
 typedef struct PostResult
@@ -223,7 +226,8 @@ extern void ledger_read_accounts_for_update(AccountState *states, int nstates,
 /* apply delta/held_delta/forced_after to the locked ones; false: one changed */
 extern bool ledger_write_accounts(AccountState *states, int nstates);
 /* bulk journal rows; false = use the SQL path instead (nothing written) */
-extern bool ledger_append_transfers(int n, text **keys, bytea **hashes, int64 *ids);
+extern void ledger_draw_txn_ids(int n, int64 *ids);
+extern bool ledger_append_transfers(int n, text **keys, bytea **hashes, const int64 *ids);
 extern bool ledger_append_entries(int n, const int64 *txn, const int16 *leg,
 								  const int64 *account, const int64 *amount);
 

@@ -1108,15 +1108,27 @@ appender_close(Appender *ap)
 }
 
 /*
- * Journal rows of n transfers (kind 'transfer', no metadata), in the order
- * given, with ids drawn from wallet.txn_id_seq in that order into ids[].
+ * n ids from wallet.txn_id_seq into ids[], ascending (one backend's draws
+ * from a sequence only go up).
+ */
+void
+ledger_draw_txn_ids(int n, int64 *ids)
+{
+	wrels_load();
+	for (int i = 0; i < n; i++)
+		ids[i] = nextval_internal(wrels.txn_seq, false);
+}
+
+/*
+ * Journal rows of n transfers (kind 'transfer', no metadata) with the ids
+ * given (ledger_draw_txn_ids), in the order given.
  * The idempotency key's unique index makes a key another transaction is
  * posting wait for it, and refuses one that exists (23505; the batch
  * catches it and looks the keys up).  Returns false, writing nothing, when
  * wallet.txn has a trigger or check that needs the SQL path.
  */
 bool
-ledger_append_transfers(int n, text **keys, bytea **hashes, int64 *ids)
+ledger_append_transfers(int n, text **keys, bytea **hashes, const int64 *ids)
 {
 	Appender   *ap;
 	Datum		kind;
@@ -1131,7 +1143,6 @@ ledger_append_transfers(int n, text **keys, bytea **hashes, int64 *ids)
 	{
 		TupleTableSlot *slot = appender_slot(ap);
 
-		ids[i] = nextval_internal(wrels.txn_seq, false);
 		slot->tts_values[wrels.t_id - 1] = Int64GetDatum(ids[i]);
 		slot->tts_isnull[wrels.t_id - 1] = false;
 		slot->tts_values[wrels.t_key - 1] = PointerGetDatum(keys[i]);

@@ -11,7 +11,7 @@ SELECT pg_catalog.pg_extension_config_dump('wallet.hold_id_seq', '');
 
 CREATE TABLE wallet.hold (
     id              bigint PRIMARY KEY DEFAULT nextval('wallet.hold_id_seq'),
-    idempotency_key text NOT NULL UNIQUE,
+    idempotency_key text COLLATE "C" NOT NULL UNIQUE,  -- byte for byte, like wallet.txn's
     request_hash    bytea NOT NULL,
     from_account    bigint NOT NULL,
     to_account      bigint NOT NULL,

@@ -481,5 +481,60 @@ SQL
 	dropdb --if-exists --force "$db" >/dev/null 2>&1
 fi
 
+# Rights kept (1.6.0 recreates two views): roles given rights with
+# wallet.grant_app / grant_reader on an older version keep every right they
+# had, hold after the update exactly what grant_app / grant_reader give on
+# the new version (calling them again changes no ACL), and none of those
+# rights is recorded as an initial privilege of the extension (pg_dump
+# leaves initial privileges out, so a restore would lose them).
+acls="SELECT string_agg(line, E'\n' ORDER BY line COLLATE \"C\") FROM (
+  SELECT format('%s %s', c.oid::regclass, c.relacl) AS line FROM pg_class c WHERE c.relnamespace = 'wallet'::regnamespace
+  UNION ALL SELECT format('%s %s', p.oid::regprocedure, p.proacl) FROM pg_proc p WHERE p.pronamespace = 'wallet'::regnamespace
+  UNION ALL SELECT format('schema %s', n.nspacl) FROM pg_namespace n WHERE n.nspname = 'wallet') s"
+rights="SELECT string_agg(format(E'%s\t%s\t%s', r, o, p), E'\n' ORDER BY 1) FROM (
+  SELECT r, c.oid::regclass::text AS o, p FROM unnest(ARRAY['wallet_upg_app', 'wallet_upg_reader']) r,
+         pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p
+   WHERE c.relnamespace = 'wallet'::regnamespace AND c.relkind IN ('r', 'v', 'S') AND has_table_privilege(r, c.oid, p)
+  UNION ALL
+  SELECT r, p.oid::regprocedure::text, 'EXECUTE' FROM unnest(ARRAY['wallet_upg_app', 'wallet_upg_reader']) r, pg_proc p
+   WHERE p.pronamespace = 'wallet'::regnamespace AND has_function_privilege(r, p.oid, 'EXECUTE')) s"
+v postgres "DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_app') THEN CREATE ROLE wallet_upg_app; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_reader') THEN CREATE ROLE wallet_upg_reader; END IF;
+END \$\$" >/dev/null
+for x in "${OLDER[@]}"; do
+	db="${P}_rights_$(echo "$x" | tr -c 'A-Za-z0-9\n' '_')"
+	fresh_db "$db" || { not_ok "createdb $db"; continue; }
+	if ! out=$(v "$db" "CREATE EXTENSION wallet VERSION '$x'" && v "$db" "SELECT wallet.grant_app('wallet_upg_app'); SELECT wallet.grant_reader('wallet_upg_reader')" &&
+	           v "$db" "$rights" >"$work/rights_$x.before" && v "$db" "ALTER EXTENSION wallet UPDATE TO '$NEWEST'"); then
+		not_ok "rights kept from $x: install, grant and update"
+		echo "$out" | comment
+		continue
+	fi
+	v "$db" "$rights" >"$work/rights_$x.after"
+	# objects an update dropped or replaced (amount_sum_accum's 1.3.0
+	# signature) have no rights left to keep
+	v "$db" "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = 'wallet'::regnamespace
+	         UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'wallet'::regnamespace" >"$work/objects_$x"
+	lost=$(comm -23 <(sort "$work/rights_$x.before") <(sort "$work/rights_$x.after") |
+	       awk -F '\t' 'NR == FNR { o[$0] = 1; next } ($2 in o)' "$work/objects_$x" - || true)
+	if [ -z "$lost" ]; then ok "rights kept from $x: every right grant_app / grant_reader gave on $x holds after the update"
+	else not_ok "rights kept from $x: every right grant_app / grant_reader gave on $x holds after the update"; echo "$lost" | head -n 20 | comment; fi
+	v "$db" "$acls" >"$work/acl_$x.updated"
+	v "$db" "SELECT wallet.grant_app('wallet_upg_app'); SELECT wallet.grant_reader('wallet_upg_reader')" >/dev/null
+	v "$db" "$acls" >"$work/acl_$x.regranted"
+	if diff -u "$work/acl_$x.updated" "$work/acl_$x.regranted" >"$work/diff" 2>&1; then
+		ok "rights kept from $x: the roles hold what grant_app / grant_reader give on $NEWEST"
+	else not_ok "rights kept from $x: the roles hold what grant_app / grant_reader give on $NEWEST"; head -n 40 "$work/diff" | comment; fi
+	init=$(v "$db" "SELECT coalesce(string_agg(DISTINCT pg_describe_object(i.classoid, i.objoid, i.objsubid), ', '), '')
+	                  FROM pg_init_privs i, aclexplode(i.initprivs) a
+	                 WHERE a.grantee IN ('wallet_upg_app'::regrole, 'wallet_upg_reader'::regrole)")
+	if [ -z "$init" ]; then ok "rights kept from $x: none recorded as an initial privilege of the extension"
+	else not_ok "rights kept from $x: none recorded as an initial privilege of the extension"; echo "$init" | comment; fi
+	dropdb --if-exists --force "$db" >/dev/null 2>&1
+done
+v postgres "DROP ROLE IF EXISTS wallet_upg_app" >/dev/null 2>&1
+v postgres "DROP ROLE IF EXISTS wallet_upg_reader" >/dev/null 2>&1
+
 echo "# $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -1,0 +1,125 @@
+-- test/pgtap/review_1_6.sql — wallet 1.6.0 and its library (each section
+-- fails on the build before it):
+--   1. idempotency keys compare byte for byte (COLLATE "C") whatever the
+--      database's collation; under en_US.UTF-8 the keys' unique indexes
+--      called strcoll on every posting.  The upgrade from 1.5.0 (views
+--      created again, their rights kept) is proved by
+--      test/harness/upgrade.sh;
+--   2. transfer_batch drew its transaction ids in key order while it
+--      applied the rows in batch order, so a batch funding an account and
+--      then spending from it read, in the account's statement, as spending
+--      first (a running balance below zero on an account that may not go
+--      negative);
+--   3. reverse() of a refund whose debt the user had repaid since put the
+--      repaid coins into the user's debt account, where they could not be
+--      spent and silently absorbed the next refund's shortfall.
+--
+-- Runs in one transaction and rolls everything back.
+BEGIN;
+SELECT plan(27);
+SET LOCAL client_min_messages = warning;
+
+-- 1. collation
+SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
+            WHERE attrelid = 'wallet.txn'::regclass AND attname = 'idempotency_key'),
+          '"C"', 'wallet.txn.idempotency_key is COLLATE "C"');
+SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
+            WHERE attrelid = 'wallet.hold'::regclass AND attname = 'idempotency_key'),
+          '"C"', 'wallet.hold.idempotency_key is COLLATE "C"');
+SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
+            WHERE attrelid = 'wallet.transactions'::regclass AND attname = 'idempotency_key'),
+          '"C"', 'the view wallet.transactions shows the key with collation "C"');
+SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
+            WHERE attrelid = 'wallet.holds'::regclass AND attname = 'idempotency_key'),
+          '"C"', 'the view wallet.holds shows the key with collation "C"');
+-- the unique indexes are the keys' byte order: what batch.c sorts by
+SELECT is((SELECT array_agg(c.indexrelid::regclass::text || ' ' || l.collname ORDER BY c.indexrelid::regclass::text)
+             FROM pg_index c JOIN pg_collation l ON l.oid = c.indcollation[0]
+            WHERE c.indrelid IN ('wallet.txn'::regclass, 'wallet.hold'::regclass) AND c.indisunique
+              AND c.indnatts = 1 AND c.indkey[0] = (SELECT attnum FROM pg_attribute
+                    WHERE attrelid = c.indrelid AND attname = 'idempotency_key')),
+          ARRAY['wallet.hold_idempotency_key_key C', 'wallet.txn_idempotency_key_key C'],
+          'both keys'' unique indexes use collation "C"');
+
+-- Keys differing only where a linguistic collation would call them near
+-- (case, accents, width) stay distinct keys; the same bytes are one key.
+SELECT wallet.open_account('r16-bank', 'USD', 'system', true) AS bank \gset
+SELECT wallet.open_account('r16-a', 'USD') AS a \gset
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, '1.00 USD', 'r16-Key'),
+                                wallet.transfer(%s, %s, '1.00 USD', 'r16-key'),
+                                wallet.transfer(%s, %s, '1.00 USD', 'r16-kéy'),
+                                wallet.transfer(%s, %s, '1.00 USD', 'r16-ｋey')$$,
+                       :bank, :a, :bank, :a, :bank, :a, :bank, :a),
+                'four keys that differ in case, accent or width post four transfers');
+SELECT is((SELECT count(DISTINCT t.id)::int FROM wallet.transactions t WHERE t.idempotency_key LIKE 'r16-%'), 4,
+          'four transactions');
+SELECT is(wallet.transfer(:bank, :a, '1.00 USD', 'r16-key'),
+          (SELECT t.id FROM wallet.transactions t WHERE t.idempotency_key = 'r16-key'),
+          'the same key again is the same transaction');
+-- a comparison asking for the database's collation explicitly still finds it
+SELECT is((SELECT t.idempotency_key FROM wallet.transactions t
+            WHERE t.idempotency_key = 'r16-Key' COLLATE "default"), 'r16-Key',
+          'a lookup under the database''s collation finds the key');
+
+-- 2. batch ids follow batch order
+SELECT wallet.open_account('r16-b', 'USD') AS b \gset
+SELECT wallet.open_account('r16-c', 'USD') AS c \gset
+CREATE TEMP TABLE r16_batch AS
+SELECT * FROM wallet.transfer_batch(ARRAY[:bank, :b, :bank, :b]::bigint[], ARRAY[:b, :c, :b, :c]::bigint[],
+                                    ARRAY['10.00 USD', '10.00 USD', '10.00 USD', '1.00 USD']::wallet.amount[],
+                                    ARRAY['r16-z-fund', 'r16-a-spend', 'r16-z-fund', 'r16-m-spend-more']);
+SELECT is((SELECT array_agg(status ORDER BY idx) FROM r16_batch),
+          ARRAY['ok', 'ok', 'exists', 'insufficient_funds'],
+          'batch: fund, spend, the fund repeated, overspend');
+SELECT ok((SELECT r1.tx_id < r2.tx_id FROM r16_batch r1, r16_batch r2 WHERE r1.idx = 1 AND r2.idx = 2),
+          'the funding row (key "r16-z-…") has a smaller transaction id than the spending row (key "r16-a-…") after it');
+SELECT is((SELECT tx_id FROM r16_batch WHERE idx = 3), (SELECT tx_id FROM r16_batch WHERE idx = 1),
+          'the repeated row is the first row''s transaction');
+SELECT is((SELECT array_agg(wallet.units(s.balance) ORDER BY s.txn_id) FROM wallet.statement(:b) s),
+          ARRAY[1000, 0]::bigint[], 'the statement of the funded account never goes below zero');
+SELECT ok((SELECT bool_and(x.ok) FROM (SELECT r.tx_id > lag(r.tx_id) OVER (ORDER BY r.idx) AS ok
+                                         FROM wallet.transfer_batch(
+                                              (SELECT array_agg(:bank::bigint) FROM generate_series(1, 50)),
+                                              (SELECT array_agg(:c::bigint) FROM generate_series(1, 50)),
+                                              (SELECT array_agg('0.01 USD'::wallet.amount) FROM generate_series(1, 50)),
+                                              (SELECT array_agg('r16-k' || (1000 - g)) FROM generate_series(1, 50) g)) r) x
+            WHERE x.ok IS NOT NULL),
+          'fifty rows with keys in descending order: ids ascend in batch order');
+
+-- 3. reversal of a refund whose debt was repaid
+SELECT (wallet.live_setup()).* \gset cfg_
+SELECT wallet.open_account('r16-viewer', :'cfg_coin_currency') AS u \gset
+SELECT wallet.open_account('r16-creator', :'cfg_diamond_currency') AS cr \gset
+CREATE FUNCTION pg_temp.coins(n bigint) RETURNS wallet.amount LANGUAGE sql AS
+  $$ SELECT wallet.amount(n, (SELECT coin_currency FROM wallet.live_config)) $$;
+CREATE FUNCTION pg_temp.pos(owner_name text) RETURNS text LANGUAGE sql AS
+  $$ SELECT string_agg(a.kind || ' ' || wallet.units(a.balance), ', ' ORDER BY a.kind DESC)
+       FROM wallet.accounts a WHERE a.owner = owner_name $$;
+SELECT wallet.recharge(:u, pg_temp.coins(100), '1.00 USD', 'r16', 'o1') AS r1 \gset
+SELECT lives_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(100), 'r16-g1')$$, :u, :cr), 'the viewer spends it all');
+SELECT wallet.refund_recharge(:r1, 'chargeback') AS rf \gset
+SELECT is(pg_temp.pos('r16-viewer'), 'user 0, debt -100', 'the chargeback: debt 100');
+SELECT lives_ok(format($$SELECT wallet.recharge(%s, pg_temp.coins(30), '0.30 USD', 'r16', 'o2')$$, :u),
+                'a recharge of 30 repays 30');
+SELECT is(pg_temp.pos('r16-viewer'), 'user 0, debt -70', 'debt 70 left');
+SELECT wallet.reverse(:rf, 'r16-rv', 'chargeback reversed') AS rv \gset
+SELECT is(pg_temp.pos('r16-viewer'), 'user 30, debt 0',
+          'the reversal cancels the 70 still owed and gives back the 30 repaid');
+SELECT is((SELECT array_agg(wallet.units(e.amount) ORDER BY e.amount) FILTER (WHERE e.account_id IN (:u, (SELECT debt_account FROM wallet.account WHERE id = :u)))
+             FROM wallet.entries e WHERE e.txn_id = :rv),
+          ARRAY[30, 70]::bigint[], 'its legs: user +30, debt account +70');
+SELECT is(wallet.reverse(:rf, 'r16-rv', 'chargeback reversed'), :rv::bigint,
+          'the same reversal again returns it (the request is the plain mirror)');
+SELECT throws_ok(format($$SELECT wallet.reverse(%s, 'r16-rv2')$$, :rf), 'WL010', NULL,
+                 'a second reversal of the refund: WL010');
+SELECT is((SELECT count(*)::int FROM wallet.verify() WHERE NOT ok), 0, 'verify() all ok');
+-- the debt account is back at zero, so the next chargeback is debt again
+SELECT wallet.recharge(:u, pg_temp.coins(50), '0.50 USD', 'r16', 'o3') AS r3 \gset
+SELECT lives_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(80), 'r16-g3')$$, :u, :cr), 'the viewer spends 80');
+SELECT lives_ok(format($$SELECT wallet.refund_recharge(%s, 'chargeback')$$, :r3), 'a chargeback of 50 with nothing left');
+SELECT is(pg_temp.pos('r16-viewer'), 'user 0, debt -50', 'it is recorded as debt');
+SELECT throws_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(1), 'r16-g4')$$, :u, :cr), 'WL001', NULL,
+                 'spending is refused while in debt');
+
+SELECT * FROM finish();
+ROLLBACK;
