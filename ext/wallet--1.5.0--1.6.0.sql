@@ -55,19 +55,30 @@ $$;
 -- two strings as equal only when their bytes are), so every key stays
 -- unique; only the order of the keys' unique indexes changes, and both are
 -- rebuilt by the ALTER (the tables are not rewritten).  The views showing
--- the keys depend on the columns and are created again: the rights roles
--- had on them (wallet.grant_app / grant_reader) are given back, and the
--- extension's initial privileges on them stay those of a fresh install (none),
--- so pg_dump still dumps those grants.  A view of the caller's own built on
--- wallet.transactions or wallet.holds makes this update fail (DROP VIEW
--- without CASCADE); drop it first and create it again after.
+-- the keys depend on the columns and are created again, with their owner
+-- and every right on them or on their columns as it was, each given again
+-- by the role that had given it (so its REVOKE still works); the
+-- extension's initial privileges on them stay those of a fresh install
+-- (none), so pg_dump still dumps those grants.  Any object of your own that
+-- depends on wallet.transactions or wallet.holds (a view, a function
+-- returning their row type, a column of that type) makes this update fail
+-- (DROP VIEW without CASCADE): drop it first and create it again after.
 -- ============================================================================
-SELECT pg_catalog.set_config('wallet_upgrade.transactions_acl',
-                             coalesce((SELECT c.relacl::text FROM pg_catalog.pg_class c
-                                        WHERE c.oid = 'wallet.transactions'::regclass), ''), true),
-       pg_catalog.set_config('wallet_upgrade.holds_acl',
-                             coalesce((SELECT c.relacl::text FROM pg_catalog.pg_class c
-                                        WHERE c.oid = 'wallet.holds'::regclass), ''), true);
+SELECT pg_catalog.set_config('wallet_upgrade.views', (
+    SELECT pg_catalog.jsonb_object_agg(c.oid::regclass::text, pg_catalog.jsonb_build_object(
+               'owner', c.relowner::regrole::text,
+               'rights', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                             'col', x.col, 'grantor', x.grantor::regrole::text,
+                                             'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END,
+                                             'priv', x.privilege_type, 'grantable', x.is_grantable))
+                                     FROM (SELECT NULL::name AS col, a.* FROM pg_catalog.aclexplode(c.relacl) a
+                                           UNION ALL
+                                           SELECT t.attname, a.* FROM pg_catalog.pg_attribute t,
+                                                  pg_catalog.aclexplode(t.attacl) a
+                                            WHERE t.attrelid = c.oid AND t.attnum > 0 AND t.attacl IS NOT NULL) x
+                                    WHERE x.grantee <> c.relowner), '[]')))
+      FROM pg_catalog.pg_class c
+     WHERE c.oid IN ('wallet.transactions'::regclass, 'wallet.holds'::regclass))::text, true);
 
 DROP VIEW wallet.transactions;
 DROP VIEW wallet.holds;
@@ -87,28 +98,59 @@ SELECT h.id, h.idempotency_key, h.from_account, h.to_account,
        h.capture_txn
   FROM wallet.hold h;
 
--- The rights on the two views as they were before the update.
+-- The owners and rights of the two views as they were before the update.
+-- A right is given again by its grantor; one given by a role that had it
+-- with grant option waits until that role has it back (a few passes).  A
+-- right its grantor can no longer give (it lost the grant option or the
+-- schema's USAGE) is given by the owner, with a WARNING.
 DO $$
 DECLARE
-    v regclass;
-    g record;
+    saved jsonb := pg_catalog.current_setting('wallet_upgrade.views')::jsonb;
+    v text;
+    todo jsonb;
+    left_over jsonb;
+    g jsonb;
+    stmt text;
+    progress boolean;
 BEGIN
-    FOREACH v IN ARRAY ARRAY['wallet.transactions'::regclass, 'wallet.holds'::regclass] LOOP
-        FOR g IN
-            SELECT a.grantee, a.privilege_type, a.is_grantable
-              FROM pg_catalog.aclexplode(nullif(pg_catalog.current_setting(
-                       CASE v WHEN 'wallet.transactions'::regclass THEN 'wallet_upgrade.transactions_acl'
-                              ELSE 'wallet_upgrade.holds_acl' END), '')::aclitem[]) a
-             WHERE a.grantee <> (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = v)
+    FOR v IN SELECT pg_catalog.jsonb_object_keys(saved) LOOP
+        EXECUTE format('ALTER VIEW %s OWNER TO %s', v, saved -> v ->> 'owner');
+        todo := saved -> v -> 'rights';
         LOOP
-            EXECUTE format('GRANT %s ON %s TO %s%s', g.privilege_type, v,
-                           CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
-                           CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            progress := false;
+            left_over := '[]';
+            FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(todo) LOOP
+                stmt := format('GRANT %s%s ON %s TO %s%s', g ->> 'priv',
+                               CASE WHEN g ->> 'col' IS NOT NULL THEN format(' (%I)', g ->> 'col') ELSE '' END,
+                               v, g ->> 'grantee',
+                               CASE WHEN (g ->> 'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+                BEGIN
+                    EXECUTE format('SET LOCAL ROLE %s', g ->> 'grantor');
+                    EXECUTE stmt;
+                    RESET ROLE;
+                    progress := true;
+                EXCEPTION WHEN insufficient_privilege OR invalid_grant_operation THEN
+                    left_over := left_over || pg_catalog.jsonb_build_array(g);
+                END;
+            END LOOP;
+            todo := left_over;
+            EXIT WHEN pg_catalog.jsonb_array_length(todo) = 0 OR NOT progress;
+        END LOOP;
+        FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(todo) LOOP
+            stmt := format('GRANT %s%s ON %s TO %s%s', g ->> 'priv',
+                           CASE WHEN g ->> 'col' IS NOT NULL THEN format(' (%I)', g ->> 'col') ELSE '' END,
+                           v, g ->> 'grantee',
+                           CASE WHEN (g ->> 'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+            RAISE WARNING 'wallet 1.6.0: % could not give this right again; the owner of % gives it: %',
+                          g ->> 'grantor', v, stmt;
+            EXECUTE format('SET LOCAL ROLE %s', saved -> v ->> 'owner');
+            EXECUTE stmt;
+            RESET ROLE;
         END LOOP;
         -- GRANT in an extension script records an initial privilege; a
         -- fresh install has none on these views.
         DELETE FROM pg_catalog.pg_init_privs i
-         WHERE i.classoid = 'pg_catalog.pg_class'::regclass AND i.objoid = v;
+         WHERE i.classoid = 'pg_catalog.pg_class'::regclass AND i.objoid = v::regclass;
     END LOOP;
 END
 $$;
@@ -121,23 +163,22 @@ $$;
 -- (wallet.account_entries, history_merged_through(), index_history()) from
 -- the script, which recorded those grants as initial privileges: a dump of
 -- a database updated that way left them out, and its restore lost them.
--- A fresh install's initial privileges name only the installing role,
--- PUBLIC and PostgreSQL's built-in roles, so every other role is taken out
--- of the extension's initial privileges; the rights themselves stay.
+-- A fresh install's initial privileges name only superusers (the roles
+-- that ran its scripts and own its objects), PUBLIC and PostgreSQL's
+-- built-in roles, so every other role is taken out of the extension's
+-- initial privileges; the rights themselves stay.
 -- ============================================================================
 UPDATE pg_catalog.pg_init_privs i
    SET initprivs = ARRAY(SELECT item FROM pg_catalog.unnest(i.initprivs) AS item
                           WHERE NOT EXISTS (
                                 SELECT FROM pg_catalog.aclexplode(ARRAY[item]) e
-                                 WHERE e.grantee <> 0                      -- PUBLIC
-                                   AND e.grantee >= 16384                  -- a built-in role
-                                   AND e.grantee <> (SELECT x.extowner FROM pg_catalog.pg_extension x
-                                                      WHERE x.extname = 'wallet')))
+                                  JOIN pg_catalog.pg_roles r ON r.oid = e.grantee
+                                 WHERE e.grantee >= 16384 AND NOT r.rolsuper))
  WHERE i.privtype = 'e'
    AND EXISTS (SELECT FROM pg_catalog.pg_depend d
                 WHERE d.classid = i.classoid AND d.objid = i.objoid AND d.deptype = 'e'
                   AND d.refclassid = 'pg_catalog.pg_extension'::regclass
                   AND d.refobjid = (SELECT x.oid FROM pg_catalog.pg_extension x WHERE x.extname = 'wallet'))
    AND EXISTS (SELECT FROM pg_catalog.unnest(i.initprivs) AS item, pg_catalog.aclexplode(ARRAY[item]) e
-                WHERE e.grantee <> 0 AND e.grantee >= 16384
-                  AND e.grantee <> (SELECT x.extowner FROM pg_catalog.pg_extension x WHERE x.extname = 'wallet'));
+                 JOIN pg_catalog.pg_roles r ON r.oid = e.grantee
+                WHERE e.grantee >= 16384 AND NOT r.rolsuper);

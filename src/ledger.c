@@ -49,6 +49,8 @@
 /* ------------------------------------------------------------ plans */
 
 static SPIPlanPtr plan_insert_txn = NULL;
+static SPIPlanPtr plan_claim_txn = NULL;
+static SPIPlanPtr plan_insert_entries = NULL;
 static SPIPlanPtr plan_find_key = NULL;
 static SPIPlanPtr plan_insert_pending = NULL;
 static SPIPlanPtr plan_pending_sum = NULL;
@@ -95,6 +97,26 @@ prepare_plans(void)
 									   "SELECT t.id, e.leg, e.account_id, e.amount "
 									   "FROM t, unnest($7, $8) WITH ORDINALITY AS e(account_id, amount, leg) "
 									   "RETURNING txn_id", 8, t);
+	}
+	{
+		Oid			t[6] = {TEXTOID, TEXTOID, BYTEAOID, JSONBOID, INT8OID, BOOLOID};
+
+		/*
+		 * The key alone, for a request whose amounts are settled once its
+		 * accounts are locked (after_lock): its entries follow, below.
+		 */
+		plan_claim_txn = ledger_prepare_kept(
+									  "INSERT INTO wallet.txn (id, idempotency_key, kind, request_hash, metadata, reverses, forced) "
+									  "VALUES (nextval('wallet.txn_id_seq'), $1, $2, $3, $4, $5, $6) "
+									  "ON CONFLICT DO NOTHING RETURNING id", 6, t);
+	}
+	{
+		Oid			t[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_insert_entries = ledger_prepare_kept(
+										   "INSERT INTO wallet.entry (txn_id, leg, account_id, amount) "
+										   "SELECT $1, e.leg, e.account_id, e.amount "
+										   "FROM unnest($2, $3) WITH ORDINALITY AS e(account_id, amount, leg)", 3, t);
 	}
 	{
 		Oid			t[1] = {TEXTOID};
@@ -551,12 +573,14 @@ ledger_post(PostRequest *req)
 	check_balanced(req->legs, req->nlegs);
 
 	/* 1. the accounts touched, sorted: the global lock order */
-	ids = palloc(sizeof(int64) * (req->nlegs + 1));
+	ids = palloc(sizeof(int64) * (req->nlegs + 2));
 	for (int i = 0; i < req->nlegs; i++)
 		ids[i] = req->legs[i].account;
 	nstates = req->nlegs;
 	if (req->release_units > 0)
 		ids[nstates++] = req->release_account;
+	if (req->extra_account != 0)
+		ids[nstates++] = req->extra_account;
 	nstates = ledger_sort_unique_ids(ids, nstates);
 	states = palloc0(sizeof(AccountState) * nstates);
 	debit_ids = palloc(sizeof(int64) * nstates);
@@ -635,7 +659,8 @@ ledger_post(PostRequest *req)
 		nulls[3] = 'n';
 	if (req->reverses == 0)
 		nulls[4] = 'n';
-	ret = SPI_execute_plan(plan_insert_txn, values, nulls, false, 0);
+	ret = SPI_execute_plan(req->after_lock != NULL ? plan_claim_txn : plan_insert_txn,
+						   values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "wallet: journal insert failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -685,6 +710,47 @@ ledger_post(PostRequest *req)
 	/* 4.-5. row locks in ascending id order; hot accounts unlocked */
 	ledger_load_accounts(states, nstates, debit_ids, ndebit, held_ids, nheld);
 	ledger_raise_stale_hot(states, nstates);
+
+	/*
+	 * 5b. the caller's last word on the amounts, now that the accounts are
+	 * locked (the reversal of a refund, below); extra_account drops out
+	 * unless a leg now names it
+	 */
+	if (req->after_lock != NULL)
+	{
+		Datum		ev[3];
+		int64	   *e_acc;
+		int64	   *e_amt;
+
+		req->after_lock(req, states, nstates);
+		e_acc = palloc(sizeof(int64) * req->nlegs);
+		e_amt = palloc(sizeof(int64) * req->nlegs);
+		for (int i = 0; i < req->nlegs; i++)
+		{
+			e_acc[i] = req->legs[i].account;
+			e_amt[i] = req->legs[i].units;
+		}
+		ev[0] = Int64GetDatum(result.txn_id);
+		ev[1] = ledger_int8_array(e_acc, req->nlegs);
+		ev[2] = ledger_int8_array(e_amt, req->nlegs);
+		if (SPI_execute_plan(plan_insert_entries, ev, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "wallet: entry insert failed");
+	}
+	if (req->extra_account != 0)
+	{
+		bool		named = req->release_units > 0 && req->release_account == req->extra_account;
+
+		for (int l = 0; l < req->nlegs && !named; l++)
+			named = req->legs[l].account == req->extra_account;
+		if (!named)
+		{
+			AccountState *st = ledger_find_state(states, nstates, req->extra_account);
+			int			at = st - states;
+
+			memmove(&states[at], &states[at + 1], sizeof(AccountState) * (nstates - at - 1));
+			nstates--;
+		}
+	}
 
 	/* 6. validate */
 	for (int i = 0; i < nstates; i++)
@@ -1156,91 +1222,133 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 }
 
 /*
- * The reversal of a refund by wallet.refund_recharge() (req->legs: the
- * refund's legs negated).  The refund recorded its shortfall as the user's
- * debt (a debit of the user's debt account); the reversal cancels that debt
- * only as far as it is still owed.  What the user has repaid of it since (a
- * recharge repays debt first) goes back to the user's coin account: the
- * plain mirror would leave it in the debt account, where the user could
- * never spend it and where it would silently absorb the next refund's
- * shortfall.  The user's row is locked first, as refund_recharge and
- * recharge lock it before they read or change the debt.  The fingerprint
- * stays that of the plain mirror, so a retry with the same key returns the
- * first reversal whatever the debt is by then.
+ * The reversal of a refund by wallet.refund_recharge().  The refund took r
+ * coins back from the user's position: from the user's account, and what
+ * was missing as debt (a debit of the user's debt account), or, when the
+ * user had free coins and an older debt, more from the account to settle
+ * that debt.  Its reversal gives the r coins back the way a recharge gives
+ * coins: they repay the debt the user owes at that moment first, the rest
+ * goes to the user's account.  A plain mirror of the legs would put coins
+ * the user has repaid since into the debt account, where they could not be
+ * spent and would silently absorb the next refund's shortfall, and would
+ * give back twice a settlement that another reversal already gave back.
+ *
+ * So the reversal's legs name the user's account for all r coins, the debt
+ * account is locked with the others (extra_account), and once every account
+ * is locked this hook moves min(owed, r) of them to the debt account: the
+ * debt is read under the lock, after the idempotency key is claimed, as in
+ * every posting.  The fingerprint stays that of the plain mirror, so a retry
+ * with the same key returns the first reversal whatever the debt is by then.
  */
-static void
-reverse_refund_debt(PostRequest *req, int64 user_id)
+typedef struct RefundReversal
 {
-	static SPIPlanPtr plan_user = NULL;
-	static SPIPlanPtr plan_debt = NULL;
+	int64		user_id;
+	int64		debt_id;
+} RefundReversal;
+
+static void
+refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
+{
+	RefundReversal *rr = (RefundReversal *) req->after_lock_arg;
+	AccountState *u = ledger_find_state(states, nstates, rr->user_id);
+	AccountState *d = ledger_find_state(states, nstates, rr->debt_id);
+	int			ul = -1;
+	int128		balance;
+	int64		r;
+	int64		k;
+
+	for (int l = 0; l < req->nlegs; l++)
+		if (req->legs[l].account == rr->user_id)
+			ul = l;
+	if (u == NULL || d == NULL || ul < 0 || !d->found)
+		return;
+	balance = d->locked ? d->balance : ledger_stored_balance(d->id);
+	if (d->hot)
+		balance += ledger_pending(d->id);
+	r = req->legs[ul].units;
+	k = balance < 0 ? (int64) Min(-balance, (int128) r) : 0;
+	if (k == 0)
+		return;
+	if (k == r)
+		req->legs[ul].account = rr->debt_id;
+	else
+	{
+		req->legs[ul].units = r - k;
+		req->legs[req->nlegs].account = rr->debt_id;
+		req->legs[req->nlegs].units = k;
+		req->legs[req->nlegs].currency = req->legs[ul].currency;
+		req->nlegs++;
+	}
+	u->delta -= k;
+	d->delta += k;
+}
+
+/*
+ * Turns req (the refund's legs negated) into the legs described above, for
+ * the refund's user; returns false (req unchanged: the plain mirror) when
+ * the refund's legs do not give the user's position back.
+ */
+static bool
+reverse_refund_legs(PostRequest *req, int64 user_id)
+{
+	static SPIPlanPtr plan_debt_account = NULL;
+	RefundReversal *rr;
 	Datum		arg;
 	bool		isnull;
-	int64		debt_id;
-	int64		owed;
-	int64		keep;
-	int64		back;
-	int			d = -1;
-	int			u = -1;
+	int64		debt_id = 0;
+	int128		r = 0;
+	int			n = 0;
+	LedgerLeg  *legs;
+	MoneyCode	coin;
 
-	if (plan_user == NULL)
+	if (plan_debt_account == NULL)
 	{
 		Oid			t[1] = {INT8OID};
 
-		plan_user = ledger_prepare_kept("SELECT a.debt_account FROM wallet.account a "
-										"WHERE a.id = $1 FOR NO KEY UPDATE", 1, t);
-		plan_debt = ledger_prepare_kept("SELECT wallet.units(wallet.balance(a.id)) FROM wallet.account a "
-										"WHERE a.id = $1 FOR NO KEY UPDATE", 1, t);
+		plan_debt_account = ledger_prepare_kept("SELECT a.debt_account FROM wallet.account a WHERE a.id = $1", 1, t);
 	}
 	arg = Int64GetDatum(user_id);
-	if (SPI_execute_plan(plan_user, &arg, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_debt_account, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: refund user lookup failed");
-	if (SPI_processed == 0)
-		return;
-	debt_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull)
-		return;
+	if (SPI_processed > 0)
+	{
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			debt_id = DatumGetInt64(v);
+	}
+	legs = palloc(sizeof(LedgerLeg) * (req->nlegs + 2));
 	for (int i = 0; i < req->nlegs; i++)
 	{
-		if (req->legs[i].account == debt_id && req->legs[i].units > 0)
-			d = i;
-		else if (req->legs[i].account == user_id)
-			u = i;
+		if (req->legs[i].account == user_id || (debt_id != 0 && req->legs[i].account == debt_id))
+		{
+			r += req->legs[i].units;
+			coin = req->legs[i].currency;
+			continue;
+		}
+		legs[n++] = req->legs[i];
 	}
-	if (d < 0)
-		return;
-	arg = Int64GetDatum(debt_id);
-	if (SPI_execute_plan(plan_debt, &arg, NULL, false, 1) != SPI_OK_SELECT || SPI_processed == 0)
-		elog(ERROR, "wallet: debt account lookup failed");
-	owed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	owed = owed < 0 ? -owed : 0;
-	keep = Min(req->legs[d].units, owed);
-	back = req->legs[d].units - keep;
-	if (back == 0)
-		return;
+	if (r <= 0 || r > PG_INT64_MAX || n == req->nlegs)
+		return false;
+	legs[n].account = user_id;
+	legs[n].units = (int64) r;
+	legs[n].currency = coin;
+	n++;
 
-	req->fingerprint_legs = palloc(sizeof(LedgerLeg) * req->nlegs);
-	memcpy(req->fingerprint_legs, req->legs, sizeof(LedgerLeg) * req->nlegs);
+	req->fingerprint_legs = req->legs;
 	req->fingerprint_nlegs = req->nlegs;
-	if (u < 0)
+	req->legs = legs;
+	req->nlegs = n;
+	if (debt_id != 0)
 	{
-		LedgerLeg  *legs = palloc(sizeof(LedgerLeg) * (req->nlegs + 1));
-
-		memcpy(legs, req->legs, sizeof(LedgerLeg) * req->nlegs);
-		u = req->nlegs;
-		legs[u].account = user_id;
-		legs[u].units = 0;
-		legs[u].currency = legs[d].currency;
-		req->legs = legs;
-		req->nlegs++;
+		rr = palloc(sizeof(RefundReversal));
+		rr->user_id = user_id;
+		rr->debt_id = debt_id;
+		req->extra_account = debt_id;
+		req->after_lock = refund_reversal_after_lock;
+		req->after_lock_arg = rr;
 	}
-	/* at most the refund's own shortfall: no overflow */
-	req->legs[u].units += back;
-	req->legs[d].units = keep;
-	if (keep == 0)
-	{
-		memmove(&req->legs[d], &req->legs[d + 1], sizeof(LedgerLeg) * (req->nlegs - d - 1));
-		req->nlegs--;
-	}
+	return true;
 }
 
 /*
@@ -1391,7 +1499,7 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		int64		user_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 		if (!isnull)
-			reverse_refund_debt(&req, user_id);
+			(void) reverse_refund_legs(&req, user_id);
 	}
 	res = ledger_post(&req);
 	SPI_finish();

@@ -76,6 +76,15 @@ typedef struct PostRequest
 	/* legs the fingerprint is made of when not legs (NULL: legs) */
 	LedgerLeg  *fingerprint_legs;
 	int			fingerprint_nlegs;
+	/* an account locked with the others though no leg names it (0: none) */
+	int64		extra_account;
+	/*
+	 * Called once every account is locked and read, before validation: may
+	 * move units between legs, adding at most one leg on extra_account
+	 * (legs has room for it), and must change the states' delta to match.
+	 */
+	void		(*after_lock) (struct PostRequest *req, AccountState *states, int nstates);
+	void	   *after_lock_arg;
 } PostRequest;
 
 typedef struct PostResult

@@ -116,9 +116,9 @@ $$;
 
 -- ============================================================================
 -- Reversals (C): the exact opposite legs, linked to the original, at most
--- once.  A refund of wallet.refund_recharge() is reversed with its debt leg
--- cut to the debt still owed; what the user repaid of it since goes back to
--- the user's account (the debt model, ext/install/60_live.sql).  Refused (WL001) when it would overdraw an account that may not go
+-- once.  A refund of wallet.refund_recharge() is reversed as a recharge of
+-- its coins: they repay the user's debt owed at that moment first, the rest
+-- goes to the user's account (the debt model, ext/install/60_live.sql).  Refused (WL001) when it would overdraw an account that may not go
 -- negative, unless allow_negative => true (then the account is flagged
 -- forced_negative and wallet.verify() reports it).  Unknown transaction:
 -- WL009; already reversed: WL010.

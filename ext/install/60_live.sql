@@ -39,10 +39,10 @@
 --   * A refund also settles an earlier debt from coins the user has (e.g.
 --     after a hold was released), so after a refund either the debt is
 --     zero or the user has no free coins.
---   * wallet.reverse() of a refund (library, src/ledger.c) gives the taken
---     coins back and cancels the debt it recorded as far as it is still
---     owed; what the user has repaid of it since goes back to the user, so
---     a debt account never holds coins of its own.
+--   * wallet.reverse() of a refund (library, src/ledger.c) gives the
+--     refund's coins back as a recharge would: they repay the debt owed at
+--     that moment first, the rest goes to the user.  So a debt account
+--     never holds coins of its own, and reversals commute.
 --   * Coins stay conserved: coin_issuance + users + coin_revenue + debt
 --     accounts = 0 in COIN (every posting balances).
 -- ============================================================================

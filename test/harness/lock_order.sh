@@ -9,6 +9,14 @@
 #   2. wallet.refund_recharge(R) against wallet.reverse(R): the refund
 #      locked the user and then claimed the reversal link, the reversal
 #      claimed the link and then waited for the user.
+# And two races of wallet.reverse() of a refund (library 1.6.0, found by a
+# review of its first version, which locked the refund's user and read the
+# debt before it claimed its key):
+#   3. a posting into the user's debt account commits while the reversal
+#      waits for that account: the reversal must see the debt it left;
+#   4. a reversal whose key another transaction is posting, while that
+#      transaction waits for the reversal's user: no deadlock (the key is
+#      claimed first, then the rows, as in every posting).
 # Prints TAP lines.  Needs PGHOST/PGPORT of a running cluster (make test's).
 #      WALLET_STRESS=1 runs each mix 60 s instead of 8.
 set -uo pipefail
@@ -92,4 +100,48 @@ v=$(q "SELECT count(*) FROM (SELECT reverses FROM wallet.txn WHERE reverses IS N
 [ "$v" = 0 ] && ok "every recharge clawed back at most once" || bad "$v recharges clawed back twice"
 [ "$(q "SELECT count(*) FROM wallet.txn WHERE reverses IS NOT NULL")" -gt 0 ] &&
   ok "claw-backs were posted" || bad "no claw-back was posted"
+dropdb "$DB"
+
+# ---- 3. and 4. reverse() of a refund: debt read under the lock, key first ----
+createdb "$DB" || { bad "createdb"; exit 1; }
+q "CREATE EXTENSION wallet" >/dev/null
+q "SELECT wallet.live_setup()" >/dev/null
+bank=$(q "SELECT wallet.open_account('coin-bank', 'COIN', 'system', true)")
+low=$(q "SELECT wallet.open_account('low', 'COIN')")
+cr=$(q "SELECT wallet.open_account('creator', 'DIAMOND')")
+# refund $1 of a user $2 who spent everything: debt -$3
+indebted() {
+  local u r
+  u=$(q "SELECT wallet.open_account('$1', 'COIN')")
+  r=$(q "SELECT wallet.recharge($u, '$2 COIN', '1.00 USD', 'lo', '$1')")
+  q "SELECT wallet.gift($u, $cr, '$2 COIN', 'g-$1')" >/dev/null
+  echo "$u $(q "SELECT wallet.refund_recharge($r, 'chargeback')")"
+}
+read -r u3 rf3 <<<"$(indebted u3 20)"
+d3=$(q "SELECT debt_account FROM wallet.account WHERE id = $u3")
+psql -X -q -At -d "$DB" -c "BEGIN" -c "SELECT wallet.transfer($bank, $d3, '10 COIN', 'pay-debt-3')" \
+     -c "SELECT pg_sleep(2)" -c "COMMIT" >"$work/s3a.out" 2>&1 &
+sleep 0.5
+out=$(psql -X -q -At -d "$DB" -c "SELECT wallet.reverse($rf3, 'rv3')" 2>&1)
+wait
+got=$(q "SELECT wallet.units(wallet.balance($u3)) || ' ' || wallet.units(wallet.balance($d3))")
+if [ "$got" = "10 0" ]; then
+  ok "reverse() of a refund while 10 of its 20 debt are paid in a concurrent transaction: user 10, debt 0"
+else bad "reverse() of a refund while 10 of its 20 debt are paid concurrently: user and debt '$got', want '10 0'"; echo "$out" | sed 's/^/# /'; fi
+
+read -r u4 rf4 <<<"$(indebted u4 5)"
+[ "$low" -lt "$u4" ] || bad "set-up: the account 'low' must sort before the user"
+psql -X -q -At -d "$DB" -c "BEGIN" -c "SELECT wallet.transfer($bank, $low, '1 COIN', 's3-dl')" \
+     -c "SELECT pg_sleep(2)" -c "COMMIT" >"$work/s4a.out" 2>&1 &
+sleep 0.4
+psql -X -q -At -v VERBOSITY=verbose -d "$DB" -c "SELECT wallet.post('kx-dl', ARRAY[ROW($bank, '-2 COIN'), ROW($low, '1 COIN'), ROW($u4, '1 COIN')]::wallet.leg[])" >"$work/s4b.out" 2>&1 &
+sleep 0.4
+psql -X -q -At -v VERBOSITY=verbose -d "$DB" -c "SELECT wallet.reverse($rf4, 'kx-dl')" >"$work/s4c.out" 2>&1
+wait
+if ! grep -q '40P01' "$work"/s4?.out && grep -q '^[0-9]*$' "$work/s4b.out" && grep -q 'WL006' "$work/s4c.out"; then
+  ok "a reversal of a refund whose key a posting holds while it waits for the user: no deadlock, the reversal gets WL006"
+else bad "reversal of a refund vs a posting with the same key: want no 40P01, the post posted, the reversal WL006"
+  cat "$work"/s4?.out | sed 's/^/# /'; fi
+v=$(q "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")
+[ -z "$v" ] && ok "reversals of refunds: verify() all ok" || bad "reversals of refunds: verify() fails: $v"
 exit 0

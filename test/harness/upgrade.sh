@@ -486,7 +486,11 @@ fi
 # had, hold after the update exactly what grant_app / grant_reader give on
 # the new version (calling them again changes no ACL), and none of those
 # rights is recorded as an initial privilege of the extension (pg_dump
-# leaves initial privileges out, so a restore would lose them).
+# leaves initial privileges out, so a restore would lose them).  Rights
+# given by hand survive too, exactly (grantor included): a column-level
+# grant and a grant-option chain on the two views 1.6.0 recreates.  The
+# update runs as another superuser than the one that installed: the views
+# keep their owner, and pg_dump grants that superuser nothing.
 acls="SELECT string_agg(line, E'\n' ORDER BY line COLLATE \"C\") FROM (
   SELECT format('%s %s', c.oid::regclass, c.relacl) AS line FROM pg_class c WHERE c.relnamespace = 'wallet'::regnamespace
   UNION ALL SELECT format('%s %s', p.oid::regprocedure, p.proacl) FROM pg_proc p WHERE p.pronamespace = 'wallet'::regnamespace
@@ -501,12 +505,25 @@ rights="SELECT string_agg(format(E'%s\t%s\t%s', r, o, p), E'\n' ORDER BY 1) FROM
 v postgres "DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_app') THEN CREATE ROLE wallet_upg_app; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_reader') THEN CREATE ROLE wallet_upg_reader; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_col') THEN CREATE ROLE wallet_upg_col; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet upg gopt') THEN CREATE ROLE \"wallet upg gopt\"; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_sub') THEN CREATE ROLE wallet_upg_sub; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_upg_admin2') THEN CREATE ROLE wallet_upg_admin2 SUPERUSER; END IF;
 END \$\$" >/dev/null
+byhand="GRANT SELECT (id, kind) ON wallet.transactions TO wallet_upg_col;
+GRANT USAGE ON SCHEMA wallet TO \"wallet upg gopt\";
+GRANT SELECT ON wallet.holds TO \"wallet upg gopt\" WITH GRANT OPTION;
+SET ROLE \"wallet upg gopt\"; GRANT SELECT ON wallet.holds TO wallet_upg_sub; RESET ROLE;"
+views="SELECT string_agg(format('%s owner=%s acl=%s cols=%s', c.oid::regclass, c.relowner::regrole, c.relacl,
+                              (SELECT string_agg(a.attname || '=' || a.attacl::text, ' ' ORDER BY a.attnum)
+                                 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL)), E'\n' ORDER BY c.oid::regclass::text)
+         FROM pg_class c WHERE c.oid IN ('wallet.transactions'::regclass, 'wallet.holds'::regclass)"
 for x in "${OLDER[@]}"; do
 	db="${P}_rights_$(echo "$x" | tr -c 'A-Za-z0-9\n' '_')"
 	fresh_db "$db" || { not_ok "createdb $db"; continue; }
 	if ! out=$(v "$db" "CREATE EXTENSION wallet VERSION '$x'" && v "$db" "SELECT wallet.grant_app('wallet_upg_app'); SELECT wallet.grant_reader('wallet_upg_reader')" &&
-	           v "$db" "$rights" >"$work/rights_$x.before" && v "$db" "ALTER EXTENSION wallet UPDATE TO '$NEWEST'"); then
+	           psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$byhand" 2>&1 && v "$db" "$views" >"$work/views_$x.before" &&
+	           v "$db" "$rights" >"$work/rights_$x.before" && v "$db" "SET ROLE wallet_upg_admin2; ALTER EXTENSION wallet UPDATE TO '$NEWEST'"); then
 		not_ok "rights kept from $x: install, grant and update"
 		echo "$out" | comment
 		continue
@@ -526,6 +543,13 @@ for x in "${OLDER[@]}"; do
 	if diff -u "$work/acl_$x.updated" "$work/acl_$x.regranted" >"$work/diff" 2>&1; then
 		ok "rights kept from $x: the roles hold what grant_app / grant_reader give on $NEWEST"
 	else not_ok "rights kept from $x: the roles hold what grant_app / grant_reader give on $NEWEST"; head -n 40 "$work/diff" | comment; fi
+	v "$db" "$views" >"$work/views_$x.after"
+	if diff -u "$work/views_$x.before" "$work/views_$x.after" >"$work/diff" 2>&1; then
+		ok "rights kept from $x: wallet.transactions and wallet.holds keep their owner and every right, grantors and column rights included"
+	else not_ok "rights kept from $x: wallet.transactions and wallet.holds keep their owner and every right, grantors and column rights included"; comment <"$work/diff"; fi
+	if pg_dump -s -d "$db" >"$work/dump_$x.sql" 2>"$work/dump_$x.err" && ! grep -n -E '^(GRANT|REVOKE|ALTER DEFAULT).*wallet_upg_admin2' "$work/dump_$x.sql" >"$work/admin2_$x"; then
+		ok "rights kept from $x: after an update run by another superuser, pg_dump -s grants or revokes nothing to that superuser"
+	else not_ok "rights kept from $x: after an update run by another superuser, pg_dump -s grants or revokes nothing to that superuser"; head -n 20 "$work/admin2_$x" "$work/dump_$x.err" | comment; fi
 	init=$(v "$db" "SELECT coalesce(string_agg(DISTINCT pg_describe_object(i.classoid, i.objoid, i.objsubid), ', '), '')
 	                  FROM pg_init_privs i, aclexplode(i.initprivs) a
 	                 WHERE a.grantee IN ('wallet_upg_app'::regrole, 'wallet_upg_reader'::regrole)")
@@ -533,8 +557,9 @@ for x in "${OLDER[@]}"; do
 	else not_ok "rights kept from $x: none recorded as an initial privilege of the extension"; echo "$init" | comment; fi
 	dropdb --if-exists --force "$db" >/dev/null 2>&1
 done
-v postgres "DROP ROLE IF EXISTS wallet_upg_app" >/dev/null 2>&1
-v postgres "DROP ROLE IF EXISTS wallet_upg_reader" >/dev/null 2>&1
+for r in wallet_upg_app wallet_upg_reader wallet_upg_col '"wallet upg gopt"' wallet_upg_sub wallet_upg_admin2; do
+	v postgres "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
+done
 
 echo "# $FAILED failed"
 [ "$FAILED" = 0 ]

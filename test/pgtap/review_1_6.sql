@@ -12,11 +12,16 @@
 --      negative);
 --   3. reverse() of a refund whose debt the user had repaid since put the
 --      repaid coins into the user's debt account, where they could not be
---      spent and silently absorbed the next refund's shortfall.
+--      spent and silently absorbed the next refund's shortfall; and (a
+--      review of the first fix) reversing two refunds, one of which had
+--      settled the other's debt, gave a different result in each order.
+--      A reversed refund now gives its coins back as a recharge does: the
+--      debt owed at that moment first.  Its two races are in
+--      test/harness/lock_order.sh.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(27);
+SELECT plan(31);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
@@ -120,6 +125,42 @@ SELECT lives_ok(format($$SELECT wallet.refund_recharge(%s, 'chargeback')$$, :r3)
 SELECT is(pg_temp.pos('r16-viewer'), 'user 0, debt -50', 'it is recorded as debt');
 SELECT throws_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(1), 'r16-g4')$$, :u, :cr), 'WL001', NULL,
                  'spending is refused while in debt');
+
+-- two refunds, the second settling the first's debt, reversed in either
+-- order: the same end (only the two recharges stand: 60 coins, no debt)
+SELECT wallet.open_account('r16-sink', :'cfg_coin_currency') AS sink \gset
+CREATE FUNCTION pg_temp.two_refunds(who text, first_a boolean) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    u bigint := wallet.open_account(who, (SELECT coin_currency FROM wallet.live_config));
+    ra bigint; rb bigint; fa bigint; fb bigint; h bigint;
+BEGIN
+    ra := wallet.recharge(u, pg_temp.coins(50), '0.50 USD', 'r16', who || '-a');
+    h := wallet.hold(u, (SELECT id FROM wallet.account WHERE owner = 'r16-sink'), pg_temp.coins(50), who || '-h');
+    fa := wallet.refund_recharge(ra, 'chargeback');       -- all held: debt 50
+    PERFORM wallet.void(h);
+    rb := wallet.recharge(u, pg_temp.coins(10), '0.10 USD', 'r16', who || '-b');   -- repays 10
+    fb := wallet.refund_recharge(rb, 'chargeback');       -- takes 50: its 10 and 40 of the debt
+    IF pg_temp.pos(who) <> 'user 0, debt 0' THEN
+        RETURN 'set-up: ' || pg_temp.pos(who);
+    END IF;
+    IF first_a THEN
+        PERFORM wallet.reverse(fa, who || '-rva');
+        PERFORM wallet.reverse(fb, who || '-rvb');
+    ELSE
+        PERFORM wallet.reverse(fb, who || '-rvb');
+        PERFORM wallet.reverse(fa, who || '-rva');
+    END IF;
+    RETURN pg_temp.pos(who);
+END
+$$;
+SELECT is(pg_temp.two_refunds('r16-v2', true), 'user 60, debt 0',
+          'refund A (debt 50), recharge B, refund B (settles 40 of it); reversed A then B: 60 coins, no debt');
+SELECT is(pg_temp.two_refunds('r16-v3', false), 'user 60, debt 0',
+          '... reversed B then A: the same');
+SELECT lives_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(60), 'r16-g5')$$,
+                       (SELECT id FROM wallet.account WHERE owner = 'r16-v2' AND kind = 'user'), :cr),
+                'and the 60 coins can be spent');
+SELECT is((SELECT count(*)::int FROM wallet.verify() WHERE NOT ok), 0, 'verify() all ok after them');
 
 SELECT * FROM finish();
 ROLLBACK;
