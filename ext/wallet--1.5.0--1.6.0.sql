@@ -10,10 +10,16 @@
 -- the same, 94-116 in a database with collation C.  Which keys are equal
 -- does not change.
 --
+-- wallet.set_hot() refuses a debt account (22023): whether its user may
+-- spend is read from its stored balance on every debit, which a hot
+-- account's pending credits are not in; debt accounts made hot before go
+-- back to normal.
+--
 -- The 1.6.0 library also changes, for every version: transfer_batch draws
 -- its transaction ids in batch order (the order it applies the rows in),
--- and wallet.reverse() of a refund cuts the debt leg to the debt still
--- owed, giving what the user repaid since back to the user's account.
+-- and wallet.reverse() of a refund gives the refund's coins back as a
+-- recharge would (the debt owed at that moment first, the rest to the
+-- user's account).
 --
 -- Written by hand (tools/upgrade_diff.py --script ext/wallet--1.5.0.sql
 -- wallet--1.6.0.sql names only the two tables), after the schema check of
@@ -182,3 +188,50 @@ UPDATE pg_catalog.pg_init_privs i
    AND EXISTS (SELECT FROM pg_catalog.unnest(i.initprivs) AS item, pg_catalog.aclexplode(ARRAY[item]) e
                  JOIN pg_catalog.pg_roles r ON r.oid = e.grantee
                 WHERE e.grantee >= 16384 AND NOT r.rolsuper);
+
+-- ============================================================================
+-- A debt account is never hot (set_hot refuses it, 22023); one made hot
+-- before goes back to normal, its pending credits folded.
+-- ============================================================================
+-- Marks an account hot (credits bypass its row lock) or back to normal.
+-- Going back to normal takes the row lock and the hot-posting lock
+-- exclusively (as freeze and close do), so it waits for every credit in
+-- flight that skipped the row lock, then folds all pending credits: none
+-- is left pending on a normal account.  A debt account (kind 'debt') is
+-- never hot (22023, 1.6.0): whether its user may spend is read from its
+-- stored balance on every debit, which pending credits would not be in.
+CREATE OR REPLACE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF id IS NULL OR hot IS NULL THEN
+        RAISE EXCEPTION 'wallet.set_hot: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Account %s, hot %s.', coalesce(id::text, 'NULL'), coalesce(hot::text, 'NULL'));
+    END IF;
+    IF set_hot.hot THEN
+        IF (wallet.account_row(id)).kind = 'debt' THEN
+            RAISE EXCEPTION 'account % is a debt account', id USING ERRCODE = '22023',
+                DETAIL = 'Whether its user may spend is read from its balance on every debit; a debt account is never hot.';
+        END IF;
+    ELSE
+        -- the live flows lock a user's row before the platform's accounts,
+        -- which is deadlock-free only while those take credits unlocked
+        IF EXISTS (SELECT 1 FROM wallet.live_config lc
+                    WHERE set_hot.id IN (lc.coin_issuance, lc.coin_revenue, lc.diamond_issuance)
+                       OR EXISTS (SELECT 1 FROM jsonb_each(lc.cash_accounts) e
+                                   WHERE set_hot.id IN ((e.value ->> 'cash')::bigint, (e.value ->> 'sales')::bigint))) THEN
+            RAISE EXCEPTION 'account % is a hot system account of the live flows', id USING ERRCODE = '22023',
+                DETAIL = 'wallet.live_setup() made it hot; the live flows rely on it staying hot.';
+        END IF;
+        PERFORM wallet.lock_account_for_status(id);
+    END IF;
+    UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
+     WHERE a.id = set_hot.id AND a.hot IS DISTINCT FROM set_hot.hot;
+    IF NOT set_hot.hot THEN
+        PERFORM wallet.fold_hot(set_hot.id);
+    END IF;
+END
+$$;
+
+SELECT wallet.set_hot(a.id, false) FROM wallet.account a WHERE a.kind = 'debt' AND a.hot ORDER BY a.id;

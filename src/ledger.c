@@ -586,6 +586,14 @@ ledger_post(PostRequest *req)
 	debit_ids = palloc(sizeof(int64) * nstates);
 	for (int i = 0; i < nstates; i++)
 		states[i].id = ids[i];
+	for (int i = 0; i < lengthof(req->lock_ids); i++)
+		if (req->lock_ids[i] != 0)
+		{
+			AccountState *st = ledger_find_state(states, nstates, req->lock_ids[i]);
+
+			if (st != NULL)
+				st->force_lock = true;
+		}
 	{
 		/* each account's net change, summed in 128 bits (order-free) */
 		int128	   *net = palloc0(sizeof(int128) * nstates);
@@ -1234,11 +1242,13 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
  * give back twice a settlement that another reversal already gave back.
  *
  * So the reversal's legs name the user's account for all r coins, the debt
- * account is locked with the others (extra_account), and once every account
- * is locked this hook moves min(owed, r) of them to the debt account: the
- * debt is read under the lock, after the idempotency key is claimed, as in
- * every posting.  The fingerprint stays that of the plain mirror, so a retry
- * with the same key returns the first reversal whatever the debt is by then.
+ * account is locked with the others (extra_account), the rows of both even
+ * when hot, and once every account is locked this hook moves min(owed, r)
+ * of them to the debt account: the debt is read under the lock, after the
+ * idempotency key is claimed, as in every posting (a debt account opened
+ * after it was looked up is 40001).  The fingerprint stays that of the plain
+ * mirror, so a retry with the same key returns the first reversal whatever
+ * the debt is by then.
  */
 typedef struct RefundReversal
 {
@@ -1251,7 +1261,7 @@ refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
 {
 	RefundReversal *rr = (RefundReversal *) req->after_lock_arg;
 	AccountState *u = ledger_find_state(states, nstates, rr->user_id);
-	AccountState *d = ledger_find_state(states, nstates, rr->debt_id);
+	AccountState *d = rr->debt_id != 0 ? ledger_find_state(states, nstates, rr->debt_id) : NULL;
 	int			ul = -1;
 	int128		balance;
 	int64		r;
@@ -1260,7 +1270,19 @@ refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
 	for (int l = 0; l < req->nlegs; l++)
 		if (req->legs[l].account == rr->user_id)
 			ul = l;
-	if (u == NULL || d == NULL || ul < 0 || !d->found)
+	if (u == NULL || ul < 0 || !u->found)
+		return;
+	/*
+	 * The debt account was looked up before the key and the locks; a
+	 * refund committed meanwhile may have opened the user's first one.
+	 */
+	if (u->debt_account != rr->debt_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("account " INT64_FORMAT " changed while its refund was being reversed", rr->user_id),
+				 errdetail("A refund committed meanwhile opened the account's debt account."),
+				 errhint("Retry the transaction.")));
+	if (d == NULL || !d->found)
 		return;
 	balance = d->locked ? d->balance : ledger_stored_balance(d->id);
 	if (d->hot)
@@ -1339,15 +1361,20 @@ reverse_refund_legs(PostRequest *req, int64 user_id)
 	req->fingerprint_nlegs = req->nlegs;
 	req->legs = legs;
 	req->nlegs = n;
-	if (debt_id != 0)
-	{
-		rr = palloc(sizeof(RefundReversal));
-		rr->user_id = user_id;
-		rr->debt_id = debt_id;
-		req->extra_account = debt_id;
-		req->after_lock = refund_reversal_after_lock;
-		req->after_lock_arg = rr;
-	}
+	/*
+	 * Both rows locked even when hot: the live flows change the debt with
+	 * the user's row locked (recharge, refund_recharge), and fold_hot folds
+	 * a hot account under its row lock, so the debt read in the hook is the
+	 * debt.
+	 */
+	rr = palloc(sizeof(RefundReversal));
+	rr->user_id = user_id;
+	rr->debt_id = debt_id;
+	req->extra_account = debt_id;
+	req->lock_ids[0] = user_id;
+	req->lock_ids[1] = debt_id;
+	req->after_lock = refund_reversal_after_lock;
+	req->after_lock_arg = rr;
 	return true;
 }
 

@@ -78,6 +78,8 @@ typedef struct PostRequest
 	int			fingerprint_nlegs;
 	/* an account locked with the others though no leg names it (0: none) */
 	int64		extra_account;
+	/* accounts whose row is locked even when hot (0: none) */
+	int64		lock_ids[2];
 	/*
 	 * Called once every account is locked and read, before validation: may
 	 * move units between legs, adding at most one leg on extra_account

@@ -250,7 +250,9 @@ $$;
 -- Going back to normal takes the row lock and the hot-posting lock
 -- exclusively (as freeze and close do), so it waits for every credit in
 -- flight that skipped the row lock, then folds all pending credits: none
--- is left pending on a normal account.
+-- is left pending on a normal account.  A debt account (kind 'debt') is
+-- never hot (22023, 1.6.0): whether its user may spend is read from its
+-- stored balance on every debit, which pending credits would not be in.
 CREATE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -261,7 +263,10 @@ BEGIN
             DETAIL = format('Account %s, hot %s.', coalesce(id::text, 'NULL'), coalesce(hot::text, 'NULL'));
     END IF;
     IF set_hot.hot THEN
-        PERFORM wallet.account_row(id);
+        IF (wallet.account_row(id)).kind = 'debt' THEN
+            RAISE EXCEPTION 'account % is a debt account', id USING ERRCODE = '22023',
+                DETAIL = 'Whether its user may spend is read from its balance on every debit; a debt account is never hot.';
+        END IF;
     ELSE
         -- the live flows lock a user's row before the platform's accounts,
         -- which is deadlock-free only while those take credits unlocked

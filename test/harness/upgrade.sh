@@ -561,5 +561,33 @@ for r in wallet_upg_app wallet_upg_reader wallet_upg_col '"wallet upg gopt"' wal
 	v postgres "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
 done
 
+# 1.6.0: a debt account is never hot.  One made hot before goes back to
+# normal in the update, its pending credits folded into its balance.
+if printf '%s\n' "${OLDER[@]}" | grep -qx 1.5.0; then
+	db=${P}_hot_debt
+	fresh_db "$db"
+	out=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" 2>&1 <<'SQL'
+CREATE EXTENSION wallet VERSION '1.5.0';
+SET client_min_messages = warning;
+SELECT wallet.live_setup() IS NOT NULL AS x \gset
+SELECT wallet.open_account('hd-user', 'COIN') AS u \gset
+SELECT wallet.open_account('hd-creator', 'DIAMOND') AS c \gset
+SELECT wallet.recharge(:u, '10 COIN', '0.10 USD', 'hd', 'o1') AS r1 \gset
+SELECT wallet.gift(:u, :c, '10 COIN', 'hd-g') AS x \gset
+SELECT wallet.refund_recharge(:r1, 'x') AS f \gset
+SELECT debt_account AS d FROM wallet.account WHERE id = :u \gset
+SELECT wallet.set_hot(:d) AS x \gset
+SELECT wallet.recharge(:u, '4 COIN', '0.04 USD', 'hd', 'o2') AS r2 \gset
+SELECT (SELECT count(*) FROM wallet.hot_pending WHERE account_id = :d), hot FROM wallet.account WHERE id = :d;
+ALTER EXTENSION wallet UPDATE TO '1.6.0';
+SELECT hot, balance, (SELECT count(*) FROM wallet.hot_pending WHERE account_id = :d) FROM wallet.account WHERE id = :d;
+SELECT count(*) FROM wallet.verify() WHERE NOT ok;
+SQL
+)
+	if [ "$(echo $out)" = "1|t f|-6|0 0" ]; then ok "update from 1.5.0: a hot debt account goes back to normal, its pending credit folded (debt 6), verify() ok"
+	else not_ok "update from 1.5.0: a hot debt account goes back to normal, its pending credit folded"; echo "$out" | comment; fi
+	dropdb --if-exists --force "$db" >/dev/null 2>&1
+fi
+
 echo "# $FAILED failed"
 [ "$FAILED" = 0 ]

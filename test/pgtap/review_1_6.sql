@@ -16,12 +16,16 @@
 --      review of the first fix) reversing two refunds, one of which had
 --      settled the other's debt, gave a different result in each order.
 --      A reversed refund now gives its coins back as a recharge does: the
---      debt owed at that moment first.  Its two races are in
---      test/harness/lock_order.sh.
+--      debt owed at that moment first.  Its races are in
+--      test/harness/lock_order.sh;
+--   4. set_hot() made a debt account hot: the spending check reads its
+--      stored balance, so a user who had repaid stayed blocked until the
+--      next fold, and a fold between the reversal's two reads of the debt
+--      made it repay too much.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(31);
+SELECT plan(33);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
@@ -161,6 +165,14 @@ SELECT lives_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(60), 'r16-g5')
                        (SELECT id FROM wallet.account WHERE owner = 'r16-v2' AND kind = 'user'), :cr),
                 'and the 60 coins can be spent');
 SELECT is((SELECT count(*)::int FROM wallet.verify() WHERE NOT ok), 0, 'verify() all ok after them');
+
+-- 4. a debt account is never hot
+SELECT throws_ok(format('SELECT wallet.set_hot(%s)',
+                        (SELECT debt_account FROM wallet.account WHERE id = :u)),
+                 '22023', NULL, 'set_hot() of a debt account: 22023');
+SELECT lives_ok(format('SELECT wallet.set_hot(%s, false)',
+                       (SELECT debt_account FROM wallet.account WHERE id = :u)),
+                'set_hot(debt account, false) is harmless');
 
 SELECT * FROM finish();
 ROLLBACK;
