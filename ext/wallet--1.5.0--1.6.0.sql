@@ -13,13 +13,15 @@
 -- wallet.set_hot() refuses a debt account (22023): whether its user may
 -- spend is read from its stored balance on every debit, which a hot
 -- account's pending credits are not in; debt accounts made hot before go
--- back to normal.
+-- back to normal.  wallet.close_account() refuses a user with an
+-- outstanding debt (WL012): a closed account takes no recharge to repay it.
 --
 -- The 1.6.0 library also changes, for every version: transfer_batch draws
 -- its transaction ids in batch order (the order it applies the rows in),
 -- and wallet.reverse() of a refund gives the refund's coins back as a
 -- recharge would (the debt owed at that moment first, the rest to the
--- user's account).
+-- user's account); any other reversal crediting a debt account credits it
+-- at most the debt owed, the rest to its user.
 --
 -- Written by hand (tools/upgrade_diff.py --script ext/wallet--1.5.0.sql
 -- wallet--1.6.0.sql names only the two tables), after the schema check of
@@ -190,8 +192,10 @@ UPDATE pg_catalog.pg_init_privs i
                 WHERE e.grantee >= 16384 AND NOT r.rolsuper);
 
 -- ============================================================================
--- A debt account is never hot (set_hot refuses it, 22023); one made hot
--- before goes back to normal, its pending credits folded.
+-- Functions changed in 1.6.0 (tools/upgrade_diff.py --script): set_hot()
+-- refuses a debt account (22023), close_account() a user with an
+-- outstanding debt (WL012).  A debt account made hot before goes back to
+-- normal, its pending credits folded.
 -- ============================================================================
 -- Marks an account hot (credits bypass its row lock) or back to normal.
 -- Going back to normal takes the row lock and the hot-posting lock
@@ -231,6 +235,62 @@ BEGIN
     IF NOT set_hot.hot THEN
         PERFORM wallet.fold_hot(set_hot.id);
     END IF;
+END
+$$;
+
+-- Closes an account for good: only at zero posted balance with nothing
+-- held, no pending hold towards it and no outstanding debt (WL012
+-- otherwise).  Closing a closed
+-- account is a no-op.  The live flows' accounts (wallet.live_system_role)
+-- never close (22023): a closed payout_clearing would refuse every
+-- withdrawal for good, a closed debt account every later chargeback.
+CREATE OR REPLACE FUNCTION wallet.close_account(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.lock_account_for_status(id);
+    bal bigint;
+    role text;
+BEGIN
+    IF r.status = 'closed' THEN
+        RETURN;
+    END IF;
+    role := wallet.live_system_role(id);
+    IF role IS NOT NULL THEN
+        RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, role
+            USING ERRCODE = '22023',
+                  DETAIL = format('Account %s is the %s account of the live flows; they post to it.', id, role),
+                  HINT = 'Freeze it to pause the flows that use it; unfreeze it to resume them.';
+    END IF;
+    bal := r.balance + wallet.pending_credits(id);
+    IF bal <> 0 THEN
+        RAISE EXCEPTION 'account % cannot be closed: balance is %', id, wallet.amount(bal, r.currency)
+            USING ERRCODE = 'WL012',
+                  DETAIL = format('Account %s holds %s; only an account at zero can close.', id, wallet.amount(bal, r.currency)),
+                  HINT = 'Transfer the balance out first.';
+    END IF;
+    -- a closed account takes no recharge, so its debt could never be repaid (1.6.0)
+    IF r.debt_account IS NOT NULL AND wallet.units(wallet.balance(r.debt_account)) < 0 THEN
+        RAISE EXCEPTION 'account % cannot be closed: it has an outstanding debt of %', id,
+                        -wallet.balance(r.debt_account)
+            USING ERRCODE = 'WL012',
+                  DETAIL = format('Debt account %s is at %s; a closed account takes no recharge to repay it.',
+                                  r.debt_account, wallet.balance(r.debt_account)),
+                  HINT = 'Let the next recharge repay the debt first, or settle it with a posting to the debt account.';
+    END IF;
+    IF r.held <> 0 OR EXISTS (SELECT 1 FROM wallet.hold h
+                               WHERE h.status = 'pending'
+                                 AND (h.from_account = close_account.id OR h.to_account = close_account.id)) THEN
+        RAISE EXCEPTION 'account % cannot be closed: it has pending holds', id
+            USING ERRCODE = 'WL012',
+                  DETAIL = format('Held %s; %s pending holds from or to it.', wallet.amount(r.held, r.currency),
+                                  (SELECT count(*) FROM wallet.hold h WHERE h.status = 'pending'
+                                      AND (h.from_account = close_account.id OR h.to_account = close_account.id))),
+                  HINT = 'Capture or void the holds first.';
+    END IF;
+    UPDATE wallet.account a SET status = 'closed', version = a.version + 1
+     WHERE a.id = close_account.id;
 END
 $$;
 

@@ -1254,7 +1254,61 @@ typedef struct RefundReversal
 {
 	int64		user_id;
 	int64		debt_id;
+	/*
+	 * false: a refund's reversal (the user's leg holds all r coins, which
+	 * repay the debt first); true: another reversal crediting the debt
+	 * account, whose credit is cut to the debt owed, the rest to the user
+	 * (reverse_debt_credit)
+	 */
+	bool		cap_only;
 } RefundReversal;
+
+/*
+ * Any other reversal that credits a user's debt account: the reversal of a
+ * recharge's reversal (the recharge repaid debt), of a refund's reversal,
+ * and so on.  A debt account holds no coins of its own: the credit repays
+ * the debt owed now, and what it would have put above zero goes to the
+ * user's account instead (ul: the user's leg, or -1; legs has room for
+ * one more).
+ */
+static void
+reverse_cap_debt_credit(PostRequest *req, RefundReversal *rr, AccountState *u,
+						AccountState *d, int ul, int128 balance)
+{
+	int			dl = -1;
+	int64		c;
+	int64		k;
+	int64		e;
+	int			n = 0;
+
+	for (int l = 0; l < req->nlegs; l++)
+		if (req->legs[l].account == rr->debt_id && req->legs[l].units > 0)
+			dl = l;
+	if (dl < 0)
+		return;
+	c = req->legs[dl].units;
+	k = balance < 0 ? (int64) Min(-balance, (int128) c) : 0;
+	e = c - k;
+	if (e == 0)
+		return;
+	req->legs[dl].units = k;
+	if (ul < 0)
+	{
+		ul = req->nlegs++;
+		req->legs[ul].account = rr->user_id;
+		req->legs[ul].units = 0;
+		req->legs[ul].currency = req->legs[dl].currency;
+	}
+	/* |user leg| and e are both within the original's 64-bit legs' sum */
+	req->legs[ul].units += e;
+	d->delta -= e;
+	u->delta += e;
+	/* legs left at zero go */
+	for (int l = 0; l < req->nlegs; l++)
+		if (req->legs[l].units != 0)
+			req->legs[n++] = req->legs[l];
+	req->nlegs = n;
+}
 
 static void
 refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
@@ -1270,12 +1324,14 @@ refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
 	for (int l = 0; l < req->nlegs; l++)
 		if (req->legs[l].account == rr->user_id)
 			ul = l;
-	if (u == NULL || ul < 0 || !u->found)
+	if (u == NULL || !u->found || (ul < 0 && !rr->cap_only))
 		return;
 	/*
 	 * The debt account was looked up before the key and the locks; a
 	 * refund committed meanwhile may have opened the user's first one.
 	 */
+	if (u->debt_account != rr->debt_id && rr->cap_only)
+		return;					/* not that user's debt account after all */
 	if (u->debt_account != rr->debt_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -1287,6 +1343,11 @@ refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
 	balance = d->locked ? d->balance : ledger_stored_balance(d->id);
 	if (d->hot)
 		balance += ledger_pending(d->id);
+	if (rr->cap_only)
+	{
+		reverse_cap_debt_credit(req, rr, u, d, ul, balance);
+		return;
+	}
 	r = req->legs[ul].units;
 	k = balance < 0 ? (int64) Min(-balance, (int128) r) : 0;
 	if (k == 0)
@@ -1370,12 +1431,39 @@ reverse_refund_legs(PostRequest *req, int64 user_id)
 	rr = palloc(sizeof(RefundReversal));
 	rr->user_id = user_id;
 	rr->debt_id = debt_id;
+	rr->cap_only = false;
 	req->extra_account = debt_id;
 	req->lock_ids[0] = user_id;
 	req->lock_ids[1] = debt_id;
 	req->after_lock = refund_reversal_after_lock;
 	req->after_lock_arg = rr;
 	return true;
+}
+
+/*
+ * Sets up reverse_cap_debt_credit for a reversal (not of a refund) whose
+ * legs credit a debt account (kind 'debt', metadata debt_of: its user).
+ */
+static void
+reverse_debt_credit(PostRequest *req, int64 debt_id, int64 user_id)
+{
+	RefundReversal *rr = palloc(sizeof(RefundReversal));
+	LedgerLeg  *legs = palloc(sizeof(LedgerLeg) * (req->nlegs + 1));
+	bool		has_user = false;
+
+	memcpy(legs, req->legs, sizeof(LedgerLeg) * req->nlegs);
+	for (int i = 0; i < req->nlegs; i++)
+		has_user |= legs[i].account == user_id;
+	req->legs = legs;
+	rr->user_id = user_id;
+	rr->debt_id = debt_id;
+	rr->cap_only = true;
+	if (!has_user)
+		req->extra_account = user_id;
+	req->lock_ids[0] = user_id;
+	req->lock_ids[1] = debt_id;
+	req->after_lock = refund_reversal_after_lock;
+	req->after_lock_arg = rr;
 }
 
 /*
@@ -1396,6 +1484,8 @@ wallet_reverse(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan_refund = NULL;
 	static SPIPlanPtr plan_refund_user = NULL;
 	int64		tx_id;
+	int64		debt_credited = 0;	/* a debt account the reversal credits */
+	int64		debt_user = 0;	/* and its user */
 	PostRequest req;
 	PostResult	res;
 	Datum		arg;
@@ -1475,7 +1565,10 @@ wallet_reverse(PG_FUNCTION_ARGS)
 											   "WHERE t.id = $1 AND t.kind = 'refund' "
 											   "AND starts_with(t.idempotency_key, 'wallet:refund:') "
 											   "AND jsonb_typeof(t.metadata -> 'account') = 'number'", 1, t);
-		plan_legs = ledger_prepare_kept("SELECT e.account_id, e.amount, a.currency FROM wallet.entry e "
+		plan_legs = ledger_prepare_kept("SELECT e.account_id, e.amount, a.currency, "
+										"CASE WHEN a.kind = 'debt' AND a.metadata ->> 'debt_of' ~ '^[0-9]{1,18}$' "
+										"THEN (a.metadata ->> 'debt_of')::bigint END "
+										"FROM wallet.entry e "
 										"JOIN wallet.account a ON a.id = e.account_id "
 										"WHERE e.txn_id = $1 ORDER BY e.leg", 1, t);
 	}
@@ -1512,11 +1605,19 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		bool		isnull;
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		text	   *cur;
+		Datum		debt_of;
 
 		req.legs[i].account = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		req.legs[i].units = -DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 		cur = DatumGetTextPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 		(void) money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &req.legs[i].currency);
+		/* the first leg that credits a user's debt account */
+		debt_of = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
+		if (!isnull && req.legs[i].units > 0 && debt_credited == 0)
+		{
+			debt_credited = req.legs[i].account;
+			debt_user = DatumGetInt64(debt_of);
+		}
 	}
 	if (SPI_execute_plan(plan_refund_user, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: refund lookup failed");
@@ -1525,9 +1626,11 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int64		user_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-		if (!isnull)
-			(void) reverse_refund_legs(&req, user_id);
+		if (!isnull && reverse_refund_legs(&req, user_id))
+			debt_credited = 0;
 	}
+	if (debt_credited != 0)
+		reverse_debt_credit(&req, debt_credited, debt_user);
 	res = ledger_post(&req);
 	SPI_finish();
 	PG_RETURN_INT64(res.txn_id);

@@ -69,7 +69,8 @@ END
 $$;
 
 -- Closes an account for good: only at zero posted balance with nothing
--- held and no pending hold towards it (WL012 otherwise).  Closing a closed
+-- held, no pending hold towards it and no outstanding debt (WL012
+-- otherwise).  Closing a closed
 -- account is a no-op.  The live flows' accounts (wallet.live_system_role)
 -- never close (22023): a closed payout_clearing would refuse every
 -- withdrawal for good, a closed debt account every later chargeback.
@@ -98,6 +99,15 @@ BEGIN
             USING ERRCODE = 'WL012',
                   DETAIL = format('Account %s holds %s; only an account at zero can close.', id, wallet.amount(bal, r.currency)),
                   HINT = 'Transfer the balance out first.';
+    END IF;
+    -- a closed account takes no recharge, so its debt could never be repaid (1.6.0)
+    IF r.debt_account IS NOT NULL AND wallet.units(wallet.balance(r.debt_account)) < 0 THEN
+        RAISE EXCEPTION 'account % cannot be closed: it has an outstanding debt of %', id,
+                        -wallet.balance(r.debt_account)
+            USING ERRCODE = 'WL012',
+                  DETAIL = format('Debt account %s is at %s; a closed account takes no recharge to repay it.',
+                                  r.debt_account, wallet.balance(r.debt_account)),
+                  HINT = 'Let the next recharge repay the debt first, or settle it with a posting to the debt account.';
     END IF;
     IF r.held <> 0 OR EXISTS (SELECT 1 FROM wallet.hold h
                                WHERE h.status = 'pending'

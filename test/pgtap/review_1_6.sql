@@ -21,11 +21,16 @@
 --   4. set_hot() made a debt account hot: the spending check reads its
 --      stored balance, so a user who had repaid stayed blocked until the
 --      next fold, and a fold between the reversal's two reads of the debt
---      made it repay too much.
+--      made it repay too much;
+--   5. (a model-based review) any other reversal that credits a debt
+--      account, e.g. of a reversed recharge that had repaid debt, put the
+--      plain mirror's credit there even when the debt was repaid since: a
+--      debt account above zero; and close_account() closed a user with an
+--      outstanding debt, which no recharge could then repay.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(33);
+SELECT plan(40);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
@@ -173,6 +178,29 @@ SELECT throws_ok(format('SELECT wallet.set_hot(%s)',
 SELECT lives_ok(format('SELECT wallet.set_hot(%s, false)',
                        (SELECT debt_account FROM wallet.account WHERE id = :u)),
                 'set_hot(debt account, false) is harmless');
+
+-- 5. reversals crediting a debt account; closing an indebted user
+SELECT wallet.open_account('r16-v5', :'cfg_coin_currency') AS u5 \gset
+SELECT wallet.recharge(:u5, pg_temp.coins(100), '1.00 USD', 'r16', 'v5-0') AS r50 \gset
+SELECT lives_ok(format($$SELECT wallet.gift(%s, %s, pg_temp.coins(100), 'r16-g50')$$, :u5, :cr), 'v5 spends 100');
+SELECT wallet.refund_recharge(:r50, 'chargeback') AS f50 \gset
+SELECT wallet.recharge(:u5, pg_temp.coins(50), '0.50 USD', 'r16', 'v5-1') AS r51 \gset
+SELECT wallet.reverse(:r51, 'r16-k51') AS v51 \gset
+SELECT is(pg_temp.pos('r16-v5'), 'user 0, debt -100', 'a recharge that repaid 50, reversed: debt 100 again');
+SELECT lives_ok(format($$SELECT wallet.recharge(%s, pg_temp.coins(70), '0.70 USD', 'r16', 'v5-2')$$, :u5),
+                'a recharge of 70 repays 70 (debt 30)');
+SELECT wallet.reverse(:v51, 'r16-k52') AS v52 \gset
+SELECT is(pg_temp.pos('r16-v5'), 'user 20, debt 0',
+          'the reversal of that reversal repays the 30 still owed and gives the other 20 to the user');
+SELECT is(wallet.reverse(:v51, 'r16-k52'), :v52::bigint, 'its retry returns it');
+SELECT is((SELECT count(*)::int FROM wallet.account WHERE kind = 'debt' AND balance > 0), 0,
+          'no debt account holds coins');
+SELECT wallet.open_account('r16-v6', :'cfg_coin_currency') AS u6 \gset
+SELECT wallet.recharge(:u6, pg_temp.coins(10), '0.10 USD', 'r16', 'v6-0') AS r60 \gset
+SELECT wallet.gift(:u6, :cr, pg_temp.coins(10), 'r16-g60') AS g60 \gset
+SELECT wallet.refund_recharge(:r60, 'chargeback') AS f60 \gset
+SELECT throws_ok(format('SELECT wallet.close_account(%s)', :u6), 'WL012', NULL,
+                 'close_account() of a user at zero with an outstanding debt: WL012');
 
 SELECT * FROM finish();
 ROLLBACK;
