@@ -15,13 +15,16 @@
 -- account's pending credits are not in; debt accounts made hot before go
 -- back to normal.  wallet.close_account() refuses a user with an
 -- outstanding debt (WL012): a closed account takes no recharge to repay it.
+-- wallet.recharge() and refund_recharge() lock the debt account's row
+-- before they read the debt.
 --
 -- The 1.6.0 library also changes, for every version: transfer_batch draws
 -- its transaction ids in batch order (the order it applies the rows in),
 -- and wallet.reverse() of a refund gives the refund's coins back as a
 -- recharge would (the debt owed at that moment first, the rest to the
 -- user's account); any other reversal crediting a debt account credits it
--- at most the debt owed, the rest to its user.
+-- at most the debt owed, the rest to its user (55000 when that leaves
+-- nothing to post, or when it names the debt accounts of several users).
 --
 -- Written by hand (tools/upgrade_diff.py --script ext/wallet--1.5.0.sql
 -- wallet--1.6.0.sql names only the two tables), after the schema check of
@@ -194,8 +197,10 @@ UPDATE pg_catalog.pg_init_privs i
 -- ============================================================================
 -- Functions changed in 1.6.0 (tools/upgrade_diff.py --script): set_hot()
 -- refuses a debt account (22023), close_account() a user with an
--- outstanding debt (WL012).  A debt account made hot before goes back to
--- normal, its pending credits folded.
+-- outstanding debt (WL012), and recharge() and refund_recharge() lock the
+-- user's debt account before they read the debt (a repayment posted to it
+-- with the generic API takes that row only).  A debt account made hot
+-- before goes back to normal, its pending credits folded.
 -- ============================================================================
 -- Marks an account hot (credits bypass its row lock) or back to normal.
 -- Going back to normal takes the row lock and the hot-posting lock
@@ -291,6 +296,267 @@ BEGIN
     END IF;
     UPDATE wallet.account a SET status = 'closed', version = a.version + 1
      WHERE a.id = close_account.id;
+END
+$$;
+
+-- Coins bought in a store or on the web: posts, as one transaction of kind
+-- 'recharge', coin_issuance −coins, user +coins (less the debt repaid),
+-- debt account +repaid, cash:<CUR> +paid, sales:<CUR> −paid.  When the user
+-- has an outstanding debt (see the debt model above) the coins repay it
+-- first.  Returns the transaction id.
+-- Idempotent per (channel, external_id), the store's order id: key
+-- 'wallet:recharge:<channel>:<external_id>' (reserved prefix: no client can take it first); a repeated call with the same user,
+-- coins and paid returns the first transaction and posts nothing.
+-- Metadata: {"channel", "external_id", "account", "coins", "paid",
+-- "debt_repaid"}.
+-- Errors: 22004 null argument; 22023 coins or paid not positive, channel
+-- empty/longer than 64 bytes/containing ':', external_id empty or longer
+-- than 120 bytes, a system account of the live flows as the user; WL002 coins not in the coin unit, paid not in an ISO 4217
+-- currency, or the account not a coin account; WL003 unknown account;
+-- WL004/WL005 frozen/closed account; WL006 the order id was already used
+-- for a different recharge; 55000 not set up.
+CREATE OR REPLACE FUNCTION wallet.recharge(user_account bigint, coins wallet.amount, paid wallet.amount,
+                                channel text, external_id text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    u wallet.account;
+    key text;
+    found_id bigint;
+    found_kind text;
+    found_md jsonb;
+    n bigint;
+    debt bigint;
+    repay bigint;
+    cur text;
+    acc record;
+    legs wallet.leg[];
+BEGIN
+    IF user_account IS NULL OR coins IS NULL OR paid IS NULL OR channel IS NULL OR external_id IS NULL THEN
+        RAISE EXCEPTION 'wallet.recharge: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN user_account IS NULL THEN 'user_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN paid IS NULL THEN 'paid' END, CASE WHEN channel IS NULL THEN 'channel' END, CASE WHEN external_id IS NULL THEN 'external_id' END));
+    END IF;
+    IF octet_length(channel) NOT BETWEEN 1 AND 64 OR strpos(channel, ':') > 0 THEN
+        RAISE EXCEPTION 'channel must be 1 to 64 bytes without '':'', got "%"', channel
+            USING ERRCODE = '22023',
+                  DETAIL = format('The channel has %s bytes%s.', octet_length(channel),
+                                  CASE WHEN strpos(channel, ':') > 0 THEN ' and a '':''' ELSE '' END);
+    END IF;
+    IF octet_length(external_id) NOT BETWEEN 1 AND 120 THEN
+        RAISE EXCEPTION 'external_id must be 1 to 120 bytes, got %', octet_length(external_id)
+            USING ERRCODE = '22023',
+                  DETAIL = format('The store''s order id of channel %s has %s bytes.', channel, octet_length(external_id));
+    END IF;
+    c := wallet.live_cfg();
+    PERFORM wallet.live_refuse_system(user_account, 'user');
+    n := wallet.units(coins);
+    cur := wallet.currency(paid);
+    IF wallet.currency(coins) <> c.coin_currency THEN
+        RAISE EXCEPTION 'coins must be in %, got %', c.coin_currency, coins
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Coins are %s; the recharge was given %s.', c.coin_currency, coins);
+    END IF;
+    IF n <= 0 THEN
+        RAISE EXCEPTION 'coins must be positive, got %', coins USING ERRCODE = '22023',
+            DETAIL = format('A recharge adds coins; %s is not positive.', coins);
+    END IF;
+    IF NOT wallet.is_iso_currency(cur) THEN
+        RAISE EXCEPTION 'paid must be in an ISO 4217 currency, got %', paid
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('%s is not an ISO 4217 currency; coins are paid with real money.', cur);
+    END IF;
+    IF wallet.units(paid) <= 0 THEN
+        RAISE EXCEPTION 'paid must be positive, got %', paid USING ERRCODE = '22023',
+            DETAIL = format('The store received %s.', paid);
+    END IF;
+
+    -- serialise with refunds of this user, then look the order up
+    u := wallet.live_lock_account(user_account);
+    key := 'wallet:recharge:' || channel || ':' || external_id;
+    SELECT t.id, t.kind, t.metadata INTO found_id, found_kind, found_md
+      FROM wallet.txn t WHERE t.idempotency_key = key;
+    IF FOUND THEN
+        IF found_kind = 'recharge' AND found_md ->> 'account' = user_account::text
+           AND found_md ->> 'coins' = coins::text AND found_md ->> 'paid' = paid::text THEN
+            RETURN found_id;
+        END IF;
+        RAISE EXCEPTION 'order "%" of channel "%" was already recharged with a different request', external_id, channel
+            USING ERRCODE = 'WL006',
+                  DETAIL = format('Transaction %s: account %s, %s for %s.', found_id,
+                                  found_md ->> 'account', found_md ->> 'coins', found_md ->> 'paid'),
+                  HINT = 'Resend the same request to get the first result.';
+    END IF;
+
+    IF u.currency <> c.coin_currency THEN
+        RAISE EXCEPTION 'account % holds %, not coins (%)', user_account, u.currency, c.coin_currency
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Account %s is in %s; recharges credit %s.', user_account, u.currency, c.coin_currency);
+    END IF;
+    IF u.status = 'frozen' THEN
+        RAISE EXCEPTION 'account % is frozen', user_account USING ERRCODE = 'WL004',
+            DETAIL = format('Account %s takes no postings while frozen; the recharge of order %s was not posted.',
+                            user_account, external_id);
+    ELSIF u.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', user_account USING ERRCODE = 'WL005',
+            DETAIL = format('Account %s is closed; the recharge of order %s was not posted.', user_account, external_id);
+    END IF;
+
+    -- and the debt account's row: a posting to it (a repayment through the
+    -- generic API) takes that row, not the user's, so the debt read below
+    -- is the debt (1.6.0)
+    PERFORM 1 FROM wallet.account d WHERE d.id = u.debt_account FOR NO KEY UPDATE;
+    debt := wallet.live_debt(u);
+    repay := least(n, debt);
+    acc := wallet.live_cash_accounts(cur);
+    legs := ARRAY[ROW(c.coin_issuance, wallet.amount(-n, c.coin_currency))::wallet.leg];
+    IF n - repay > 0 THEN
+        legs := legs || ROW(user_account, wallet.amount(n - repay, c.coin_currency))::wallet.leg;
+    END IF;
+    IF repay > 0 THEN
+        legs := legs || ROW(u.debt_account, wallet.amount(repay, c.coin_currency))::wallet.leg;
+    END IF;
+    legs := legs || ROW(acc.cash, paid)::wallet.leg || ROW(acc.sales, -paid)::wallet.leg;
+    RETURN wallet.post_system(key, legs, 'recharge',
+                       jsonb_build_object('channel', channel, 'external_id', external_id,
+                                          'account', user_account, 'coins', coins::text,
+                                          'paid', paid::text, 'debt_repaid', repay));
+END
+$$;
+
+-- A store refund or chargeback of a recharge: claws the R recharged coins
+-- back, even when some were spent (see the debt model above), as one
+-- transaction of kind 'refund': user −x, debt account (x − R), coin_issuance
+-- +R, cash:<CUR> −paid, sales:<CUR> +paid, where x = min(the user's free
+-- coins (balance − held), R + outstanding debt).  The debt account is
+-- opened and linked on the first shortfall.  Returns the transaction id.
+-- The recharge's claw-back lock is taken first (as wallet.reverse()
+-- takes it), then the user's account, so refunds and recharges of a user
+-- are serialised.
+-- Idempotent: key 'wallet:refund:<tx_id>' (reserved); a second call returns the first
+-- refund's id (whatever its reason).
+-- Metadata: {"refunds": tx_id, "reason", "account", "coins", "paid",
+-- "from_account" (x), "debt_change" (x − R)}.
+-- Errors: 22004 null tx_id; 22023 not a recharge, reason longer than 1000
+-- bytes; WL009 unknown transaction; WL004 frozen user account (with coins
+-- to take back); 55000 not set up.
+CREATE OR REPLACE FUNCTION wallet.refund_recharge(tx_id bigint, reason text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+    t_kind text;
+    t_md jsonb;
+    t_key text;
+    user_id bigint;
+    u wallet.account;
+    key text;
+    found_id bigint;
+    r bigint;
+    paid wallet.amount;
+    debt bigint;
+    free bigint;
+    x bigint;
+    acc record;
+    debt_id bigint;
+    unlinked boolean := false;
+    legs wallet.leg[];
+    result bigint;
+BEGIN
+    IF tx_id IS NULL THEN
+        RAISE EXCEPTION 'tx_id must not be null' USING ERRCODE = '22004',
+            DETAIL = 'The tx_id argument is null.';
+    END IF;
+    IF octet_length(reason) > 1000 THEN
+        RAISE EXCEPTION 'reason is longer than 1000 bytes' USING ERRCODE = '22023',
+            DETAIL = format('The reason has %s bytes.', octet_length(reason));
+    END IF;
+    c := wallet.live_cfg();
+    SELECT t.kind, t.metadata, t.idempotency_key INTO t_kind, t_md, t_key FROM wallet.txn t WHERE t.id = tx_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown transaction %', tx_id USING ERRCODE = 'WL009',
+            DETAIL = format('No transaction has id %s.', tx_id);
+    END IF;
+    -- only what wallet.recharge posted: its key is in the reserved prefix,
+    -- which no client can use, so a client's transfer given the kind
+    -- 'recharge' and made-up metadata is not one (1.2.0)
+    IF t_kind <> 'recharge' OR NOT (t_md ? 'account') OR NOT starts_with(t_key, 'wallet:recharge:') THEN
+        RAISE EXCEPTION 'transaction % is a %, not a recharge', tx_id,
+                        CASE WHEN t_kind = 'recharge' THEN 'posting of kind recharge' ELSE t_kind END
+            USING ERRCODE = '22023',
+                  DETAIL = CASE WHEN t_kind = 'recharge'
+                                THEN format('Transaction %s has kind recharge but was not posted by wallet.recharge (key "%s").', tx_id, t_key)
+                                ELSE format('Transaction %s has kind %s; only recharges are refunded.', tx_id, t_kind) END,
+                  HINT = 'Use wallet.reverse() for other transactions.';
+    END IF;
+    user_id := (t_md ->> 'account')::bigint;
+    r := wallet.units((t_md ->> 'coins')::wallet.amount);
+    paid := (t_md ->> 'paid')::wallet.amount;
+
+    -- the claw-back lock of the recharge, as wallet.reverse() takes it
+    -- first: a reversal claims the link before it locks the user, so a
+    -- refund that locked the user first deadlocked with it (1.4.0)
+    PERFORM wallet.lock_key('wallet:reverse:' || tx_id);
+    u := wallet.live_lock_account(user_id);
+    key := 'wallet:refund:' || tx_id;
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.idempotency_key = key;
+    IF FOUND THEN
+        RETURN found_id;
+    END IF;
+    -- clawed back at most once: not after wallet.reverse() of the recharge
+    SELECT t.id INTO found_id FROM wallet.txn t WHERE t.reverses = tx_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'transaction % is already reversed', tx_id
+            USING ERRCODE = 'WL010',
+                  DETAIL = format('Transaction %s reversed it; a recharge is clawed back at most once.', found_id);
+    END IF;
+
+    -- and the debt account's row: a posting to it (a repayment through the
+    -- generic API) takes that row, not the user's, so the debt read below
+    -- is the debt (1.6.0)
+    PERFORM 1 FROM wallet.account d WHERE d.id = u.debt_account FOR NO KEY UPDATE;
+    debt := wallet.live_debt(u);
+    free := greatest(wallet.units(wallet.balance(user_id)) - u.held, 0);
+    x := least(free, r + debt);
+    debt_id := u.debt_account;
+    IF x < r AND debt_id IS NULL THEN
+        debt_id := wallet.open_account(u.owner, u.currency, 'debt', true,
+                                       jsonb_build_object('debt_of', user_id));
+        UPDATE wallet.account a SET debt_account = debt_id, version = a.version + 1
+         WHERE a.id = user_id;
+    END IF;
+    IF x > 0 AND debt > 0 THEN
+        -- The engine refuses any debit of an indebted account; this one
+        -- settles the debt, so unlink the debt account for this posting
+        -- (the row stays locked by us; nobody sees the gap).
+        UPDATE wallet.account a SET debt_account = NULL WHERE a.id = user_id;
+        unlinked := true;
+    END IF;
+
+    acc := wallet.live_cash_accounts(wallet.currency(paid));
+    legs := ARRAY[]::wallet.leg[];
+    IF x > 0 THEN
+        legs := legs || ROW(user_id, wallet.amount(-x, c.coin_currency))::wallet.leg;
+    END IF;
+    IF x <> r THEN
+        legs := legs || ROW(debt_id, wallet.amount(x - r, c.coin_currency))::wallet.leg;
+    END IF;
+    legs := legs || ROW(c.coin_issuance, wallet.amount(r, c.coin_currency))::wallet.leg
+                 || ROW(acc.cash, -paid)::wallet.leg
+                 || ROW(acc.sales, paid)::wallet.leg;
+    -- linked like a reversal, so wallet.reverse() of the recharge is refused
+    result := wallet.post_system(key, legs, 'refund',
+                          jsonb_build_object('refunds', tx_id, 'reason', reason, 'account', user_id,
+                                             'coins', t_md ->> 'coins', 'paid', paid::text,
+                                             'from_account', x, 'debt_change', x - r),
+                          reverses => tx_id);
+    IF unlinked THEN
+        UPDATE wallet.account a SET debt_account = debt_id WHERE a.id = user_id;
+    END IF;
+    RETURN result;
 END
 $$;
 

@@ -1269,7 +1269,10 @@ typedef struct RefundReversal
  * and so on.  A debt account holds no coins of its own: the credit repays
  * the debt owed now, and what it would have put above zero goes to the
  * user's account instead (ul: the user's leg, or -1; legs has room for
- * one more).
+ * one more).  Several legs on the debt account count as one; a reversal
+ * left with no leg at all (it only moved coins back from the user to a
+ * debt since repaid) is refused (55000).  Only a reversal that names one
+ * debt account is capped (wallet_reverse).
  */
 static void
 reverse_cap_debt_credit(PostRequest *req, RefundReversal *rr, AccountState *u,
@@ -1281,16 +1284,21 @@ reverse_cap_debt_credit(PostRequest *req, RefundReversal *rr, AccountState *u,
 	int64		e;
 	int			n = 0;
 
-	for (int l = 0; l < req->nlegs; l++)
-		if (req->legs[l].account == rr->debt_id && req->legs[l].units > 0)
+	/*
+	 * its legs on the debt account, taken as one: c, their sum (the
+	 * account's net change, already checked to fit 64 bits), a credit
+	 */
+	c = d->delta;
+	for (int l = 0; l < req->nlegs && dl < 0; l++)
+		if (req->legs[l].account == rr->debt_id)
 			dl = l;
-	if (dl < 0)
+	if (dl < 0 || c <= 0)
 		return;
-	c = req->legs[dl].units;
+	for (int l = dl + 1; l < req->nlegs; l++)
+		if (req->legs[l].account == rr->debt_id)
+			req->legs[l].units = 0;
 	k = balance < 0 ? (int64) Min(-balance, (int128) c) : 0;
 	e = c - k;
-	if (e == 0)
-		return;
 	req->legs[dl].units = k;
 	if (ul < 0)
 	{
@@ -1308,6 +1316,13 @@ reverse_cap_debt_credit(PostRequest *req, RefundReversal *rr, AccountState *u,
 		if (req->legs[l].units != 0)
 			req->legs[n++] = req->legs[l];
 	req->nlegs = n;
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("reversing this transaction would move nothing"),
+				 errdetail("It moved money from account " INT64_FORMAT "'s debt account " INT64_FORMAT
+						   " to the account; that debt has been repaid since, and a debt account holds no coins.",
+						   rr->user_id, rr->debt_id)));
 }
 
 static void
@@ -1484,8 +1499,10 @@ wallet_reverse(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan_refund = NULL;
 	static SPIPlanPtr plan_refund_user = NULL;
 	int64		tx_id;
-	int64		debt_credited = 0;	/* a debt account the reversal credits */
+	int64		debt_credited = 0;	/* a debt account among the legs */
 	int64		debt_user = 0;	/* and its user */
+	bool		debt_accounts_many = false;
+	bool	   *is_debt;
 	PostRequest req;
 	PostResult	res;
 	Datum		arg;
@@ -1600,6 +1617,7 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		elog(ERROR, "wallet: transaction legs lookup failed");
 	req.nlegs = (int) SPI_processed;
 	req.legs = palloc(sizeof(LedgerLeg) * Max(req.nlegs, 1));
+	is_debt = palloc0(sizeof(bool) * Max(req.nlegs, 1));
 	for (int i = 0; i < req.nlegs; i++)
 	{
 		bool		isnull;
@@ -1611,13 +1629,16 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		req.legs[i].units = -DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
 		cur = DatumGetTextPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 		(void) money_code_from_text(VARDATA_ANY(cur), VARSIZE_ANY_EXHDR(cur), &req.legs[i].currency);
-		/* the first leg that credits a user's debt account */
+		/* a user's debt account among the legs */
 		debt_of = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
-		if (!isnull && req.legs[i].units > 0 && debt_credited == 0)
+		is_debt[i] = !isnull;
+		if (!isnull && debt_credited == 0)
 		{
 			debt_credited = req.legs[i].account;
 			debt_user = DatumGetInt64(debt_of);
 		}
+		else if (!isnull && debt_credited != req.legs[i].account)
+			debt_accounts_many = true;
 	}
 	if (SPI_execute_plan(plan_refund_user, &arg, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "wallet: refund lookup failed");
@@ -1629,8 +1650,33 @@ wallet_reverse(PG_FUNCTION_ARGS)
 		if (!isnull && reverse_refund_legs(&req, user_id))
 			debt_credited = 0;
 	}
-	if (debt_credited != 0)
+	if (debt_credited != 0 && !debt_accounts_many)
 		reverse_debt_credit(&req, debt_credited, debt_user);
+	else if (debt_accounts_many)
+	{
+		/*
+		 * The debt accounts of several users (only the generic API posts
+		 * such a transaction): one the reversal would credit could not be
+		 * capped here, so that reversal is refused.
+		 */
+		for (int i = 0; i < req.nlegs; i++)
+		{
+			int128		net = 0;
+
+			if (!is_debt[i])
+				continue;
+			for (int j = 0; j < req.nlegs; j++)
+				if (req.legs[j].account == req.legs[i].account)
+					net += req.legs[j].units;
+			if (net > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("transaction " INT64_FORMAT " cannot be reversed: it names the debt accounts of several users", tx_id),
+						 errdetail("Its reversal would credit debt account " INT64_FORMAT "; a reversal credits at most the debt owed, for one user's debt account at a time.",
+								   req.legs[i].account),
+						 errhint("Post the reversal as separate postings, one per user.")));
+		}
+	}
 	res = ledger_post(&req);
 	SPI_finish();
 	PG_RETURN_INT64(res.txn_id);

@@ -401,6 +401,10 @@ BEGIN
             DETAIL = format('Account %s is closed; the recharge of order %s was not posted.', user_account, external_id);
     END IF;
 
+    -- and the debt account's row: a posting to it (a repayment through the
+    -- generic API) takes that row, not the user's, so the debt read below
+    -- is the debt (1.6.0)
+    PERFORM 1 FROM wallet.account d WHERE d.id = u.debt_account FOR NO KEY UPDATE;
     debt := wallet.live_debt(u);
     repay := least(n, debt);
     acc := wallet.live_cash_accounts(cur);
@@ -738,6 +742,10 @@ BEGIN
                   DETAIL = format('Transaction %s reversed it; a recharge is clawed back at most once.', found_id);
     END IF;
 
+    -- and the debt account's row: a posting to it (a repayment through the
+    -- generic API) takes that row, not the user's, so the debt read below
+    -- is the debt (1.6.0)
+    PERFORM 1 FROM wallet.account d WHERE d.id = u.debt_account FOR NO KEY UPDATE;
     debt := wallet.live_debt(u);
     free := greatest(wallet.units(wallet.balance(user_id)) - u.held, 0);
     x := least(free, r + debt);

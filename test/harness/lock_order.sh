@@ -24,6 +24,10 @@
 #      waiting for the user sees the debt the reversal repaid;
 #   7. (a hot debt account, folded between two reads: set_hot refuses debt
 #      accounts since 1.6.0, in test/pgtap/review_1_6.sql.)
+# and one a last review found in recharge (1.6.0 install script):
+#   8. a repayment posted to the debt account with the generic API commits
+#      while a recharge of the user waits: the recharge must see the debt
+#      repaid (it locks the debt account's row before it reads the debt).
 # Prints TAP lines.  Needs PGHOST/PGPORT of a running cluster (make test's).
 #      WALLET_STRESS=1 runs each mix 60 s instead of 8.
 set -uo pipefail
@@ -185,6 +189,21 @@ if [ "$got" = "user 100, debt 0" ]; then
   ok "a hot user: a recharge waiting for the reversal of a refund finds the debt it repaid (user 100, debt 0)"
 else bad "a hot user, recharge vs the reversal of a refund: want user 100, debt 0; got '$got'"
   cat "$work"/s6?.out | sed 's/^/# /'; fi
+
+# 8. user u8 owes 10; a generic posting repays it while a recharge waits
+read -r u8 rf8 <<<"$(indebted u8 10)"
+d8=$(q "SELECT debt_account FROM wallet.account WHERE id = $u8")
+iss=$(q "SELECT coin_issuance FROM wallet.live_config")
+psql -X -q -At -d "$DB" -c "BEGIN" -c "SELECT wallet.post('repay-8', ARRAY[ROW($d8, '10 COIN'), ROW($iss, '-10 COIN')]::wallet.leg[])" \
+     -c "SELECT pg_sleep(2)" -c "COMMIT" >"$work/s8a.out" 2>&1 &
+sleep 0.5
+psql -X -q -At -d "$DB" -c "SELECT wallet.recharge($u8, '10 COIN', '0.10 USD', 'lo', 'u8-2')" >"$work/s8b.out" 2>&1
+wait
+got=$(q "SELECT string_agg(kind || ' ' || wallet.units(balance), ', ' ORDER BY kind DESC) FROM wallet.accounts WHERE owner = 'u8'")
+if [ "$got" = "user 10, debt 0" ]; then
+  ok "a recharge waiting for a repayment posted to the debt account sees the debt repaid (user 10, debt 0)"
+else bad "a recharge vs a repayment posted to the debt account: want user 10, debt 0; got '$got'"
+  cat "$work"/s8?.out | sed 's/^/# /'; fi
 
 v=$(q "SELECT string_agg(check_name, ', ') FROM wallet.verify() WHERE NOT ok")
 [ -z "$v" ] && ok "reversals of refunds: verify() all ok" || bad "reversals of refunds: verify() fails: $v"

@@ -26,26 +26,23 @@
 --      account, e.g. of a reversed recharge that had repaid debt, put the
 --      plain mirror's credit there even when the debt was repaid since: a
 --      debt account above zero; and close_account() closed a user with an
---      outstanding debt, which no recharge could then repay.
+--      outstanding debt, which no recharge could then repay;
+--   6. (a last review) a capped reversal left with no leg posted an empty
+--      transaction; several legs on one debt account were capped one by
+--      one; the debt accounts of two users were not capped at all.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(40);
+SELECT plan(45);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
 SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
-            WHERE attrelid = 'wallet.txn'::regclass AND attname = 'idempotency_key'),
-          '"C"', 'wallet.txn.idempotency_key is COLLATE "C"');
-SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
-            WHERE attrelid = 'wallet.hold'::regclass AND attname = 'idempotency_key'),
-          '"C"', 'wallet.hold.idempotency_key is COLLATE "C"');
-SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
-            WHERE attrelid = 'wallet.transactions'::regclass AND attname = 'idempotency_key'),
-          '"C"', 'the view wallet.transactions shows the key with collation "C"');
-SELECT is((SELECT attcollation::regcollation::text FROM pg_attribute
-            WHERE attrelid = 'wallet.holds'::regclass AND attname = 'idempotency_key'),
-          '"C"', 'the view wallet.holds shows the key with collation "C"');
+            WHERE attrelid = v.rel AND attname = 'idempotency_key'), '"C"', v.what)
+  FROM (VALUES ('wallet.txn'::regclass, 'wallet.txn.idempotency_key is COLLATE "C"'),
+               ('wallet.hold', 'wallet.hold.idempotency_key is COLLATE "C"'),
+               ('wallet.transactions', 'the view wallet.transactions shows the key with collation "C"'),
+               ('wallet.holds', 'the view wallet.holds shows the key with collation "C"')) v(rel, what);
 -- the unique indexes are the keys' byte order: what batch.c sorts by
 SELECT is((SELECT array_agg(c.indexrelid::regclass::text || ' ' || l.collname ORDER BY c.indexrelid::regclass::text)
              FROM pg_index c JOIN pg_collation l ON l.oid = c.indcollation[0]
@@ -201,6 +198,29 @@ SELECT wallet.gift(:u6, :cr, pg_temp.coins(10), 'r16-g60') AS g60 \gset
 SELECT wallet.refund_recharge(:r60, 'chargeback') AS f60 \gset
 SELECT throws_ok(format('SELECT wallet.close_account(%s)', :u6), 'WL012', NULL,
                  'close_account() of a user at zero with an outstanding debt: WL012');
+
+-- 6. lending from a debt account, reversed after the debt was repaid; fees
+-- on one debt account in two legs; debt accounts of two users
+SELECT wallet.open_account('r16-v7', :'cfg_coin_currency') AS u7 \gset
+SELECT wallet.recharge(:u7, pg_temp.coins(10), '0.10 USD', 'r16', 'v7-0') AS r70 \gset
+SELECT wallet.gift(:u7, :cr, pg_temp.coins(10), 'r16-g70') AS g70 \gset
+SELECT wallet.refund_recharge(:r70, 'chargeback') AS f70 \gset
+SELECT debt_account AS d7 FROM wallet.account WHERE id = :u7 \gset
+SELECT wallet.post('r16-lend', ARRAY[ROW(:d7, pg_temp.coins(-5)), ROW(:u7, pg_temp.coins(5))]::wallet.leg[]) AS lend \gset
+SELECT wallet.recharge(:u7, pg_temp.coins(15), '0.15 USD', 'r16', 'v7-1') AS r71 \gset
+SELECT throws_ok(format($$SELECT wallet.reverse(%s, 'r16-rv-lend')$$, :lend), '55000', NULL,
+                 'reversing a loan from a debt account repaid since would move nothing: 55000, no empty transaction');
+SELECT wallet.post('r16-fee', ARRAY[ROW(:d7, pg_temp.coins(-5)), ROW(:d7, pg_temp.coins(-5)),
+                                    ROW(:cfg_coin_revenue, pg_temp.coins(10))]::wallet.leg[]) AS fee \gset
+SELECT wallet.recharge(:u7, pg_temp.coins(10), '0.10 USD', 'r16', 'v7-2') AS r72 \gset
+SELECT lives_ok(format($$SELECT wallet.reverse(%s, 'r16-rv-fee')$$, :fee), 'a fee in two legs on a debt account, reversed');
+SELECT is(pg_temp.pos('r16-v7'), 'user 15, debt 0', 'both legs count as one credit of 10, given to the user (the debt was repaid)');
+SELECT wallet.post('r16-fee2', ARRAY[ROW(:d7, pg_temp.coins(-4)),
+                                     ROW((SELECT debt_account FROM wallet.account WHERE id = :u6), pg_temp.coins(-6)),
+                                     ROW(:cfg_coin_revenue, pg_temp.coins(10))]::wallet.leg[]) AS fee2 \gset
+SELECT throws_ok(format($$SELECT wallet.reverse(%s, 'r16-rv-fee2')$$, :fee2), '55000', NULL,
+                 'a reversal that would credit the debt accounts of two users: 55000');
+SELECT is((SELECT count(*)::int FROM wallet.verify() WHERE NOT ok), 0, 'verify() all ok');
 
 SELECT * FROM finish();
 ROLLBACK;
