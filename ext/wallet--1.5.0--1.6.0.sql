@@ -79,9 +79,12 @@ SELECT pg_catalog.set_config('wallet_upgrade.views', (
     SELECT pg_catalog.jsonb_object_agg(c.oid::regclass::text, pg_catalog.jsonb_build_object(
                'owner', c.relowner::regrole::text,
                'rights', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                                             'col', x.col, 'grantor', x.grantor::regrole::text,
-                                             'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END,
-                                             'priv', x.privilege_type, 'grantable', x.is_grantable))
+                                             'grantor', x.grantor::regrole::text,
+                                             'stmt', format('GRANT %s%s ON %s TO %s%s', x.privilege_type,
+                                                            CASE WHEN x.col IS NOT NULL THEN format(' (%I)', x.col) ELSE '' END,
+                                                            c.oid::regclass,
+                                                            CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END,
+                                                            CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)))
                                      FROM (SELECT NULL::name AS col, a.* FROM pg_catalog.aclexplode(c.relacl) a
                                            UNION ALL
                                            SELECT t.attname, a.* FROM pg_catalog.pg_attribute t,
@@ -121,7 +124,6 @@ DECLARE
     todo jsonb;
     left_over jsonb;
     g jsonb;
-    stmt text;
     progress boolean;
 BEGIN
     FOR v IN SELECT pg_catalog.jsonb_object_keys(saved) LOOP
@@ -131,13 +133,9 @@ BEGIN
             progress := false;
             left_over := '[]';
             FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(todo) LOOP
-                stmt := format('GRANT %s%s ON %s TO %s%s', g ->> 'priv',
-                               CASE WHEN g ->> 'col' IS NOT NULL THEN format(' (%I)', g ->> 'col') ELSE '' END,
-                               v, g ->> 'grantee',
-                               CASE WHEN (g ->> 'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
                 BEGIN
                     EXECUTE format('SET LOCAL ROLE %s', g ->> 'grantor');
-                    EXECUTE stmt;
+                    EXECUTE g ->> 'stmt';
                     RESET ROLE;
                     progress := true;
                 EXCEPTION WHEN insufficient_privilege OR invalid_grant_operation THEN
@@ -148,14 +146,10 @@ BEGIN
             EXIT WHEN pg_catalog.jsonb_array_length(todo) = 0 OR NOT progress;
         END LOOP;
         FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(todo) LOOP
-            stmt := format('GRANT %s%s ON %s TO %s%s', g ->> 'priv',
-                           CASE WHEN g ->> 'col' IS NOT NULL THEN format(' (%I)', g ->> 'col') ELSE '' END,
-                           v, g ->> 'grantee',
-                           CASE WHEN (g ->> 'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
             RAISE WARNING 'wallet 1.6.0: % could not give this right again; the owner of % gives it: %',
-                          g ->> 'grantor', v, stmt;
+                          g ->> 'grantor', v, g ->> 'stmt';
             EXECUTE format('SET LOCAL ROLE %s', saved -> v ->> 'owner');
-            EXECUTE stmt;
+            EXECUTE g ->> 'stmt';
             RESET ROLE;
         END LOOP;
         -- GRANT in an extension script records an initial privilege; a

@@ -1250,7 +1250,7 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
  * mirror, so a retry with the same key returns the first reversal whatever
  * the debt is by then.
  */
-typedef struct RefundReversal
+typedef struct DebtReversal
 {
 	int64		user_id;
 	int64		debt_id;
@@ -1261,7 +1261,7 @@ typedef struct RefundReversal
 	 * (reverse_debt_credit)
 	 */
 	bool		cap_only;
-} RefundReversal;
+} DebtReversal;
 
 /*
  * Any other reversal that credits a user's debt account: the reversal of a
@@ -1275,7 +1275,7 @@ typedef struct RefundReversal
  * debt account is capped (wallet_reverse).
  */
 static void
-reverse_cap_debt_credit(PostRequest *req, RefundReversal *rr, AccountState *u,
+reverse_cap_debt_credit(PostRequest *req, DebtReversal *rr, AccountState *u,
 						AccountState *d, int ul, int128 balance)
 {
 	int			dl = -1;
@@ -1326,9 +1326,9 @@ reverse_cap_debt_credit(PostRequest *req, RefundReversal *rr, AccountState *u,
 }
 
 static void
-refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
+debt_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
 {
-	RefundReversal *rr = (RefundReversal *) req->after_lock_arg;
+	DebtReversal *rr = (DebtReversal *) req->after_lock_arg;
 	AccountState *u = ledger_find_state(states, nstates, rr->user_id);
 	AccountState *d = rr->debt_id != 0 ? ledger_find_state(states, nstates, rr->debt_id) : NULL;
 	int			ul = -1;
@@ -1382,6 +1382,28 @@ refund_reversal_after_lock(PostRequest *req, AccountState *states, int nstates)
 }
 
 /*
+ * The hook above for req, on user_id and its debt account debt_id (0:
+ * none), with the rows of both locked even when hot: the live flows change
+ * the debt with the user's row locked (recharge, refund_recharge), and
+ * fold_hot folds a hot account under its row lock, so the debt read in the
+ * hook is the debt.  extra_account: the one of the two no leg names yet.
+ */
+static void
+set_debt_hook(PostRequest *req, int64 user_id, int64 debt_id, bool cap_only, int64 extra_account)
+{
+	DebtReversal *rr = palloc(sizeof(DebtReversal));
+
+	rr->user_id = user_id;
+	rr->debt_id = debt_id;
+	rr->cap_only = cap_only;
+	req->extra_account = extra_account;
+	req->lock_ids[0] = user_id;
+	req->lock_ids[1] = debt_id;
+	req->after_lock = debt_reversal_after_lock;
+	req->after_lock_arg = rr;
+}
+
+/*
  * Turns req (the refund's legs negated) into the legs described above, for
  * the refund's user; returns false (req unchanged: the plain mirror) when
  * the refund's legs do not give the user's position back.
@@ -1390,7 +1412,6 @@ static bool
 reverse_refund_legs(PostRequest *req, int64 user_id)
 {
 	static SPIPlanPtr plan_debt_account = NULL;
-	RefundReversal *rr;
 	Datum		arg;
 	bool		isnull;
 	int64		debt_id = 0;
@@ -1437,21 +1458,7 @@ reverse_refund_legs(PostRequest *req, int64 user_id)
 	req->fingerprint_nlegs = req->nlegs;
 	req->legs = legs;
 	req->nlegs = n;
-	/*
-	 * Both rows locked even when hot: the live flows change the debt with
-	 * the user's row locked (recharge, refund_recharge), and fold_hot folds
-	 * a hot account under its row lock, so the debt read in the hook is the
-	 * debt.
-	 */
-	rr = palloc(sizeof(RefundReversal));
-	rr->user_id = user_id;
-	rr->debt_id = debt_id;
-	rr->cap_only = false;
-	req->extra_account = debt_id;
-	req->lock_ids[0] = user_id;
-	req->lock_ids[1] = debt_id;
-	req->after_lock = refund_reversal_after_lock;
-	req->after_lock_arg = rr;
+	set_debt_hook(req, user_id, debt_id, false, debt_id);
 	return true;
 }
 
@@ -1462,7 +1469,6 @@ reverse_refund_legs(PostRequest *req, int64 user_id)
 static void
 reverse_debt_credit(PostRequest *req, int64 debt_id, int64 user_id)
 {
-	RefundReversal *rr = palloc(sizeof(RefundReversal));
 	LedgerLeg  *legs = palloc(sizeof(LedgerLeg) * (req->nlegs + 1));
 	bool		has_user = false;
 
@@ -1470,15 +1476,7 @@ reverse_debt_credit(PostRequest *req, int64 debt_id, int64 user_id)
 	for (int i = 0; i < req->nlegs; i++)
 		has_user |= legs[i].account == user_id;
 	req->legs = legs;
-	rr->user_id = user_id;
-	rr->debt_id = debt_id;
-	rr->cap_only = true;
-	if (!has_user)
-		req->extra_account = user_id;
-	req->lock_ids[0] = user_id;
-	req->lock_ids[1] = debt_id;
-	req->after_lock = refund_reversal_after_lock;
-	req->after_lock_arg = rr;
+	set_debt_hook(req, user_id, debt_id, true, has_user ? 0 : user_id);
 }
 
 /*
