@@ -193,8 +193,12 @@ UPDATE pg_catalog.pg_init_privs i
 -- refuses a debt account (22023), close_account() a user with an
 -- outstanding debt (WL012), and recharge() and refund_recharge() lock the
 -- user's debt account before they read the debt (a repayment posted to it
--- with the generic API takes that row only).  A debt account made hot
--- before goes back to normal, its pending credits folded.
+-- with the generic API takes that row only).  request_withdrawal() refuses
+-- every account of the platform (a debt or cash account too) as the
+-- creator with 22023, before the currency check.  live_report() adds its
+-- totals in numeric (live_total_text/live_total_units, new): a sum of
+-- balances past 64 bits no longer fails the whole report.  A debt account
+-- made hot before goes back to normal, its pending credits folded.
 -- ============================================================================
 -- Marks an account hot (credits bypass its row lock) or back to normal.
 -- Going back to normal takes the row lock and the hot-posting lock
@@ -420,6 +424,45 @@ BEGIN
 END
 $$;
 
+-- A creator asks to withdraw diamonds: places a hold of kind 'withdrawal'
+-- from the creator to payout_clearing (available drops, the balance does
+-- not).  Returns the hold id.  Idempotent by key like wallet.hold (holds
+-- have their own key space).
+-- Errors: 22004 null argument; 22023 amount not positive, bad key, a
+-- system account of the live flows as the creator; WL002 amount not in the
+-- diamond unit or not a diamond account; WL001
+-- insufficient diamonds; WL003/WL004/WL005; WL006 key conflict; 55000.
+CREATE OR REPLACE FUNCTION wallet.request_withdrawal(creator_account bigint, amount wallet.amount,
+                                          idempotency_key text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config;
+BEGIN
+    IF creator_account IS NULL OR amount IS NULL OR idempotency_key IS NULL THEN
+        RAISE EXCEPTION 'wallet.request_withdrawal: arguments must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN amount IS NULL THEN 'amount' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
+    END IF;
+    c := wallet.live_cfg();
+    -- any of the platform's accounts, a debt account or a cash account
+    -- too, before the currency check would call it a mismatch (1.6.0)
+    PERFORM wallet.live_refuse_system(creator_account, 'creator');
+    IF wallet.currency(amount) <> c.diamond_currency THEN
+        RAISE EXCEPTION 'withdrawals are in %, got %', c.diamond_currency, amount
+            USING ERRCODE = 'WL002',
+                  DETAIL = format('Creators withdraw %s; the request was for %s.', c.diamond_currency, amount);
+    END IF;
+    IF wallet.units(amount) <= 0 THEN
+        RAISE EXCEPTION 'withdrawal must be positive, got %', amount USING ERRCODE = '22023',
+            DETAIL = format('A withdrawal holds diamonds; %s is not positive.', amount);
+    END IF;
+    RETURN wallet.hold(creator_account, c.payout_clearing, amount, idempotency_key,
+                       NULL, 'withdrawal', NULL);
+END
+$$;
+
 -- A store refund or chargeback of a recharge: claws the R recharged coins
 -- back, even when some were spent (see the debt model above), as one
 -- transaction of kind 'refund': user −x, debt account (x − R), coin_issuance
@@ -551,6 +594,156 @@ BEGIN
         UPDATE wallet.account a SET debt_account = debt_id WHERE a.id = user_id;
     END IF;
     RETURN result;
+END
+$$;
+
+-- A report total in minor units as text: the amount's text when it fits
+-- in 64 bits, else the same form computed in numeric (a sum of balances
+-- may pass int64 even when every balance fits), so live_report() shows
+-- every figure instead of failing.  Internal.
+CREATE OR REPLACE FUNCTION wallet.live_total_text(total numeric, currency text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN total BETWEEN -9223372036854775808 AND 9223372036854775807
+                THEN wallet.amount(total::bigint, currency)::text
+                ELSE (SELECT round(total / (10::numeric ^ m), m)::text || ' ' || currency
+                        FROM (SELECT wallet.minor_units(wallet.amount(0::bigint, currency)) AS m) x) END
+$$;
+REVOKE ALL ON FUNCTION wallet.live_total_text(numeric, text) FROM PUBLIC;
+
+-- The total as bigint for live_report()'s units column, NULL when it does
+-- not fit (the value column still shows it).  Internal.
+CREATE OR REPLACE FUNCTION wallet.live_total_units(total numeric) RETURNS bigint
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN total BETWEEN -9223372036854775808 AND 9223372036854775807 THEN total::bigint END
+$$;
+REVOKE ALL ON FUNCTION wallet.live_total_units(numeric) FROM PUBLIC;
+
+-- A readable summary of the live flows, one row per figure, for psql and
+-- for scripts: section, item, value (text: an amount like '12 COIN', a
+-- count, 'ok' or 'FAILED: ...') and units (the figure as a number: minor
+-- units or a count; NULL for the verify rows).  Sections and items:
+--   accounts  'balance <kind> <CUR>': balance of all accounts of that kind
+--             and currency, with the number of accounts in value; system
+--             accounts one by one ('balance platform:cash:USD')
+--   coins     'issued' (−coin_issuance), 'circulation' (every coin account
+--             but the live system and debt accounts), 'held' (part of the
+--             circulation in pending holds), 'revenue' (coin_revenue),
+--             'debt' (outstanding, >= 0), 'users in debt', and
+--             'conserved' (issued = circulation + revenue − debt: 'ok')
+--   diamonds  'issued' (−diamond_issuance), 'creators' (every diamond
+--             account but the system ones), 'withdrawn' (payout_clearing),
+--             'pending withdrawals' (pending withdrawal holds), and
+--             'conserved' (issued = creators + withdrawn: 'ok')
+--   cash      'received <CUR>' (cash:<CUR>) for each real currency
+--   activity  'transactions <kind>' and 'holds <kind> <status>' (counts)
+--   verify    '<check_name>' of wallet.verify(): 'ok' or 'FAILED: detail'
+-- STABLE: every figure comes from the one snapshot of the calling query,
+-- so the report is consistent while postings go on.
+-- Errors: 55000 not set up.
+CREATE OR REPLACE FUNCTION wallet.live_report()
+RETURNS TABLE (section text, item text, value text, units bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c wallet.live_config := wallet.live_cfg();
+    sys bigint[] := ARRAY[c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing];
+    -- totals in numeric: a sum of 64-bit balances need not fit in 64 bits
+    issued numeric;
+    circulation numeric;
+    held numeric;
+    revenue numeric;
+    debt numeric;
+    debtors bigint;
+    d_issued numeric;
+    d_creators numeric;
+    d_withdrawn numeric;
+    d_pending numeric;
+BEGIN
+    RETURN QUERY
+    SELECT 'accounts'::text,
+           CASE WHEN a.kind = 'system' THEN format('balance %s', a.owner)
+                ELSE format('balance %s %s', a.kind, a.currency) END,
+           CASE WHEN a.kind = 'system' THEN wallet.live_total_text(sum(a.bal), a.currency)
+                ELSE format('%s (%s accounts)', wallet.live_total_text(sum(a.bal), a.currency), count(*)) END,
+           wallet.live_total_units(sum(a.bal))
+      FROM (SELECT x.kind, x.currency, CASE WHEN x.kind = 'system' THEN x.owner END AS owner,
+                   x.balance + coalesce(p.pending, 0) AS bal
+              FROM wallet.account x
+              LEFT JOIN (SELECT h.account_id, sum(h.amount) AS pending FROM wallet.hot_pending h
+                          GROUP BY h.account_id) p ON p.account_id = x.id) a
+     GROUP BY a.kind, a.currency, a.owner
+     ORDER BY a.kind = 'system', a.currency, a.kind, a.owner;
+
+    SELECT coalesce(sum(b.bal) FILTER (WHERE b.id = c.coin_issuance), 0) * -1,
+           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys) AND b.kind <> 'debt'), 0),
+           coalesce(sum(b.held) FILTER (WHERE b.id <> ALL (sys) AND b.kind <> 'debt'), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.id = c.coin_revenue), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.kind = 'debt'), 0) * -1,
+           count(*) FILTER (WHERE b.kind = 'debt' AND b.bal < 0)
+      INTO issued, circulation, held, revenue, debt, debtors
+      FROM (SELECT x.id, x.kind, x.held,
+                   x.balance + coalesce((SELECT sum(h.amount) FROM wallet.hot_pending h
+                                          WHERE h.account_id = x.id), 0) AS bal
+              FROM wallet.account x WHERE x.currency = c.coin_currency) b;
+    section := 'coins';
+    item := 'issued'; units := wallet.live_total_units(issued); value := wallet.live_total_text(issued, c.coin_currency); RETURN NEXT;
+    item := 'circulation'; units := wallet.live_total_units(circulation); value := wallet.live_total_text(circulation, c.coin_currency); RETURN NEXT;
+    item := 'held'; units := wallet.live_total_units(held); value := wallet.live_total_text(held, c.coin_currency); RETURN NEXT;
+    item := 'revenue'; units := wallet.live_total_units(revenue); value := wallet.live_total_text(revenue, c.coin_currency); RETURN NEXT;
+    item := 'debt'; units := wallet.live_total_units(debt); value := wallet.live_total_text(debt, c.coin_currency); RETURN NEXT;
+    item := 'users in debt'; units := debtors; value := debtors::text; RETURN NEXT;
+    item := 'conserved'; units := wallet.live_total_units(issued - circulation - revenue + debt);
+    value := CASE WHEN issued - circulation - revenue + debt = 0 THEN 'ok'
+                  ELSE format('FAILED: issued %s <> circulation + revenue - debt by %s',
+                              wallet.live_total_text(issued, c.coin_currency),
+                              wallet.live_total_text(issued - circulation - revenue + debt, c.coin_currency)) END;
+    RETURN NEXT;
+
+    SELECT coalesce(sum(b.bal) FILTER (WHERE b.id = c.diamond_issuance), 0) * -1,
+           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys)), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.id = c.payout_clearing), 0)
+      INTO d_issued, d_creators, d_withdrawn
+      FROM (SELECT x.id, x.balance + coalesce((SELECT sum(h.amount) FROM wallet.hot_pending h
+                                                WHERE h.account_id = x.id), 0) AS bal
+              FROM wallet.account x WHERE x.currency = c.diamond_currency) b;
+    SELECT coalesce(sum(h.amount), 0) INTO d_pending
+      FROM wallet.hold h
+     WHERE h.status = 'pending' AND h.kind = 'withdrawal' AND h.to_account = c.payout_clearing;
+    section := 'diamonds';
+    item := 'issued'; units := wallet.live_total_units(d_issued); value := wallet.live_total_text(d_issued, c.diamond_currency); RETURN NEXT;
+    item := 'creators'; units := wallet.live_total_units(d_creators); value := wallet.live_total_text(d_creators, c.diamond_currency); RETURN NEXT;
+    item := 'withdrawn'; units := wallet.live_total_units(d_withdrawn); value := wallet.live_total_text(d_withdrawn, c.diamond_currency); RETURN NEXT;
+    item := 'pending withdrawals'; units := wallet.live_total_units(d_pending); value := wallet.live_total_text(d_pending, c.diamond_currency); RETURN NEXT;
+    item := 'conserved'; units := wallet.live_total_units(d_issued - d_creators - d_withdrawn);
+    value := CASE WHEN d_issued - d_creators - d_withdrawn = 0 THEN 'ok'
+                  ELSE format('FAILED: issued %s <> creators + withdrawn by %s',
+                              wallet.live_total_text(d_issued, c.diamond_currency),
+                              wallet.live_total_text(d_issued - d_creators - d_withdrawn, c.diamond_currency)) END;
+    RETURN NEXT;
+
+    RETURN QUERY
+    SELECT 'cash'::text, 'received ' || k.cur, wallet.balance(k.cash)::text,
+           wallet.units(wallet.balance(k.cash))
+      FROM (SELECT e.key AS cur, (e.value ->> 'cash')::bigint AS cash
+              FROM jsonb_each(c.cash_accounts) e) k
+     ORDER BY k.cur;
+
+    RETURN QUERY
+    SELECT 'activity'::text, 'transactions ' || t.kind, count(*)::text, count(*)
+      FROM wallet.txn t GROUP BY t.kind ORDER BY t.kind;
+    RETURN QUERY
+    SELECT 'activity'::text, format('holds %s %s', h.kind, h.status), count(*)::text, count(*)
+      FROM wallet.hold h GROUP BY h.kind, h.status ORDER BY h.kind, h.status;
+
+    RETURN QUERY
+    SELECT 'verify'::text, v.check_name,
+           CASE WHEN v.ok THEN 'ok' ELSE 'FAILED: ' || v.detail END, NULL::bigint
+      FROM wallet.verify() v;
 END
 $$;
 

@@ -255,6 +255,33 @@ wallet_hold(PG_FUNCTION_ARGS)
 						 errdetail("Spending is blocked until the debt from a refund is repaid.")));
 		}
 	}
+	/*
+	 * The held amount and the available balance (balance + pending − held,
+	 * as wallet.accounts shows it) must stay 64-bit amounts; only an
+	 * account allowed to go negative, which skips the funds check, can
+	 * reach either limit.
+	 */
+	{
+		int64		newheld;
+		int128		pending = from_row.hot ? ledger_pending(from) : 0;
+
+		if (__builtin_add_overflow(from_row.held, amount->units, &newheld))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("held amount of account " INT64_FORMAT " would overflow", from),
+					 errdetail("Held %s, this hold %s: more than 64-bit minor units hold.",
+							   units_to_cstring(from_row.held, &from_row.currency), amount_to_cstring(amount)),
+					 errhint("Capture or void holds on the account first.")));
+		if ((int128) from_row.balance + pending - newheld < PG_INT64_MIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("available balance of account " INT64_FORMAT " would overflow", from),
+					 errdetail("Balance %s, held %s with this hold: the available balance, %s, is less than 64-bit minor units hold.",
+							   units_wide_to_cstring((int128) from_row.balance + pending, &from_row.currency),
+							   units_to_cstring(newheld, &from_row.currency),
+							   units_wide_to_cstring((int128) from_row.balance + pending - newheld, &from_row.currency)),
+					 errhint("Capture or void holds on the account first.")));
+	}
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(amount->units);
 	if (SPI_execute_plan(plan_add_held, values, NULL, false, 0) != SPI_OK_UPDATE)

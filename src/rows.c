@@ -774,6 +774,36 @@ ledger_lock_hot_after_writes(AccountState *states, int nstates)
  * and the caller must roll back what this call wrote).  Accounts not
  * locked, or with nothing to change, are skipped.
  */
+/*
+ * An account's balance and held amount after this posting, or 22003: each
+ * must fit in 64 bits, and so must the available balance (balance − held),
+ * which wallet.accounts and available() compute in 64 bits.  Only an
+ * account allowed to go negative can get there, and only a posting that
+ * lowers its available balance is refused (a capture, which debits what it
+ * releases, does not).
+ */
+static void
+check_new_balance(AccountState *st, int64 oldbal, int64 oldheld, int64 *newbal, int64 *newheld)
+{
+	if (__builtin_add_overflow(oldbal, st->delta, newbal) ||
+		__builtin_add_overflow(oldheld, st->held_delta, newheld))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
+				 errdetail("Balance %s, held %s; this posting adds %s and %s held.",
+						   units_to_cstring(oldbal, &st->currency), units_to_cstring(oldheld, &st->currency),
+						   units_to_cstring(st->delta, &st->currency),
+						   units_to_cstring(st->held_delta, &st->currency))));
+	if ((int128) *newbal - *newheld < PG_INT64_MIN && (int128) st->delta - st->held_delta < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("available balance of account " INT64_FORMAT " would overflow", st->id),
+				 errdetail("Balance %s, held %s after this posting: the available balance, %s, is less than 64-bit minor units hold.",
+						   units_to_cstring(*newbal, &st->currency), units_to_cstring(*newheld, &st->currency),
+						   units_wide_to_cstring((int128) *newbal - *newheld, &st->currency)),
+				 errhint("Release holds on the account first.")));
+}
+
 static SPIPlanPtr plan_update_balances = NULL;
 
 static void
@@ -801,8 +831,13 @@ write_accounts_sql(AccountState *states, int nstates)
 	{
 		AccountState *st = &states[i];
 
+		int64		newbal,
+					newheld;
+
 		if (!st->locked || (st->delta == 0 && st->held_delta == 0))
 			continue;
+		/* the row is locked: balance and held are the stored ones */
+		check_new_balance(st, st->balance, st->held, &newbal, &newheld);
 		ids[n] = st->id;
 		delta[n] = st->delta;
 		held[n] = st->held_delta;
@@ -907,15 +942,7 @@ ledger_write_accounts(AccountState *states, int nstates)
 		oldheld = DatumGetInt64(heap_getattr(st->tuple, wrels.a_held, desc, &isnull));
 		if (isnull)
 			oldheld = 0;
-		if (__builtin_add_overflow(oldbal, st->delta, &newbal) ||
-			__builtin_add_overflow(oldheld, st->held_delta, &newheld))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
-					 errdetail("Balance %s, held %s; this posting adds %s and %s held.",
-							   units_to_cstring(oldbal, &st->currency), units_to_cstring(oldheld, &st->currency),
-							   units_to_cstring(st->delta, &st->currency),
-							   units_to_cstring(st->held_delta, &st->currency))));
+		check_new_balance(st, oldbal, oldheld, &newbal, &newheld);
 		version = DatumGetInt64(heap_getattr(st->tuple, wrels.a_version, desc, &isnull));
 		cols[0] = wrels.a_balance;
 		vals[0] = Int64GetDatum(newbal);

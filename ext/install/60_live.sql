@@ -564,9 +564,9 @@ BEGIN
             DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN creator_account IS NULL THEN 'creator_account' END, CASE WHEN amount IS NULL THEN 'amount' END, CASE WHEN idempotency_key IS NULL THEN 'idempotency_key' END));
     END IF;
     c := wallet.live_cfg();
-    IF creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing) THEN
-        PERFORM wallet.live_refuse_system(creator_account, 'creator');
-    END IF;
+    -- any of the platform's accounts, a debt account or a cash account
+    -- too, before the currency check would call it a mismatch (1.6.0)
+    PERFORM wallet.live_refuse_system(creator_account, 'creator');
     IF wallet.currency(amount) <> c.diamond_currency THEN
         RAISE EXCEPTION 'withdrawals are in %, got %', c.diamond_currency, amount
             USING ERRCODE = 'WL002',
@@ -788,6 +788,31 @@ BEGIN
 END
 $$;
 
+-- A report total in minor units as text: the amount's text when it fits
+-- in 64 bits, else the same form computed in numeric (a sum of balances
+-- may pass int64 even when every balance fits), so live_report() shows
+-- every figure instead of failing.  Internal.
+CREATE FUNCTION wallet.live_total_text(total numeric, currency text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN total BETWEEN -9223372036854775808 AND 9223372036854775807
+                THEN wallet.amount(total::bigint, currency)::text
+                ELSE (SELECT round(total / (10::numeric ^ m), m)::text || ' ' || currency
+                        FROM (SELECT wallet.minor_units(wallet.amount(0::bigint, currency)) AS m) x) END
+$$;
+REVOKE ALL ON FUNCTION wallet.live_total_text(numeric, text) FROM PUBLIC;
+
+-- The total as bigint for live_report()'s units column, NULL when it does
+-- not fit (the value column still shows it).  Internal.
+CREATE FUNCTION wallet.live_total_units(total numeric) RETURNS bigint
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN total BETWEEN -9223372036854775808 AND 9223372036854775807 THEN total::bigint END
+$$;
+REVOKE ALL ON FUNCTION wallet.live_total_units(numeric) FROM PUBLIC;
+
 -- A readable summary of the live flows, one row per figure, for psql and
 -- for scripts: section, item, value (text: an amount like '12 COIN', a
 -- count, 'ok' or 'FAILED: ...') and units (the figure as a number: minor
@@ -818,24 +843,25 @@ AS $$
 DECLARE
     c wallet.live_config := wallet.live_cfg();
     sys bigint[] := ARRAY[c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing];
-    issued bigint;
-    circulation bigint;
-    held bigint;
-    revenue bigint;
-    debt bigint;
+    -- totals in numeric: a sum of 64-bit balances need not fit in 64 bits
+    issued numeric;
+    circulation numeric;
+    held numeric;
+    revenue numeric;
+    debt numeric;
     debtors bigint;
-    d_issued bigint;
-    d_creators bigint;
-    d_withdrawn bigint;
-    d_pending bigint;
+    d_issued numeric;
+    d_creators numeric;
+    d_withdrawn numeric;
+    d_pending numeric;
 BEGIN
     RETURN QUERY
     SELECT 'accounts'::text,
            CASE WHEN a.kind = 'system' THEN format('balance %s', a.owner)
                 ELSE format('balance %s %s', a.kind, a.currency) END,
-           CASE WHEN a.kind = 'system' THEN wallet.amount(sum(a.bal)::bigint, a.currency)::text
-                ELSE format('%s (%s accounts)', wallet.amount(sum(a.bal)::bigint, a.currency), count(*)) END,
-           sum(a.bal)::bigint
+           CASE WHEN a.kind = 'system' THEN wallet.live_total_text(sum(a.bal), a.currency)
+                ELSE format('%s (%s accounts)', wallet.live_total_text(sum(a.bal), a.currency), count(*)) END,
+           wallet.live_total_units(sum(a.bal))
       FROM (SELECT x.kind, x.currency, CASE WHEN x.kind = 'system' THEN x.owner END AS owner,
                    x.balance + coalesce(p.pending, 0) AS bal
               FROM wallet.account x
@@ -856,17 +882,17 @@ BEGIN
                                           WHERE h.account_id = x.id), 0) AS bal
               FROM wallet.account x WHERE x.currency = c.coin_currency) b;
     section := 'coins';
-    item := 'issued'; units := issued; value := wallet.amount(issued, c.coin_currency)::text; RETURN NEXT;
-    item := 'circulation'; units := circulation; value := wallet.amount(circulation, c.coin_currency)::text; RETURN NEXT;
-    item := 'held'; units := held; value := wallet.amount(held, c.coin_currency)::text; RETURN NEXT;
-    item := 'revenue'; units := revenue; value := wallet.amount(revenue, c.coin_currency)::text; RETURN NEXT;
-    item := 'debt'; units := debt; value := wallet.amount(debt, c.coin_currency)::text; RETURN NEXT;
+    item := 'issued'; units := wallet.live_total_units(issued); value := wallet.live_total_text(issued, c.coin_currency); RETURN NEXT;
+    item := 'circulation'; units := wallet.live_total_units(circulation); value := wallet.live_total_text(circulation, c.coin_currency); RETURN NEXT;
+    item := 'held'; units := wallet.live_total_units(held); value := wallet.live_total_text(held, c.coin_currency); RETURN NEXT;
+    item := 'revenue'; units := wallet.live_total_units(revenue); value := wallet.live_total_text(revenue, c.coin_currency); RETURN NEXT;
+    item := 'debt'; units := wallet.live_total_units(debt); value := wallet.live_total_text(debt, c.coin_currency); RETURN NEXT;
     item := 'users in debt'; units := debtors; value := debtors::text; RETURN NEXT;
-    item := 'conserved'; units := issued - circulation - revenue + debt;
-    value := CASE WHEN units = 0 THEN 'ok'
+    item := 'conserved'; units := wallet.live_total_units(issued - circulation - revenue + debt);
+    value := CASE WHEN issued - circulation - revenue + debt = 0 THEN 'ok'
                   ELSE format('FAILED: issued %s <> circulation + revenue - debt by %s',
-                              wallet.amount(issued, c.coin_currency),
-                              wallet.amount(units, c.coin_currency)) END;
+                              wallet.live_total_text(issued, c.coin_currency),
+                              wallet.live_total_text(issued - circulation - revenue + debt, c.coin_currency)) END;
     RETURN NEXT;
 
     SELECT coalesce(sum(b.bal) FILTER (WHERE b.id = c.diamond_issuance), 0) * -1,
@@ -880,15 +906,15 @@ BEGIN
       FROM wallet.hold h
      WHERE h.status = 'pending' AND h.kind = 'withdrawal' AND h.to_account = c.payout_clearing;
     section := 'diamonds';
-    item := 'issued'; units := d_issued; value := wallet.amount(d_issued, c.diamond_currency)::text; RETURN NEXT;
-    item := 'creators'; units := d_creators; value := wallet.amount(d_creators, c.diamond_currency)::text; RETURN NEXT;
-    item := 'withdrawn'; units := d_withdrawn; value := wallet.amount(d_withdrawn, c.diamond_currency)::text; RETURN NEXT;
-    item := 'pending withdrawals'; units := d_pending; value := wallet.amount(d_pending, c.diamond_currency)::text; RETURN NEXT;
-    item := 'conserved'; units := d_issued - d_creators - d_withdrawn;
-    value := CASE WHEN units = 0 THEN 'ok'
+    item := 'issued'; units := wallet.live_total_units(d_issued); value := wallet.live_total_text(d_issued, c.diamond_currency); RETURN NEXT;
+    item := 'creators'; units := wallet.live_total_units(d_creators); value := wallet.live_total_text(d_creators, c.diamond_currency); RETURN NEXT;
+    item := 'withdrawn'; units := wallet.live_total_units(d_withdrawn); value := wallet.live_total_text(d_withdrawn, c.diamond_currency); RETURN NEXT;
+    item := 'pending withdrawals'; units := wallet.live_total_units(d_pending); value := wallet.live_total_text(d_pending, c.diamond_currency); RETURN NEXT;
+    item := 'conserved'; units := wallet.live_total_units(d_issued - d_creators - d_withdrawn);
+    value := CASE WHEN d_issued - d_creators - d_withdrawn = 0 THEN 'ok'
                   ELSE format('FAILED: issued %s <> creators + withdrawn by %s',
-                              wallet.amount(d_issued, c.diamond_currency),
-                              wallet.amount(units, c.diamond_currency)) END;
+                              wallet.live_total_text(d_issued, c.diamond_currency),
+                              wallet.live_total_text(d_issued - d_creators - d_withdrawn, c.diamond_currency)) END;
     RETURN NEXT;
 
     RETURN QUERY

@@ -33,7 +33,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(45);
+SELECT plan(57);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
@@ -220,6 +220,45 @@ SELECT wallet.post('r16-fee2', ARRAY[ROW(:d7, pg_temp.coins(-4)),
                                      ROW(:cfg_coin_revenue, pg_temp.coins(10))]::wallet.leg[]) AS fee2 \gset
 SELECT throws_ok(format($$SELECT wallet.reverse(%s, 'r16-rv-fee2')$$, :fee2), '55000', NULL,
                  'a reversal that would credit the debt accounts of two users: 55000');
+
+-- 7. 64-bit limits of held and available; live_report totals; withdrawals
+SELECT wallet.add_currency('R16T', 18, 'r16 token, 18 decimals') \gset
+SELECT wallet.open_account('r16-issuer', 'R16T', 'system', true) AS ti \gset
+SELECT wallet.open_account('r16-issuer2', 'R16T', 'system', true) AS ti2 \gset
+SELECT wallet.open_account('r16-holder', 'R16T') AS th \gset
+SELECT wallet.transfer(:ti, :th, '9 R16T', 'r16-t1') \gset
+SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, '0.5 R16T', 'r16-th1')$$, :ti, :th), '22003',
+                 'available balance of account ' || :ti || ' would overflow',
+                 'a hold taking the available balance below 64 bits: 22003');
+SELECT lives_ok(format($$SELECT wallet.hold(%s, %s, '0.2 R16T', 'r16-th2')$$, :ti, :th), 'a hold that keeps it in range');
+SELECT throws_ok(format($$SELECT wallet.transfer(%s, %s, '0.1 R16T', 'r16-t2')$$, :ti, :th), '22003',
+                 'available balance of account ' || :ti || ' would overflow',
+                 'a debit taking balance − held below 64 bits: 22003');
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, '0.01 R16T', 'r16-t3')$$, :ti, :th), 'a debit that keeps it in range');
+SELECT is((SELECT available::text FROM wallet.accounts WHERE id = :ti), '-9.210000000000000000 R16T',
+          'wallet.accounts reads every row');
+SELECT lives_ok(format($$SELECT wallet.capture(h.id) FROM wallet.hold h WHERE h.idempotency_key = 'r16-th2'$$),
+                'a capture (it debits what it releases) still passes');
+SELECT lives_ok(format($$SELECT wallet.hold(%s, %s, '5 R16T', 'r16-th3')$$, :ti2, :th), 'a hold of 5 on a fresh issuer');
+SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, '5 R16T', 'r16-th4')$$, :ti2, :th), '22003',
+                 'held amount of account ' || :ti2 || ' would overflow',
+                 'a second hold passing 64 bits of held: 22003 with its message');
+SELECT is((SELECT count(*)::int FROM wallet.accounts), (SELECT count(*)::int FROM wallet.account), 'the view still reads');
+
+-- two balances whose sum passes 64 bits: the report shows it, units NULL
+SELECT wallet.open_account('r16-issuer3', 'R16T', 'system', true) AS ti3 \gset
+SELECT wallet.open_account('r16-holder2', 'R16T') AS th2 \gset
+SELECT wallet.transfer(:ti3, :th2, '5 R16T', 'r16-t4') \gset
+SELECT lives_ok('SELECT count(*) FROM wallet.live_report()', 'live_report() with a total past 64 bits');
+SELECT is((SELECT value || ' / ' || coalesce(units::text, 'null') FROM wallet.live_report()
+            WHERE section = 'accounts' AND item = 'balance user R16T'),
+          '14.210000000000000000 R16T (2 accounts) / null', 'the total shown exactly, its units NULL');
+
+-- a debt account as a withdrawal's creator: the platform's account (22023)
+SELECT throws_ok(format($$SELECT wallet.request_withdrawal(%s, '1 DIAMOND', 'r16-w1')$$,
+                        (SELECT id FROM wallet.account WHERE kind = 'debt' ORDER BY id LIMIT 1)),
+                 '22023', NULL, 'a debt account as the creator of a withdrawal: 22023');
+
 SELECT is((SELECT count(*)::int FROM wallet.verify() WHERE NOT ok), 0, 'verify() all ok');
 
 SELECT * FROM finish();
