@@ -187,6 +187,15 @@ UPDATE pg_catalog.pg_init_privs i
    AND EXISTS (SELECT FROM pg_catalog.unnest(i.initprivs) AS item, pg_catalog.aclexplode(ARRAY[item]) e
                  JOIN pg_catalog.pg_roles r ON r.oid = e.grantee
                 WHERE e.grantee >= 16384 AND NOT r.rolsuper);
+-- The view wallet.account_entries had no initial privileges before those
+-- grants (a fresh install records none): what is left, its owner's
+-- default rights, goes too.
+DELETE FROM pg_catalog.pg_init_privs i
+ WHERE i.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
+   AND i.objoid = 'wallet.account_entries'::pg_catalog.regclass
+   AND i.objsubid = 0 AND i.privtype = 'e'
+   AND i.initprivs OPERATOR(pg_catalog.=) pg_catalog.acldefault('r', (SELECT c.relowner FROM pg_catalog.pg_class c
+                                                                 WHERE c.oid = 'wallet.account_entries'::pg_catalog.regclass));
 
 -- ============================================================================
 -- Functions changed in 1.6.0 (tools/upgrade_diff.py --script): set_hot()
@@ -197,8 +206,11 @@ UPDATE pg_catalog.pg_init_privs i
 -- every account of the platform (a debt or cash account too) as the
 -- creator with 22023, before the currency check.  live_report() adds its
 -- totals in numeric (live_total_text/live_total_units, new): a sum of
--- balances past 64 bits no longer fails the whole report.  A debt account
--- made hot before goes back to normal, its pending credits folded.
+-- balances past 64 bits no longer fails the whole report.  housekeeping()
+-- does nothing while a restore loads the database (restore_in_progress,
+-- new; the preloaded worker makes the same test).  audit_table() refuses a
+-- temporary table (22023; the library's wallet.audit() too).  A debt
+-- account made hot before goes back to normal, its pending credits folded.
 -- ============================================================================
 -- Marks an account hot (credits bypass its row lock) or back to normal.
 -- Going back to normal takes the row lock and the hot-posting lock
@@ -744,6 +756,156 @@ BEGIN
     SELECT 'verify'::text, v.check_name,
            CASE WHEN v.ok THEN 'ok' ELSE 'FAILED: ' || v.detail END, NULL::bigint
       FROM wallet.verify() v;
+END
+$$;
+
+-- Attaches wallet.audit() to a table: every INSERT, UPDATE, DELETE (row)
+-- and TRUNCATE (statement) lands in wallet.audit_log.  Runs with the
+-- caller's rights: only who may create triggers on the table can call it.
+-- Idempotent.  The table name is a regclass, never spliced as text.
+-- Errors: no such table 42P01; a table of schema wallet 22023 (the
+-- ledger's tables are audited by the extension itself, and auditing the
+-- audit log would record its own records without end).
+CREATE OR REPLACE FUNCTION wallet.audit_table(target regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp name;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004',
+            DETAIL = 'wallet.audit_table(NULL): name the table to audit.';
+    END IF;
+    SELECT n.nspname INTO nsp
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', target::oid USING ERRCODE = '42P01',
+            DETAIL = 'wallet.audit_table() was given an OID that names no table.';
+    END IF;
+    IF (SELECT c.relpersistence FROM pg_class c WHERE c.oid = target) = 't' THEN
+        RAISE EXCEPTION 'wallet.audit_table: % is a temporary table', target USING ERRCODE = '22023',
+            DETAIL = 'A temporary table ends with its session; the audit log keeps every record for good.',
+            HINT = 'Audit a permanent table.';
+    END IF;
+    IF nsp = 'wallet' THEN
+        RAISE EXCEPTION 'wallet.audit_table: % belongs to the wallet extension', target USING ERRCODE = '22023',
+            DETAIL = 'The ledger''s own tables are audited by the extension; wallet.audit_log cannot audit itself.',
+            HINT = 'Audit your application''s tables.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit') THEN
+        EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION wallet.audit()', target);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit_truncate') THEN
+        EXECUTE format('CREATE TRIGGER wallet_audit_truncate AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION wallet.audit()', target);
+    END IF;
+END
+$$;
+
+-- ---- housekeeping ----
+
+-- Is a restore loading this database?  True while a pg_restore session
+-- (its application_name, unless PGAPPNAME overrides it) is connected to
+-- it, or while anything runs COPY FROM into a table of schema wallet.
+-- pg_restore -j sets the sequences while other connections still load the
+-- tables, so a seal or a history pass then would cover ids it cannot see
+-- yet (audit_verify() would fail for good).  The same test as the
+-- background worker's (src/worker.c, restore_running).  Internal: called
+-- by housekeeping(), whose owner sees every session.
+CREATE OR REPLACE FUNCTION wallet.restore_in_progress() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                      AND a.application_name = 'pg_restore')
+        OR EXISTS (SELECT 1 FROM pg_stat_progress_copy p JOIN pg_class c ON c.oid = p.relid
+                    WHERE p.datname = current_database() AND p.command = 'COPY FROM'
+                      AND c.relnamespace = 'wallet'::regnamespace)
+$$;
+REVOKE ALL ON FUNCTION wallet.restore_in_progress() FROM PUBLIC;
+
+-- Housekeeping for cron when the library is not preloaded: seals the
+-- chain, files the journal per account, expires holds, folds hot accounts.
+-- Returns a summary.  Call it in a transaction of its own (autocommit):
+-- seal() and index_history() wait for writers in flight.  They come first,
+-- while this transaction holds no row lock: after expire_holds() or
+-- fold_hot() had locked an account, a posting waiting for that account
+-- while seal() waited for the posting was a deadlock (1.3.0).  Then holds
+-- expire, their accounts locked in ascending order; the folds come last
+-- and never wait long: the hot accounts no posting holds are folded at
+-- once, the others with a short wait each, 100 ms in all (at most half of
+-- deadlock_timeout), and what is still busy then is left to the next call (folding
+-- after expiring, waiting for hot rows in a second ascending pass while
+-- holding the first's, was a deadlock with a posting that locked a hot
+-- account and then one of those: 1.4.0).  The result's
+-- "hot_accounts_busy" counts those left.  Expiries and folds of this call are sealed by the next
+-- one.  (The background worker runs the steps in separate transactions.)
+-- While a restore is loading the database (restore_in_progress) it does
+-- nothing and returns {"skipped": "restore in progress"} (1.6.0).
+CREATE OR REPLACE FUNCTION wallet.housekeeping() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    expired int;
+    folded bigint;
+    sealed bigint;
+    indexed bigint;
+    acc bigint;
+    done bigint[] := '{}';   -- folded by the first pass
+    skipped int := 0;
+    saved_timeout text;
+    budget interval;
+    deadline timestamptz;
+BEGIN
+    IF wallet.restore_in_progress() THEN
+        RAISE NOTICE 'wallet.housekeeping: skipped, a restore is loading this database'
+            USING DETAIL = 'A pg_restore session is connected to it, or a COPY into a table of schema wallet is running.',
+                  HINT = 'Call it again once the restore has finished.';
+        RETURN jsonb_build_object('skipped', 'restore in progress');
+    END IF;
+    sealed := wallet.seal();
+    indexed := wallet.index_history();
+    expired := wallet.expire_holds();
+    folded := 0;
+    FOR acc IN SELECT a.id FROM wallet.account a
+                WHERE a.id IN (SELECT p.account_id FROM wallet.hot_pending p)
+                ORDER BY a.id
+                FOR NO KEY UPDATE SKIP LOCKED LOOP
+        folded := folded + wallet.fold_hot(acc);
+        done := done || acc;
+    END LOOP;
+    -- A hot account that is also debited is locked most of the time, but
+    -- each posting holds it for a moment: the ones skipped get a short wait
+    -- each (10 ms), in a subtransaction of their own, for 100 ms in all
+    -- (never more than a tenth and half of deadlock_timeout).  If a
+    -- posting waits for a row this call holds while this call waits for
+    -- it, this call gives up first (lock_not_available) and the posting
+    -- goes on: its deadlock check, at deadlock_timeout, finds no cycle.
+    -- What is still locked after that is folded next time.
+    saved_timeout := current_setting('lock_timeout');
+    budget := least(current_setting('deadlock_timeout')::interval / 2, interval '100 ms');
+    deadline := clock_timestamp() + budget;
+    PERFORM set_config('lock_timeout', greatest(extract(epoch FROM budget) * 100, 1)::int || 'ms', true);
+    FOR acc IN SELECT DISTINCT p.account_id FROM wallet.hot_pending p
+                WHERE p.account_id <> ALL (done) ORDER BY 1 LOOP
+        IF clock_timestamp() >= deadline THEN
+            skipped := skipped + 1;
+            CONTINUE;
+        END IF;
+        BEGIN
+            folded := folded + wallet.fold_hot(acc);
+        EXCEPTION WHEN lock_not_available THEN
+            skipped := skipped + 1;
+        END;
+    END LOOP;
+    PERFORM set_config('lock_timeout', saved_timeout, true);
+    RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
+                              'indexed_entries', indexed, 'hot_accounts_busy', skipped);
 END
 $$;
 

@@ -443,6 +443,40 @@ ledger_settled(void)
 }
 
 /*
+ * Is a restore loading this database?  pg_restore -j sets the sequences
+ * while other connections still load the tables (SEQUENCE SET and TABLE
+ * DATA are both data items, run side by side), so ledger_settled() can
+ * pass on tables whose rows are not committed yet: a seal then covered
+ * ids it could not see (audit_verify() failed for good), and the history
+ * horizon moved past entries never filed.  So the pass also stops while a
+ * pg_restore session (its application_name, unless PGAPPNAME overrides
+ * it) is connected to this database, or while anything runs COPY FROM
+ * into a table of the extension's schema (pg_stat_progress_copy; a plain
+ * psql restore, or a loader under another name).  The worker runs as a
+ * superuser and sees every session.  wallet.restore_in_progress() is the
+ * same test for housekeeping() from cron.  (SPI connected.)
+ */
+static bool
+restore_running(void)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+					"               WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+					"                 AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() "
+					"                 AND a.application_name OPERATOR(pg_catalog.=) 'pg_restore') "
+					"    OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_copy p "
+					"                 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid "
+					"               WHERE p.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+					"                 AND p.command OPERATOR(pg_catalog.=) 'COPY FROM' "
+					"                 AND c.relnamespace OPERATOR(pg_catalog.=) (SELECT e.extnamespace FROM pg_catalog.pg_extension e "
+					"                                         WHERE e.extname OPERATOR(pg_catalog.=) 'wallet'))",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "wallet: could not look for a restore in progress");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * The steps are called by name, with superuser rights: only in a schema
  * wallet that is the extension's and belongs to a superuser (its owner
  * could otherwise rename it and plant its own wallet.*).  1.4.0 refuses to
@@ -581,6 +615,12 @@ housekeeping_pass(void)
 				(errmsg("wallet: housekeeping skips database \"%s\": the extension's schema is not a schema wallet owned by a superuser",
 						get_database_name(MyDatabaseId)),
 				 errhint("ALTER SCHEMA wallet OWNER TO a superuser.")));
+	else if (installed && restore_running())
+		ereport(LOG,
+				(errmsg("wallet: housekeeping skips database \"%s\": a restore is loading it",
+						get_database_name(MyDatabaseId)),
+				 errdetail("A pg_restore session is connected to it, or a COPY into a table of the extension's schema is running."),
+				 errhint("The pass resumes once the restore has finished.")));
 	else if (installed && !ledger_settled())
 		ereport(LOG,
 				(errmsg("wallet: housekeeping skips database \"%s\": a table of the ledger is ahead of its id sequence",

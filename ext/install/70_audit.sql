@@ -94,6 +94,11 @@ BEGIN
         RAISE EXCEPTION 'relation with OID % does not exist', target::oid USING ERRCODE = '42P01',
             DETAIL = 'wallet.audit_table() was given an OID that names no table.';
     END IF;
+    IF (SELECT c.relpersistence FROM pg_class c WHERE c.oid = target) = 't' THEN
+        RAISE EXCEPTION 'wallet.audit_table: % is a temporary table', target USING ERRCODE = '22023',
+            DETAIL = 'A temporary table ends with its session; the audit log keeps every record for good.',
+            HINT = 'Audit a permanent table.';
+    END IF;
     IF nsp = 'wallet' THEN
         RAISE EXCEPTION 'wallet.audit_table: % belongs to the wallet extension', target USING ERRCODE = '22023',
             DETAIL = 'The ledger''s own tables are audited by the extension; wallet.audit_log cannot audit itself.',
@@ -577,6 +582,27 @@ $$;
 
 -- ---- housekeeping ----
 
+-- Is a restore loading this database?  True while a pg_restore session
+-- (its application_name, unless PGAPPNAME overrides it) is connected to
+-- it, or while anything runs COPY FROM into a table of schema wallet.
+-- pg_restore -j sets the sequences while other connections still load the
+-- tables, so a seal or a history pass then would cover ids it cannot see
+-- yet (audit_verify() would fail for good).  The same test as the
+-- background worker's (src/worker.c, restore_running).  Internal: called
+-- by housekeeping(), whose owner sees every session.
+CREATE FUNCTION wallet.restore_in_progress() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                      AND a.application_name = 'pg_restore')
+        OR EXISTS (SELECT 1 FROM pg_stat_progress_copy p JOIN pg_class c ON c.oid = p.relid
+                    WHERE p.datname = current_database() AND p.command = 'COPY FROM'
+                      AND c.relnamespace = 'wallet'::regnamespace)
+$$;
+REVOKE ALL ON FUNCTION wallet.restore_in_progress() FROM PUBLIC;
+
 -- Housekeeping for cron when the library is not preloaded: seals the
 -- chain, files the journal per account, expires holds, folds hot accounts.
 -- Returns a summary.  Call it in a transaction of its own (autocommit):
@@ -593,6 +619,8 @@ $$;
 -- account and then one of those: 1.4.0).  The result's
 -- "hot_accounts_busy" counts those left.  Expiries and folds of this call are sealed by the next
 -- one.  (The background worker runs the steps in separate transactions.)
+-- While a restore is loading the database (restore_in_progress) it does
+-- nothing and returns {"skipped": "restore in progress"} (1.6.0).
 CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -609,6 +637,12 @@ DECLARE
     budget interval;
     deadline timestamptz;
 BEGIN
+    IF wallet.restore_in_progress() THEN
+        RAISE NOTICE 'wallet.housekeeping: skipped, a restore is loading this database'
+            USING DETAIL = 'A pg_restore session is connected to it, or a COPY into a table of schema wallet is running.',
+                  HINT = 'Call it again once the restore has finished.';
+        RETURN jsonb_build_object('skipped', 'restore in progress');
+    END IF;
     sealed := wallet.seal();
     indexed := wallet.index_history();
     expired := wallet.expire_holds();

@@ -518,6 +518,17 @@ views="SELECT string_agg(format('%s owner=%s acl=%s cols=%s', c.oid::regclass, c
                               (SELECT string_agg(a.attname || '=' || a.attacl::text, ' ' ORDER BY a.attnum)
                                  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL)), E'\n' ORDER BY c.oid::regclass::text)
          FROM pg_class c WHERE c.oid IN ('wallet.transactions'::regclass, 'wallet.holds'::regclass)"
+# the extension's initial privileges, as a fresh install records them
+initq="SELECT coalesce(string_agg(format('%s %s %s', pg_describe_object(i.classoid, i.objoid, i.objsubid), i.privtype, i.initprivs),
+                                  E'\n'), '')
+         FROM pg_init_privs i
+        WHERE (i.classoid, i.objoid) IN (SELECT d.classid, d.objid FROM pg_depend d
+                                          WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+                                            AND d.refobjid = (SELECT x.oid FROM pg_extension x WHERE x.extname = 'wallet'))
+           OR i.objoid = 'wallet'::regnamespace"
+fresh_db "${P}_rights_fresh" && v "${P}_rights_fresh" "CREATE EXTENSION wallet" >/dev/null &&
+	v "${P}_rights_fresh" "$initq" | LC_ALL=C sort >"$work/init_fresh"
+dropdb --if-exists --force "${P}_rights_fresh" >/dev/null 2>&1
 for x in "${OLDER[@]}"; do
 	db="${P}_rights_$(echo "$x" | tr -c 'A-Za-z0-9\n' '_')"
 	fresh_db "$db" || { not_ok "createdb $db"; continue; }
@@ -555,6 +566,11 @@ for x in "${OLDER[@]}"; do
 	                 WHERE a.grantee IN ('wallet_upg_app'::regrole, 'wallet_upg_reader'::regrole)")
 	if [ -z "$init" ]; then ok "rights kept from $x: none recorded as an initial privilege of the extension"
 	else not_ok "rights kept from $x: none recorded as an initial privilege of the extension"; echo "$init" | comment; fi
+	# the objects the update created belong to the superuser that ran it
+	v "$db" "$initq" | sed 's/wallet_upg_admin2/postgres/g' | LC_ALL=C sort >"$work/init_$x"
+	if diff -u "$work/init_fresh" "$work/init_$x" >"$work/diff" 2>&1; then
+		ok "rights kept from $x: the extension's initial privileges are a fresh install's"
+	else not_ok "rights kept from $x: the extension's initial privileges are a fresh install's"; head -n 20 "$work/diff" | comment; fi
 	dropdb --if-exists --force "$db" >/dev/null 2>&1
 done
 for r in wallet_upg_app wallet_upg_reader wallet_upg_col '"wallet upg gopt"' wallet_upg_sub wallet_upg_admin2; do

@@ -47,10 +47,13 @@ SELECT is((SELECT count(*) FROM wallet.audit_log WHERE relation = 'public.r13_pl
 
 -- ------------------------------------------- 1. audit() runs as the invoker
 
+-- (in a schema of its own: wallet.audit() refuses temporary tables since
+-- the 1.6.0 library, see review_1_6)
+CREATE SCHEMA r13_s AUTHORIZATION wl_r13_mallory;
 SET LOCAL ROLE wl_r13_mallory;
-CREATE TYPE pg_temp.r13_evil AS ENUM ('x');
+CREATE TYPE r13_s.r13_evil AS ENUM ('x');
 -- the cast tries to make its caller a superuser and reports who it ran as
-CREATE FUNCTION pg_temp.r13_to_json(pg_temp.r13_evil) RETURNS json
+CREATE FUNCTION r13_s.r13_to_json(r13_s.r13_evil) RETURNS json
 LANGUAGE plpgsql AS $$
 BEGIN
     BEGIN
@@ -61,25 +64,25 @@ BEGIN
     RETURN to_json(current_user::text);
 END
 $$;
-CREATE CAST (pg_temp.r13_evil AS json) WITH FUNCTION pg_temp.r13_to_json(pg_temp.r13_evil);
-CREATE TEMP TABLE r13_t (e pg_temp.r13_evil);
-CREATE TRIGGER r13_audit AFTER INSERT ON pg_temp.r13_t FOR EACH ROW EXECUTE FUNCTION wallet.audit();
-SELECT lives_ok($$INSERT INTO pg_temp.r13_t VALUES ('x')$$,
-                'a role audits its own temp table through wallet.audit()');
+CREATE CAST (r13_s.r13_evil AS json) WITH FUNCTION r13_s.r13_to_json(r13_s.r13_evil);
+CREATE TABLE r13_s.r13_t (e r13_s.r13_evil);
+CREATE TRIGGER r13_audit AFTER INSERT ON r13_s.r13_t FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+SELECT lives_ok($$INSERT INTO r13_s.r13_t VALUES ('x')$$,
+                'a role audits its own table through wallet.audit()');
 RESET ROLE;
 
 SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'wl_r13_mallory'), false,
           'a cast to json run by the audit trigger cannot make its author a superuser');
 SELECT is((SELECT a.new_row->>'e' FROM wallet.audit_log a
-            WHERE a.relation LIKE 'pg_temp%.r13_t' ORDER BY a.id DESC LIMIT 1),
+            WHERE a.relation = 'r13_s.r13_t' ORDER BY a.id DESC LIMIT 1),
           'wl_r13_mallory',
           'the row is converted with the rights of the role making the change');
 SELECT is((SELECT a.db_user FROM wallet.audit_log a
-            WHERE a.relation LIKE 'pg_temp%.r13_t' ORDER BY a.id DESC LIMIT 1),
+            WHERE a.relation = 'r13_s.r13_t' ORDER BY a.id DESC LIMIT 1),
           'wl_r13_mallory', 'and the record names that role');
 SELECT is((SELECT p.prosecdef FROM pg_proc p WHERE p.oid = 'wallet.audit()'::regprocedure), false,
           'wallet.audit() is not SECURITY DEFINER');
-SELECT is((SELECT count(*) FROM wallet.audit_log a WHERE a.relation LIKE 'pg_temp%.r13_t'), 1::bigint,
+SELECT is((SELECT count(*) FROM wallet.audit_log a WHERE a.relation = 'r13_s.r13_t'), 1::bigint,
           'the role could write the log only through the trigger: one record');
 
 -- --------------------------------------- 2. audit_trail and row-level security

@@ -33,7 +33,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(57);
+SELECT plan(61);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
@@ -258,6 +258,23 @@ SELECT is((SELECT value || ' / ' || coalesce(units::text, 'null') FROM wallet.li
 SELECT throws_ok(format($$SELECT wallet.request_withdrawal(%s, '1 DIAMOND', 'r16-w1')$$,
                         (SELECT id FROM wallet.account WHERE kind = 'debt' ORDER BY id LIMIT 1)),
                  '22023', NULL, 'a debt account as the creator of a withdrawal: 22023');
+
+
+-- 8. no audit of temporary tables
+CREATE ROLE r16_nobody;
+SELECT count(*) AS audit_before FROM wallet.audit_log \gset
+SET LOCAL ROLE r16_nobody;
+CREATE TEMP TABLE r16_junk (x text);
+CREATE TRIGGER a AFTER INSERT ON r16_junk FOR EACH ROW EXECUTE FUNCTION wallet.audit();
+SELECT throws_ok($$INSERT INTO r16_junk VALUES ('x')$$, '22023', 'wallet.audit() does not audit temporary table "r16_junk"',
+                 'a role with no rights: wallet.audit() on its temporary table refuses the change');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM wallet.audit_log), :audit_before::bigint, 'no audit record written');
+CREATE TEMP TABLE r16_junk2 (x text);
+SELECT throws_ok($$SELECT wallet.audit_table('r16_junk2')$$, '22023', NULL, 'audit_table() refuses a temporary table');
+CREATE TABLE public.r16_orders (x text);
+SELECT lives_ok($$SELECT wallet.audit_table('public.r16_orders'); INSERT INTO public.r16_orders VALUES ('y')$$,
+                'a permanent table is audited as before');
 
 SELECT is((SELECT count(*)::int FROM wallet.verify() WHERE NOT ok), 0, 'verify() all ok');
 
