@@ -198,8 +198,10 @@ DELETE FROM pg_catalog.pg_init_privs i
                                                                  WHERE c.oid = 'wallet.account_entries'::pg_catalog.regclass));
 
 -- ============================================================================
--- Functions changed in 1.6.0 (tools/upgrade_diff.py --script): set_hot()
--- refuses a debt account (22023), close_account() a user with an
+-- Functions changed in 1.6.0 (tools/upgrade_diff.py --script): balance()
+-- and available() compute in numeric and give 22003 with the figure when
+-- it is outside 64-bit minor units (they failed with bigint's bare error);
+-- set_hot() refuses a debt account (22023), close_account() a user with an
 -- outstanding debt (WL012), and recharge() and refund_recharge() lock the
 -- user's debt account before they read the debt (a repayment posted to it
 -- with the generic API takes that row only).  request_withdrawal() refuses
@@ -208,10 +210,58 @@ DELETE FROM pg_catalog.pg_init_privs i
 -- totals in numeric (live_total_text/live_total_units, new): a sum of
 -- balances past 64 bits no longer fails the whole report.  housekeeping()
 -- does nothing while a restore loads the database (restore_in_progress,
--- new; the preloaded worker makes the same test).  audit_table() refuses a
--- temporary table (22023; the library's wallet.audit() too).  A debt
--- account made hot before goes back to normal, its pending credits folded.
+-- new; the preloaded worker makes the same test).  A debt account made hot
+-- before goes back to normal, its pending credits folded.
 -- ============================================================================
+-- Posted balance: every committed posting, hot credits included, exact
+-- right after each commit.  Unknown account: WL003; a posted balance past
+-- 64-bit minor units (hot pending rows past the bounds of "Overflow" in
+-- the README) is 22003 with the figure, not bigint's bare error.
+CREATE OR REPLACE FUNCTION wallet.balance(account bigint) RETURNS wallet.amount
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account);
+    posted numeric := r.balance;
+BEGIN
+    IF r.hot OR EXISTS (SELECT 1 FROM wallet.hot_pending h WHERE h.account_id = r.id) THEN
+        posted := posted + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h WHERE h.account_id = r.id);
+    END IF;
+    IF posted NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'posted balance of account % is outside 64-bit minor units', account USING ERRCODE = '22003',
+            DETAIL = format('Stored %s plus pending rows: %s minor units of %s.', r.balance, posted, r.currency),
+            HINT = 'wallet.verify() reports such an account; a posting the other way brings it back.';
+    END IF;
+    RETURN wallet.amount(posted::bigint, r.currency);
+END
+$$;
+
+-- Available balance: posted minus pending holds, minus outstanding debt
+-- (a refund clawback that the coins on hand could not cover); 22003 with
+-- the figure when it is outside 64-bit minor units.
+CREATE OR REPLACE FUNCTION wallet.available(account bigint) RETURNS wallet.amount
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account);
+    debt numeric := 0;
+    avail numeric;
+BEGIN
+    IF r.debt_account IS NOT NULL THEN
+        SELECT least(d.balance, 0) INTO debt FROM wallet.account d WHERE d.id = r.debt_account;
+    END IF;
+    avail := r.balance::numeric + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h WHERE h.account_id = r.id)
+             - r.held + coalesce(debt, 0);
+    IF avail NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'available balance of account % is outside 64-bit minor units', account USING ERRCODE = '22003',
+            DETAIL = format('Posted minus held minus debt: %s minor units of %s.', avail, r.currency);
+    END IF;
+    RETURN wallet.amount(avail::bigint, r.currency);
+END
+$$;
+
 -- Marks an account hot (credits bypass its row lock) or back to normal.
 -- Going back to normal takes the row lock and the hot-posting lock
 -- exclusively (as freeze and close do), so it waits for every credit in
@@ -619,8 +669,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN total BETWEEN -9223372036854775808 AND 9223372036854775807
                 THEN wallet.amount(total::bigint, currency)::text
-                ELSE (SELECT round(total / (10::numeric ^ m), m)::text || ' ' || currency
-                        FROM (SELECT wallet.minor_units(wallet.amount(0::bigint, currency)) AS m) x) END
+                -- integer division and remainder by 10^m: exact for any m
+                -- (a numeric quotient keeps only about 16 fraction digits)
+                ELSE (SELECT CASE WHEN total < 0 THEN '-' ELSE '' END || div(abs(total), x.p)::text
+                             || CASE WHEN x.m > 0 THEN '.' || lpad(mod(abs(total), x.p)::text, x.m, '0') ELSE '' END
+                             || ' ' || currency
+                        FROM (SELECT m, (10::numeric ^ m)::numeric(1000, 0) AS p
+                                FROM (SELECT wallet.minor_units(wallet.amount(0::bigint, currency)) AS m) y) x) END
 $$;
 REVOKE ALL ON FUNCTION wallet.live_total_text(numeric, text) FROM PUBLIC;
 
@@ -759,72 +814,36 @@ BEGIN
 END
 $$;
 
--- Attaches wallet.audit() to a table: every INSERT, UPDATE, DELETE (row)
--- and TRUNCATE (statement) lands in wallet.audit_log.  Runs with the
--- caller's rights: only who may create triggers on the table can call it.
--- Idempotent.  The table name is a regclass, never spliced as text.
--- Errors: no such table 42P01; a table of schema wallet 22023 (the
--- ledger's tables are audited by the extension itself, and auditing the
--- audit log would record its own records without end).
-CREATE OR REPLACE FUNCTION wallet.audit_table(target regclass) RETURNS void
-LANGUAGE plpgsql
+-- ---- housekeeping ----
+
+-- Is a restore loading this database?  True while a superuser's
+-- pg_restore session (its application_name, unless PGAPPNAME overrides
+-- it) is connected to it, or while anything runs COPY FROM into a table of
+-- schema wallet (only a superuser may).  Only a superuser's session
+-- counts: restoring the extension takes one, and any role may name its
+-- session pg_restore.  pg_restore -j sets the sequences while other
+-- connections still load the tables, so a seal or a history pass then
+-- would cover ids it cannot see yet (audit_verify() would fail for good).
+-- The same test as the background worker's (src/worker.c,
+-- restore_running); pg_stat_progress_copy exists from PostgreSQL 14 on.
+-- Internal: called by housekeeping(), whose owner sees every session.
+CREATE OR REPLACE FUNCTION wallet.restore_in_progress() RETURNS boolean
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    nsp name;
+    copying boolean := false;
 BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004',
-            DETAIL = 'wallet.audit_table(NULL): name the table to audit.';
+    IF to_regclass('pg_catalog.pg_stat_progress_copy') IS NOT NULL THEN
+        EXECUTE $q$SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy p JOIN pg_class c ON c.oid = p.relid
+                                   WHERE p.datname = current_database() AND p.command = 'COPY FROM'
+                                     AND c.relnamespace = 'wallet'::regnamespace)$q$ INTO copying;
     END IF;
-    SELECT n.nspname INTO nsp
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = target;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'relation with OID % does not exist', target::oid USING ERRCODE = '42P01',
-            DETAIL = 'wallet.audit_table() was given an OID that names no table.';
-    END IF;
-    IF (SELECT c.relpersistence FROM pg_class c WHERE c.oid = target) = 't' THEN
-        RAISE EXCEPTION 'wallet.audit_table: % is a temporary table', target USING ERRCODE = '22023',
-            DETAIL = 'A temporary table ends with its session; the audit log keeps every record for good.',
-            HINT = 'Audit a permanent table.';
-    END IF;
-    IF nsp = 'wallet' THEN
-        RAISE EXCEPTION 'wallet.audit_table: % belongs to the wallet extension', target USING ERRCODE = '22023',
-            DETAIL = 'The ledger''s own tables are audited by the extension; wallet.audit_log cannot audit itself.',
-            HINT = 'Audit your application''s tables.';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit') THEN
-        EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION wallet.audit()', target);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = target AND tgname = 'wallet_audit_truncate') THEN
-        EXECUTE format('CREATE TRIGGER wallet_audit_truncate AFTER TRUNCATE ON %s '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION wallet.audit()', target);
-    END IF;
-END
-$$;
-
--- ---- housekeeping ----
-
--- Is a restore loading this database?  True while a pg_restore session
--- (its application_name, unless PGAPPNAME overrides it) is connected to
--- it, or while anything runs COPY FROM into a table of schema wallet.
--- pg_restore -j sets the sequences while other connections still load the
--- tables, so a seal or a history pass then would cover ids it cannot see
--- yet (audit_verify() would fail for good).  The same test as the
--- background worker's (src/worker.c, restore_running).  Internal: called
--- by housekeeping(), whose owner sees every session.
-CREATE OR REPLACE FUNCTION wallet.restore_in_progress() RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+    RETURN copying
+        OR EXISTS (SELECT 1 FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
                     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-                      AND a.application_name = 'pg_restore')
-        OR EXISTS (SELECT 1 FROM pg_stat_progress_copy p JOIN pg_class c ON c.oid = p.relid
-                    WHERE p.datname = current_database() AND p.command = 'COPY FROM'
-                      AND c.relnamespace = 'wallet'::regnamespace)
+                      AND a.application_name = 'pg_restore' AND r.rolsuper);
+END
 $$;
 REVOKE ALL ON FUNCTION wallet.restore_in_progress() FROM PUBLIC;
 
@@ -908,5 +927,30 @@ BEGIN
                               'indexed_entries', indexed, 'hot_accounts_busy', skipped);
 END
 $$;
+
+-- ============================================================================
+-- wallet.accounts: figures outside 64-bit minor units are NULL for that
+-- account instead of failing the view for every reader.  CREATE OR REPLACE
+-- keeps the view's owner and rights (same columns, same types).
+-- ============================================================================
+-- Figures in numeric, shown as amounts: a figure outside 64-bit minor
+-- units (only at the extreme bounds of "Overflow" in the README) is NULL
+-- for that account instead of failing the view for every reader (1.6.0).
+CREATE OR REPLACE VIEW wallet.accounts AS
+SELECT a.id, a.owner, a.currency, a.kind, a.allow_negative, a.status, a.hot,
+       CASE WHEN f.posted BETWEEN -9223372036854775808 AND 9223372036854775807
+            THEN wallet.amount(f.posted::bigint, a.currency) END AS balance,
+       CASE WHEN f.available BETWEEN -9223372036854775808 AND 9223372036854775807
+            THEN wallet.amount(f.available::bigint, a.currency) END AS available,
+       wallet.amount(a.held, a.currency) AS held,
+       CASE WHEN f.debt <= 9223372036854775807 THEN wallet.amount(f.debt::bigint, a.currency) END AS debt,
+       a.version, a.metadata, a.created_at
+  FROM wallet.account a
+  LEFT JOIN LATERAL (SELECT sum(h.amount) AS pending FROM wallet.hot_pending h
+                      WHERE h.account_id = a.id) p ON true
+  LEFT JOIN wallet.account d ON d.id = a.debt_account
+  CROSS JOIN LATERAL (SELECT a.balance + coalesce(p.pending, 0) AS posted,
+                             a.balance + coalesce(p.pending, 0) - a.held + coalesce(least(d.balance, 0), 0) AS available,
+                             coalesce(-least(d.balance::numeric, 0), 0) AS debt) f;
 
 SELECT wallet.set_hot(a.id, false) FROM wallet.account a WHERE a.kind = 'debt' AND a.hot ORDER BY a.id;

@@ -422,18 +422,6 @@ wallet_audit(PG_FUNCTION_ARGS)
 						   trigdata->tg_trigger->tgname, RelationGetRelationName(trigdata->tg_relation)),
 				 errhint("Attach it with wallet.audit_table(table).")));
 	rel = trigdata->tg_relation;
-	/*
-	 * Not on a temporary table (1.6.0 library): its rows end with the
-	 * session, while the log is append-only for good, and any role may
-	 * create one, so it let a role with no rights on the wallet grow the
-	 * sealed log without bound.
-	 */
-	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("wallet.audit() does not audit temporary table \"%s\"", RelationGetRelationName(rel)),
-				 errdetail("A temporary table ends with its session; the audit log keeps every record for good."),
-				 errhint("Drop trigger \"%s\", or audit a permanent table.", trigdata->tg_trigger->tgname)));
 	desc = RelationGetDescr(rel);
 	relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										 RelationGetRelationName(rel));

@@ -806,7 +806,7 @@ ledger_post(PostRequest *req)
 		int128		after;
 
 		if (st->hot)
-			ledger_check_hot_credit(st, st->delta);
+			ledger_check_hot_change(st, st->delta);
 		if (!st->locked || (st->delta >= 0 && st->held_delta >= 0))
 			continue;
 		if (st->allow_negative)
@@ -902,23 +902,26 @@ ledger_post(PostRequest *req)
 }
 
 /*
- * A credit of `delta` to hot account st: 22003 if its stored balance plus
- * pending credits plus delta leaves int64.  The pending rows are summed
- * only when the stored balance or the credit is past the safe bounds (see
- * HOT_SAFE_BALANCE in ledger.h); below them the sum cannot overflow.
+ * A change of `delta` to hot account st (a credit, or a debit of an
+ * account allowed to go negative, which skips the row lock too): 22003 if
+ * its stored balance plus pending rows plus delta leaves int64, or, for a
+ * debit, if that minus what it holds does (the available balance
+ * wallet.accounts shows).  The pending rows are summed only when the
+ * stored balance or the change is past the safe bounds (HOT_UNSAFE in
+ * ledger.h); within them the sum cannot overflow.
  */
 void
-ledger_check_hot_credit(AccountState *st, int64 delta)
+ledger_check_hot_change(AccountState *st, int64 delta)
 {
 	int128		pending;
 	int128		total;
 
-	if (delta <= 0 || (st->balance <= HOT_SAFE_BALANCE && delta <= HOT_SAFE_CREDIT))
+	if (delta == 0 || !HOT_UNSAFE(st->balance, delta))
 		return;
 	/*
-	 * The account was read within the bounds and is credited without its
+	 * The account was read within the bounds and is changed without its
 	 * row lock, under the shared hot lock; the read again under that lock
-	 * found it past them (a fold or a large credit committed in between).
+	 * found it past them (a fold or a large change committed in between).
 	 * Taking the hot lock exclusively now would be a lock upgrade, and two
 	 * postings doing it at once would deadlock: ask for a retry instead,
 	 * which reads the new balance first and takes the row lock.
@@ -927,25 +930,34 @@ ledger_check_hot_credit(AccountState *st, int64 delta)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("account " INT64_FORMAT " changed while posting", st->id),
-				 errdetail("Hot account " INT64_FORMAT " went past the balance under which credits skip its row lock while this posting waited for it.",
+				 errdetail("Hot account " INT64_FORMAT " went past the balance under which postings skip its row lock while this posting waited for it.",
 						   st->id),
 				 errhint("Retry the transaction.")));
 	/*
-	 * Credits in flight that skipped the row lock hold the hot lock shared:
-	 * wait for them (and keep new ones out until we commit) so that the
-	 * pending sum below counts every credit that can commit before ours.
+	 * Postings in flight that skipped the row lock hold the hot lock
+	 * shared: wait for them (and keep new ones out until we commit) so that
+	 * the pending sum below counts every row that can commit before ours.
 	 */
 	ledger_lock_hot_exclusive(st->id);
 	pending = ledger_pending(st->id);
 	total = (int128) st->balance + pending + delta;
-	if (total > PG_INT64_MAX)
+	if (total > PG_INT64_MAX || total < PG_INT64_MIN)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
-				 errdetail("Stored %s, pending credits %s, credit %s: more than 64-bit minor units hold.",
+				 errdetail("Stored %s, pending %s, this posting %s: the posted balance, %s, is outside 64-bit minor units.",
 						   units_to_cstring(st->balance, &st->currency),
-						   units_to_cstring(ledger_clamp_int64(pending), &st->currency),
-						   units_to_cstring(delta, &st->currency))));
+						   units_wide_to_cstring(pending, &st->currency),
+						   units_to_cstring(delta, &st->currency),
+						   units_wide_to_cstring(total, &st->currency))));
+	if (delta < 0 && total - st->held - st->held_delta < PG_INT64_MIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("available balance of account " INT64_FORMAT " would overflow", st->id),
+				 errdetail("Posted %s, held %s after this posting: the available balance is less than 64-bit minor units hold.",
+						   units_wide_to_cstring(total, &st->currency),
+						   units_wide_to_cstring((int128) st->held + st->held_delta, &st->currency)),
+				 errhint("Release holds on the account first.")));
 }
 
 /* ------------------------------------------------------------ SQL API */

@@ -103,7 +103,8 @@ typedef struct PostResult
  * most HOT_SAFE_CREDIT; otherwise the row is locked, the account's hot lock
  * taken exclusively (credits in flight finish first, no new ones start) and
  * the credit checked against stored + pending exactly
- * (ledger_check_hot_credit).  Pending credits could then only overflow after
+ * (ledger_check_hot_change; debits of an account allowed to go negative
+ * likewise, below zero).  Pending credits could then only overflow after
  * more than 2^10 credits of 2^52 minor units each between two folds; funds
  * checks add stored and pending in 128 bits, so such an account can still
  * be debited back into range, and fold_hot() leaves it pending until then.
@@ -113,7 +114,16 @@ typedef struct PostResult
 #endif
 #define HOT_SAFE_BALANCE	(INT64CONST(1) << 62)
 #define HOT_SAFE_CREDIT		(INT64CONST(1) << 52)
-extern void ledger_check_hot_credit(AccountState *st, int64 delta);
+/*
+ * Past the safe bounds, either way: a debit of a hot account allowed to go
+ * negative skips the row lock too, and takes the same bounds below zero
+ * (library 1.6.0; before, any number of debits went to the pending rows
+ * and the posted balance could pass int64's minimum).
+ */
+#define HOT_UNSAFE(balance, delta) \
+	((balance) > HOT_SAFE_BALANCE || (balance) < -HOT_SAFE_BALANCE || \
+	 (delta) > HOT_SAFE_CREDIT || (delta) < -HOT_SAFE_CREDIT)
+extern void ledger_check_hot_change(AccountState *st, int64 delta);
 
 /* keys with this prefix are the engine's own */
 #define LEDGER_RESERVED_PREFIX "wallet:"

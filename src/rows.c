@@ -347,7 +347,7 @@ may_skip_row_lock(AccountState *st, int64 *debit_ids, int ndebit,
 	if (!st->hot || st->force_lock)
 		return false;
 	/* far from int64's limit: see HOT_SAFE_BALANCE in ledger.h */
-	if (st->balance > HOT_SAFE_BALANCE || st->delta > HOT_SAFE_CREDIT)
+	if (HOT_UNSAFE(st->balance, st->delta))
 		return false;
 	for (int i = 0; i < nheld; i++)
 		if (held_ids[i] == st->id)
@@ -751,7 +751,7 @@ ledger_lock_hot_after_writes(AccountState *states, int nstates)
 		 * its writes; the locking round checks it exactly.
 		 */
 		if (!now.hot || now.status != st->status || now.allow_negative != st->allow_negative ||
-			!money_code_eq(&now.currency, &st->currency) || now.balance > HOT_SAFE_BALANCE)
+			!money_code_eq(&now.currency, &st->currency) || HOT_UNSAFE(now.balance, 0))
 		{
 			unchanged = false;
 			break;

@@ -449,10 +449,11 @@ ledger_settled(void)
  * pass on tables whose rows are not committed yet: a seal then covered
  * ids it could not see (audit_verify() failed for good), and the history
  * horizon moved past entries never filed.  So the pass also stops while a
- * pg_restore session (its application_name, unless PGAPPNAME overrides
- * it) is connected to this database, or while anything runs COPY FROM
- * into a table of the extension's schema (pg_stat_progress_copy; a plain
- * psql restore, or a loader under another name).  The worker runs as a
+ * superuser's pg_restore session (its application_name, unless PGAPPNAME
+ * overrides it) is connected to this database, or while anything runs
+ * COPY FROM into a table of the extension's schema (pg_stat_progress_copy;
+ * a plain psql restore, or a loader under another name; only a superuser
+ * may write those tables).  The worker runs as a
  * superuser and sees every session.  wallet.restore_in_progress() is the
  * same test for housekeeping() from cron.  (SPI connected.)
  */
@@ -461,17 +462,26 @@ restore_running(void)
 {
 	bool		isnull;
 
+	/*
+	 * Only a superuser's session counts: restoring the extension and its
+	 * tables takes one, and any role may name its session pg_restore
+	 * (which would otherwise stop housekeeping for as long as it likes).
+	 * pg_stat_progress_copy exists from PostgreSQL 14 on.
+	 */
 	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+					"                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.usesysid "
 					"               WHERE a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
 					"                 AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() "
-					"                 AND a.application_name OPERATOR(pg_catalog.=) 'pg_restore') "
+					"                 AND a.application_name OPERATOR(pg_catalog.=) 'pg_restore' AND r.rolsuper) "
+#if PG_VERSION_NUM >= 140000
 					"    OR EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_copy p "
 					"                 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.relid "
 					"               WHERE p.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
 					"                 AND p.command OPERATOR(pg_catalog.=) 'COPY FROM' "
 					"                 AND c.relnamespace OPERATOR(pg_catalog.=) (SELECT e.extnamespace FROM pg_catalog.pg_extension e "
-					"                                         WHERE e.extname OPERATOR(pg_catalog.=) 'wallet'))",
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					"                                         WHERE e.extname OPERATOR(pg_catalog.=) 'wallet'))"
+#endif
+					, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "wallet: could not look for a restore in progress");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

@@ -215,34 +215,51 @@ AS $$
 $$;
 
 -- Posted balance: every committed posting, hot credits included, exact
--- right after each commit.  Unknown account: WL003.
+-- right after each commit.  Unknown account: WL003; a posted balance past
+-- 64-bit minor units (hot pending rows past the bounds of "Overflow" in
+-- the README) is 22003 with the figure, not bigint's bare error.
 CREATE FUNCTION wallet.balance(account bigint) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r wallet.account := wallet.account_row(account);
+    posted numeric := r.balance;
 BEGIN
-    RETURN wallet.amount(r.balance + CASE WHEN r.hot OR EXISTS (SELECT 1 FROM wallet.hot_pending h WHERE h.account_id = r.id)
-                                          THEN wallet.pending_credits(r.id) ELSE 0 END,
-                         r.currency);
+    IF r.hot OR EXISTS (SELECT 1 FROM wallet.hot_pending h WHERE h.account_id = r.id) THEN
+        posted := posted + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h WHERE h.account_id = r.id);
+    END IF;
+    IF posted NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'posted balance of account % is outside 64-bit minor units', account USING ERRCODE = '22003',
+            DETAIL = format('Stored %s plus pending rows: %s minor units of %s.', r.balance, posted, r.currency),
+            HINT = 'wallet.verify() reports such an account; a posting the other way brings it back.';
+    END IF;
+    RETURN wallet.amount(posted::bigint, r.currency);
 END
 $$;
 
 -- Available balance: posted minus pending holds, minus outstanding debt
--- (a refund clawback that the coins on hand could not cover).
+-- (a refund clawback that the coins on hand could not cover); 22003 with
+-- the figure when it is outside 64-bit minor units.
 CREATE FUNCTION wallet.available(account bigint) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r wallet.account := wallet.account_row(account);
-    debt bigint := 0;
+    debt numeric := 0;
+    avail numeric;
 BEGIN
     IF r.debt_account IS NOT NULL THEN
         SELECT least(d.balance, 0) INTO debt FROM wallet.account d WHERE d.id = r.debt_account;
     END IF;
-    RETURN wallet.amount(r.balance + wallet.pending_credits(r.id) - r.held + debt, r.currency);
+    avail := r.balance::numeric + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h WHERE h.account_id = r.id)
+             - r.held + coalesce(debt, 0);
+    IF avail NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'available balance of account % is outside 64-bit minor units', account USING ERRCODE = '22003',
+            DETAIL = format('Posted minus held minus debt: %s minor units of %s.', avail, r.currency);
+    END IF;
+    RETURN wallet.amount(avail::bigint, r.currency);
 END
 $$;
 
@@ -337,18 +354,25 @@ SET search_path = pg_catalog, pg_temp;
 -- Read views (granted to readers and applications)
 -- ============================================================================
 
+-- Figures in numeric, shown as amounts: a figure outside 64-bit minor
+-- units (only at the extreme bounds of "Overflow" in the README) is NULL
+-- for that account instead of failing the view for every reader (1.6.0).
 CREATE VIEW wallet.accounts AS
 SELECT a.id, a.owner, a.currency, a.kind, a.allow_negative, a.status, a.hot,
-       wallet.amount(a.balance + coalesce(p.pending, 0), a.currency) AS balance,
-       wallet.amount(a.balance + coalesce(p.pending, 0) - a.held
-                     + coalesce(least(d.balance, 0), 0), a.currency) AS available,
+       CASE WHEN f.posted BETWEEN -9223372036854775808 AND 9223372036854775807
+            THEN wallet.amount(f.posted::bigint, a.currency) END AS balance,
+       CASE WHEN f.available BETWEEN -9223372036854775808 AND 9223372036854775807
+            THEN wallet.amount(f.available::bigint, a.currency) END AS available,
        wallet.amount(a.held, a.currency) AS held,
-       wallet.amount(coalesce(-least(d.balance, 0), 0), a.currency) AS debt,
+       CASE WHEN f.debt <= 9223372036854775807 THEN wallet.amount(f.debt::bigint, a.currency) END AS debt,
        a.version, a.metadata, a.created_at
   FROM wallet.account a
-  LEFT JOIN LATERAL (SELECT sum(h.amount)::bigint AS pending FROM wallet.hot_pending h
+  LEFT JOIN LATERAL (SELECT sum(h.amount) AS pending FROM wallet.hot_pending h
                       WHERE h.account_id = a.id) p ON true
-  LEFT JOIN wallet.account d ON d.id = a.debt_account;
+  LEFT JOIN wallet.account d ON d.id = a.debt_account
+  CROSS JOIN LATERAL (SELECT a.balance + coalesce(p.pending, 0) AS posted,
+                             a.balance + coalesce(p.pending, 0) - a.held + coalesce(least(d.balance, 0), 0) AS available,
+                             coalesce(-least(d.balance::numeric, 0), 0) AS debt) f;
 COMMENT ON VIEW wallet.accounts IS 'Accounts with posted balance, available balance (minus holds and debt), held amount and debt.';
 
 CREATE VIEW wallet.transactions AS

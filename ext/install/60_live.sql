@@ -798,8 +798,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN total BETWEEN -9223372036854775808 AND 9223372036854775807
                 THEN wallet.amount(total::bigint, currency)::text
-                ELSE (SELECT round(total / (10::numeric ^ m), m)::text || ' ' || currency
-                        FROM (SELECT wallet.minor_units(wallet.amount(0::bigint, currency)) AS m) x) END
+                -- integer division and remainder by 10^m: exact for any m
+                -- (a numeric quotient keeps only about 16 fraction digits)
+                ELSE (SELECT CASE WHEN total < 0 THEN '-' ELSE '' END || div(abs(total), x.p)::text
+                             || CASE WHEN x.m > 0 THEN '.' || lpad(mod(abs(total), x.p)::text, x.m, '0') ELSE '' END
+                             || ' ' || currency
+                        FROM (SELECT m, (10::numeric ^ m)::numeric(1000, 0) AS p
+                                FROM (SELECT wallet.minor_units(wallet.amount(0::bigint, currency)) AS m) y) x) END
 $$;
 REVOKE ALL ON FUNCTION wallet.live_total_text(numeric, text) FROM PUBLIC;
 

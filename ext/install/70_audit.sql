@@ -94,11 +94,6 @@ BEGIN
         RAISE EXCEPTION 'relation with OID % does not exist', target::oid USING ERRCODE = '42P01',
             DETAIL = 'wallet.audit_table() was given an OID that names no table.';
     END IF;
-    IF (SELECT c.relpersistence FROM pg_class c WHERE c.oid = target) = 't' THEN
-        RAISE EXCEPTION 'wallet.audit_table: % is a temporary table', target USING ERRCODE = '22023',
-            DETAIL = 'A temporary table ends with its session; the audit log keeps every record for good.',
-            HINT = 'Audit a permanent table.';
-    END IF;
     IF nsp = 'wallet' THEN
         RAISE EXCEPTION 'wallet.audit_table: % belongs to the wallet extension', target USING ERRCODE = '22023',
             DETAIL = 'The ledger''s own tables are audited by the extension; wallet.audit_log cannot audit itself.',
@@ -582,24 +577,34 @@ $$;
 
 -- ---- housekeeping ----
 
--- Is a restore loading this database?  True while a pg_restore session
--- (its application_name, unless PGAPPNAME overrides it) is connected to
--- it, or while anything runs COPY FROM into a table of schema wallet.
--- pg_restore -j sets the sequences while other connections still load the
--- tables, so a seal or a history pass then would cover ids it cannot see
--- yet (audit_verify() would fail for good).  The same test as the
--- background worker's (src/worker.c, restore_running).  Internal: called
--- by housekeeping(), whose owner sees every session.
+-- Is a restore loading this database?  True while a superuser's
+-- pg_restore session (its application_name, unless PGAPPNAME overrides
+-- it) is connected to it, or while anything runs COPY FROM into a table of
+-- schema wallet (only a superuser may).  Only a superuser's session
+-- counts: restoring the extension takes one, and any role may name its
+-- session pg_restore.  pg_restore -j sets the sequences while other
+-- connections still load the tables, so a seal or a history pass then
+-- would cover ids it cannot see yet (audit_verify() would fail for good).
+-- The same test as the background worker's (src/worker.c,
+-- restore_running); pg_stat_progress_copy exists from PostgreSQL 14 on.
+-- Internal: called by housekeeping(), whose owner sees every session.
 CREATE FUNCTION wallet.restore_in_progress() RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_stat_activity a
+DECLARE
+    copying boolean := false;
+BEGIN
+    IF to_regclass('pg_catalog.pg_stat_progress_copy') IS NOT NULL THEN
+        EXECUTE $q$SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy p JOIN pg_class c ON c.oid = p.relid
+                                   WHERE p.datname = current_database() AND p.command = 'COPY FROM'
+                                     AND c.relnamespace = 'wallet'::regnamespace)$q$ INTO copying;
+    END IF;
+    RETURN copying
+        OR EXISTS (SELECT 1 FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
                     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-                      AND a.application_name = 'pg_restore')
-        OR EXISTS (SELECT 1 FROM pg_stat_progress_copy p JOIN pg_class c ON c.oid = p.relid
-                    WHERE p.datname = current_database() AND p.command = 'COPY FROM'
-                      AND c.relnamespace = 'wallet'::regnamespace)
+                      AND a.application_name = 'pg_restore' AND r.rolsuper);
+END
 $$;
 REVOKE ALL ON FUNCTION wallet.restore_in_progress() FROM PUBLIC;
 

@@ -208,6 +208,26 @@ bg_stop() {
   unset "BG_PID[$1]"
 }
 
+# settle_housekeeping: before each measured run, let the housekeeping
+# worker catch up with the journal so far (sealed and filed up to the last
+# id drawn, no hot credit pending; at most 60 s), so that each workload
+# pays for its own housekeeping, not for the backlog of the one before it
+# (the worker is off during `audit off`, whose backlog `audit on` or
+# `batch` would otherwise seal and file while measured).  Skipped while
+# the worker is off.
+settle_housekeeping() {
+  [ "$WORKER" = on ] && [ "$(q -c 'SHOW wallet.housekeeping' 2>/dev/null)" = on ] || return 0
+  local i
+  for ((i = 0; i < 120; i++)); do
+    [ "$(q -c "SELECT coalesce((SELECT max(journal_through) FROM wallet.audit_seal), 0) >= s.last_value
+                  AND wallet.history_merged_through() >= s.last_value
+                  AND NOT EXISTS (SELECT FROM wallet.hot_pending)
+                 FROM wallet.txn_id_seq s" 2>/dev/null)" = t ] && return 0
+    sleep 0.5
+  done
+  echo "   (housekeeping had not caught up after 60 s)"
+}
+
 declare -A TPS=() LAT=() CLIENTS=() NOTE=() CALLS=() RUNS=()
 # run_pgbench NAME SCRIPT CLIENTS [-D var=value ...]: one measured run of
 # SLICE seconds.  Repeated runs of NAME (one per round) accumulate: TPS and
@@ -218,6 +238,7 @@ run_pgbench() {
   n=$(( $(wc -w <<<"${RUNS[$name]:-}") + 1 ))
   log="$LOGDIR/pgbench-$name-$n.log"
   j=$((c < THREADS ? c : THREADS))
+  settle_housekeeping
   [ "${NO_CHECKPOINT:-0}" = 1 ] || q -q -c CHECKPOINT >/dev/null 2>&1
   pgbench -n -M prepared -c "$c" -j "$j" -T "$SLICE" -f "$BENCH/$script" "$@" "${DB:-bench}" >"$log" 2>&1
   rc=$?

@@ -467,8 +467,27 @@ SQL
 	check "... audit_verify() all ok ($AV4)" test "$AV4" = "audit_records=true journal_records=true ledger_rows=true seal_chain=true unsealed=true"
 	BAD4=$(v "$DST4" "SELECT coalesce(string_agg(check_name || ': ' || detail, '; '), '') FROM wallet.verify() WHERE NOT ok")
 	check "... verify() all ok${BAD4:+ ($BAD4)}" test -z "$BAD4"
+	# Only a superuser's session named pg_restore counts: any role may name
+	# its session so, and would otherwise stop housekeeping at will.
+	v postgres "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wallet_dr_spoof') THEN CREATE ROLE wallet_dr_spoof LOGIN; END IF; END \$\$" >/dev/null
+	PGAPPNAME=pg_restore psql -X -q -U wallet_dr_spoof -d "$DST4" -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+	SPOOF_PID=$!
+	PGAPPNAME=pg_restore psql -X -q -d "$DST4" -c "SELECT pg_sleep(1)" >/dev/null 2>&1 &
+	SUPER_PID=$!
+	for _ in $(seq 1 50); do
+		[ "$(v "$DST4" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore' AND query LIKE '%pg_sleep%'")" = 2 ] && break
+		sleep 0.05
+	done
+	HK_SUPER=$(v "$DST4" "SET client_min_messages = warning; SELECT wallet.housekeeping() ? 'skipped'")
+	wait "$SUPER_PID"
+	HK_SPOOF=$(v "$DST4" "SET client_min_messages = warning; SELECT wallet.housekeeping() ? 'skipped'")
+	kill "$SPOOF_PID" 2>/dev/null; wait "$SPOOF_PID" 2>/dev/null
+	v "$DST4" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'wallet_dr_spoof'" >/dev/null
+	check "... a superuser's session named pg_restore stops housekeeping() (skipped: $HK_SUPER), another role's does not (skipped: $HK_SPOOF)" \
+		test "$HK_SUPER" = t -a "$HK_SPOOF" = f
 	dropdb --if-exists --force "$SRC4" >/dev/null 2>&1
 	[ "${WALLET_DR_KEEP:-0}" = 1 ] || dropdb --if-exists --force "$DST4" >/dev/null 2>&1
+	v postgres "DROP ROLE IF EXISTS wallet_dr_spoof" >/dev/null
 else
 	echo "# skipped: a parallel restore with the worker on (wallet is not preloaded)"
 fi
