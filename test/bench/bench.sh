@@ -10,7 +10,9 @@
 # build: exit 0 unless setup itself breaks.
 #
 # Workloads (pgbench -M prepared, WALLET_BENCH_SECONDS each in total, split
-# over WALLET_BENCH_ROUNDS interleaved rounds so drift spreads evenly):
+# over WALLET_BENCH_ROUNDS interleaved rounds so drift spreads evenly; each
+# run starts after a CHECKPOINT, once the housekeeping worker has sealed
+# and filed the journal so far: settle_housekeeping below):
 #   raw          plain SQL reference (raw.pgbench, BEGIN..COMMIT, 8 clients)
 #   raw 1-stmt   the same work in one statement (raw1.pgbench), for reference
 #   transfer     wallet.transfer, same accounts, 8 clients
