@@ -883,7 +883,7 @@ DECLARE
 BEGIN
     IF wallet.restore_in_progress() THEN
         RAISE NOTICE 'wallet.housekeeping: skipped, a restore is loading this database'
-            USING DETAIL = 'A pg_restore session is connected to it, or a COPY into a table of schema wallet is running.',
+            USING DETAIL = 'A superuser''s pg_restore session is connected to it, or a COPY into a table of schema wallet is running.',
                   HINT = 'Call it again once the restore has finished.';
         RETURN jsonb_build_object('skipped', 'restore in progress');
     END IF;

@@ -453,9 +453,9 @@ ledger_settled(void)
  * overrides it) is connected to this database, or while anything runs
  * COPY FROM into a table of the extension's schema (pg_stat_progress_copy;
  * a plain psql restore, or a loader under another name; only a superuser
- * may write those tables).  The worker runs as a
- * superuser and sees every session.  wallet.restore_in_progress() is the
- * same test for housekeeping() from cron.  (SPI connected.)
+ * may write those tables).  The worker runs as a superuser and sees every
+ * session.  wallet.restore_in_progress() is the same test for
+ * housekeeping() from cron.  (SPI connected.)
  */
 static bool
 restore_running(void)
@@ -629,7 +629,7 @@ housekeeping_pass(void)
 		ereport(LOG,
 				(errmsg("wallet: housekeeping skips database \"%s\": a restore is loading it",
 						get_database_name(MyDatabaseId)),
-				 errdetail("A pg_restore session is connected to it, or a COPY into a table of the extension's schema is running."),
+				 errdetail("A superuser's pg_restore session is connected to it, or a COPY into a table of the extension's schema is running."),
 				 errhint("The pass resumes once the restore has finished.")));
 	else if (installed && !ledger_settled())
 		ereport(LOG,
