@@ -933,24 +933,29 @@ $$;
 -- account instead of failing the view for every reader.  CREATE OR REPLACE
 -- keeps the view's owner and rights (same columns, same types).
 -- ============================================================================
--- Figures in numeric, shown as amounts: a figure outside 64-bit minor
--- units (only at the extreme bounds of "Overflow" in the README) is NULL
--- for that account instead of failing the view for every reader (1.6.0).
+-- A figure outside 64-bit minor units (only at the extreme bounds of
+-- "Overflow" in the README) is NULL for that account instead of failing
+-- the view for every reader (1.6.0).  The common case (no pending rows, no
+-- hold, no debt) reads the stored balance as it is; the others are added
+-- in numeric.
 CREATE OR REPLACE VIEW wallet.accounts AS
 SELECT a.id, a.owner, a.currency, a.kind, a.allow_negative, a.status, a.hot,
-       CASE WHEN f.posted BETWEEN -9223372036854775808 AND 9223372036854775807
-            THEN wallet.amount(f.posted::bigint, a.currency) END AS balance,
-       CASE WHEN f.available BETWEEN -9223372036854775808 AND 9223372036854775807
+       CASE WHEN p.pending IS NULL THEN wallet.amount(a.balance, a.currency)
+            WHEN a.balance + p.pending BETWEEN -9223372036854775808 AND 9223372036854775807
+            THEN wallet.amount((a.balance + p.pending)::bigint, a.currency) END AS balance,
+       CASE WHEN p.pending IS NULL AND a.held = 0 AND coalesce(d.balance, 0) >= 0
+            THEN wallet.amount(a.balance, a.currency)
+            WHEN f.available BETWEEN -9223372036854775808 AND 9223372036854775807
             THEN wallet.amount(f.available::bigint, a.currency) END AS available,
        wallet.amount(a.held, a.currency) AS held,
-       CASE WHEN f.debt <= 9223372036854775807 THEN wallet.amount(f.debt::bigint, a.currency) END AS debt,
+       CASE WHEN coalesce(d.balance, 0) >= 0 THEN wallet.amount(0::bigint, a.currency)
+            WHEN d.balance > -9223372036854775808 THEN wallet.amount(-d.balance, a.currency) END AS debt,
        a.version, a.metadata, a.created_at
   FROM wallet.account a
   LEFT JOIN LATERAL (SELECT sum(h.amount) AS pending FROM wallet.hot_pending h
                       WHERE h.account_id = a.id) p ON true
   LEFT JOIN wallet.account d ON d.id = a.debt_account
-  CROSS JOIN LATERAL (SELECT a.balance + coalesce(p.pending, 0) AS posted,
-                             a.balance + coalesce(p.pending, 0) - a.held + coalesce(least(d.balance, 0), 0) AS available,
-                             coalesce(-least(d.balance::numeric, 0), 0) AS debt) f;
+  CROSS JOIN LATERAL (SELECT a.balance::numeric + coalesce(p.pending, 0) - a.held
+                             + coalesce(least(d.balance, 0), 0) AS available) f;
 
 SELECT wallet.set_hot(a.id, false) FROM wallet.account a WHERE a.kind = 'debt' AND a.hot ORDER BY a.id;

@@ -564,7 +564,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	}
 
 	/*
-	 * Changes to hot accounts near int64's limit (see HOT_SAFE_BALANCE in
+	 * Credits to hot accounts near int64's limit (see HOT_SAFE_BALANCE in
 	 * ledger.h): checked exactly when the row is locked; otherwise the round
 	 * is redone with hot rows locked too.
 	 */
@@ -572,10 +572,10 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 	{
 		AccountState *st = &states[i];
 
-		if (!st->found || !st->hot || st->delta == 0)
+		if (!st->found || !st->hot || st->delta <= 0)
 			continue;
 		if (st->locked)
-			ledger_check_hot_change(st, st->delta);
+			ledger_check_hot_credit(st, st->delta);
 		else if (HOT_UNSAFE(st->balance, st->delta))
 		{
 			*changed = true;

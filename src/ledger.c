@@ -806,7 +806,7 @@ ledger_post(PostRequest *req)
 		int128		after;
 
 		if (st->hot)
-			ledger_check_hot_change(st, st->delta);
+			ledger_check_hot_credit(st, st->delta);
 		if (!st->locked || (st->delta >= 0 && st->held_delta >= 0))
 			continue;
 		if (st->allow_negative)
@@ -902,21 +902,19 @@ ledger_post(PostRequest *req)
 }
 
 /*
- * A change of `delta` to hot account st (a credit, or a debit of an
- * account allowed to go negative, which skips the row lock too): 22003 if
- * its stored balance plus pending rows plus delta leaves int64, or, for a
- * debit, if that minus what it holds does (the available balance
- * wallet.accounts shows).  The pending rows are summed only when the
- * stored balance or the change is past the safe bounds (HOT_UNSAFE in
- * ledger.h); within them the sum cannot overflow.
+ * A credit of `delta` to hot account st: 22003 if its stored balance plus
+ * pending rows plus delta leaves int64.  The pending rows are summed only
+ * when the stored balance or the credit is past the safe bounds (HOT_UNSAFE
+ * in ledger.h); within them the sum cannot overflow.  Debits take no
+ * bound (see HOT_UNSAFE).
  */
 void
-ledger_check_hot_change(AccountState *st, int64 delta)
+ledger_check_hot_credit(AccountState *st, int64 delta)
 {
 	int128		pending;
 	int128		total;
 
-	if (delta == 0 || !HOT_UNSAFE(st->balance, delta))
+	if (delta <= 0 || !HOT_UNSAFE(st->balance, delta))
 		return;
 	/*
 	 * The account was read within the bounds and is changed without its
@@ -941,7 +939,7 @@ ledger_check_hot_change(AccountState *st, int64 delta)
 	ledger_lock_hot_exclusive(st->id);
 	pending = ledger_pending(st->id);
 	total = (int128) st->balance + pending + delta;
-	if (total > PG_INT64_MAX || total < PG_INT64_MIN)
+	if (total > PG_INT64_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("balance of account " INT64_FORMAT " would overflow", st->id),
@@ -950,14 +948,6 @@ ledger_check_hot_change(AccountState *st, int64 delta)
 						   units_wide_to_cstring(pending, &st->currency),
 						   units_to_cstring(delta, &st->currency),
 						   units_wide_to_cstring(total, &st->currency))));
-	if (delta < 0 && total - st->held - st->held_delta < PG_INT64_MIN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("available balance of account " INT64_FORMAT " would overflow", st->id),
-				 errdetail("Posted %s, held %s after this posting: the available balance is less than 64-bit minor units hold.",
-						   units_wide_to_cstring(total, &st->currency),
-						   units_wide_to_cstring((int128) st->held + st->held_delta, &st->currency)),
-				 errhint("Release holds on the account first.")));
 }
 
 /* ------------------------------------------------------------ SQL API */
@@ -1180,10 +1170,11 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 								 "UPDATE wallet.account a SET balance = a.balance + s.total "
 								 "FROM (SELECT coalesce(sum(amount), 0)::bigint AS total, count(*) AS n FROM gone) s "
 								 "WHERE a.id = $1 AND s.n > 0 RETURNING s.n", 1, t);
-		plan_unfoldable = ledger_prepare_kept("SELECT a.balance::text FROM wallet.account a "
-									   "WHERE a.id = $1 AND a.balance::numeric + (SELECT coalesce(sum(p.amount), 0) "
-									   "  FROM wallet.hot_pending p WHERE p.account_id = a.id) "
-									   "  NOT BETWEEN -9223372036854775808 AND 9223372036854775807", 1, t);
+		plan_unfoldable = ledger_prepare_kept("SELECT x.balance::text, x.posted::text, x.posted < 0 "
+									   "FROM (SELECT a.balance, a.balance::numeric + (SELECT coalesce(sum(p.amount), 0) "
+									   "        FROM wallet.hot_pending p WHERE p.account_id = a.id) AS posted "
+									   "        FROM wallet.account a WHERE a.id = $1) x "
+									   "WHERE x.posted NOT BETWEEN -9223372036854775808 AND 9223372036854775807", 1, t);
 		plan_exists = ledger_prepare_kept("SELECT 1 FROM wallet.account WHERE id = $1", 1, t);
 	}
 	{
@@ -1229,13 +1220,19 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 		}
 		else if (SPI_execute_plan(plan_unfoldable, &arg, NULL, false, 1) == SPI_OK_SELECT &&
 				 SPI_processed == 1)
+		{
+			/* pending debits (an account allowed to go negative) can pass the minimum */
+			bool		below = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull_dummy));
+
 			ereport(WARNING,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("pending credits of hot account " INT64_FORMAT " not folded", ids[i]),
-					 errdetail("Its posted balance (stored %s plus pending credits) leaves 64-bit minor units.",
-							   TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-																 SPI_tuptable->tupdesc, 1, &isnull_dummy))),
-					 errhint("Debit the account back into range; the credits stay pending until then.")));
+					 errmsg("pending rows of hot account " INT64_FORMAT " not folded", ids[i]),
+					 errdetail("Its posted balance, stored %s plus pending rows, is %s minor units: outside 64 bits.",
+							   TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull_dummy)),
+							   TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull_dummy))),
+					 below ? errhint("Credit the account back into range; its pending rows stay until then.")
+					 : errhint("Debit the account back into range; its pending rows stay until then.")));
+		}
 	}
 	SPI_finish();
 	PG_RETURN_INT64(folded);

@@ -103,8 +103,7 @@ typedef struct PostResult
  * most HOT_SAFE_CREDIT; otherwise the row is locked, the account's hot lock
  * taken exclusively (credits in flight finish first, no new ones start) and
  * the credit checked against stored + pending exactly
- * (ledger_check_hot_change; debits of an account allowed to go negative
- * likewise, below zero).  Pending credits could then only overflow after
+ * (ledger_check_hot_credit).  Pending credits could then only overflow after
  * more than 2^10 credits of 2^52 minor units each between two folds; funds
  * checks add stored and pending in 128 bits, so such an account can still
  * be debited back into range, and fold_hot() leaves it pending until then.
@@ -115,15 +114,17 @@ typedef struct PostResult
 #define HOT_SAFE_BALANCE	(INT64CONST(1) << 62)
 #define HOT_SAFE_CREDIT		(INT64CONST(1) << 52)
 /*
- * Past the safe bounds, either way: a debit of a hot account allowed to go
- * negative skips the row lock too, and takes the same bounds below zero
- * (library 1.6.0; before, any number of debits went to the pending rows
- * and the posted balance could pass int64's minimum).
+ * A credit past the safe bounds (see above).  Debits of a hot account
+ * allowed to go negative, which skip the row lock too, take no bound:
+ * bounding them the same way (the exclusive hot lock) let single calls
+ * deadlock with each other and with batches (a review found 40P01 in a
+ * mix of transfers and batches), so past int64's minimum their posted
+ * balance is reported instead (wallet.accounts shows NULL, balance() is
+ * 22003, verify() names the account, fold_hot() keeps the rows pending).
  */
 #define HOT_UNSAFE(balance, delta) \
-	((balance) > HOT_SAFE_BALANCE || (balance) < -HOT_SAFE_BALANCE || \
-	 (delta) > HOT_SAFE_CREDIT || (delta) < -HOT_SAFE_CREDIT)
-extern void ledger_check_hot_change(AccountState *st, int64 delta);
+	((balance) > HOT_SAFE_BALANCE || (delta) > HOT_SAFE_CREDIT)
+extern void ledger_check_hot_credit(AccountState *st, int64 delta);
 
 /* keys with this prefix are the engine's own */
 #define LEDGER_RESERVED_PREFIX "wallet:"
