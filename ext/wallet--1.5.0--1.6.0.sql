@@ -223,11 +223,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r wallet.account := wallet.account_row(account);
-    posted numeric := r.balance;
+    -- one probe of hot_pending's index, whether the account is hot or not
+    posted numeric := r.balance::numeric
+                      + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h WHERE h.account_id = r.id);
 BEGIN
-    IF r.hot OR EXISTS (SELECT 1 FROM wallet.hot_pending h WHERE h.account_id = r.id) THEN
-        posted := posted + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h WHERE h.account_id = r.id);
-    END IF;
     IF posted NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
         RAISE EXCEPTION 'posted balance of account % is outside 64-bit minor units', account USING ERRCODE = '22003',
             DETAIL = format('Stored %s plus pending rows: %s minor units of %s.', r.balance, posted, r.currency),
