@@ -211,8 +211,74 @@ DELETE FROM pg_catalog.pg_init_privs i
 -- balances past 64 bits no longer fails the whole report.  housekeeping()
 -- does nothing while a restore loads the database (restore_in_progress,
 -- new; the preloaded worker makes the same test).  A debt account made hot
--- before goes back to normal, its pending credits folded.
+-- before goes back to normal, its pending credits folded.  open_account()
+-- refuses kind 'debt' (22023; refund_recharge() now opens its user's debt
+-- account itself); balance_at() gives 22003 with the figure and statement()
+-- a NULL running balance where a sum leaves 64 bits (bigint's bare error
+-- before).
 -- ============================================================================
+-- ============================================================================
+-- Accounts API
+-- ============================================================================
+
+-- Opens an account in a registered currency.  Returns its id.
+-- Errors: unknown currency WL011, malformed currency 22P02, bad owner/kind 22023.
+-- Kind 'debt' is reserved (22023, 1.6.0): the engine treats such an account
+-- as a user's debt account (never closed, never hot, refused as a user by
+-- the live flows), and only wallet.refund_recharge opens one, linked to its
+-- user.
+CREATE OR REPLACE FUNCTION wallet.open_account(owner text, currency text, kind text DEFAULT 'user',
+                                    allow_negative boolean DEFAULT false,
+                                    metadata jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur text;
+    new_id bigint;
+BEGIN
+    IF owner IS NULL OR currency IS NULL OR kind IS NULL OR allow_negative IS NULL THEN
+        RAISE EXCEPTION 'wallet.open_account: owner, currency, kind and allow_negative must not be null'
+            USING ERRCODE = '22004',
+                  DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN owner IS NULL THEN 'owner' END,
+                                                         CASE WHEN currency IS NULL THEN 'currency' END,
+                                                         CASE WHEN kind IS NULL THEN 'kind' END,
+                                                         CASE WHEN allow_negative IS NULL THEN 'allow_negative' END));
+    END IF;
+    IF length(owner) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'wallet.open_account: owner must be 1 to 200 characters'
+            USING ERRCODE = '22023',
+                  DETAIL = format('The owner has %s characters.', length(owner));
+    END IF;
+    IF octet_length(kind) NOT BETWEEN 1 AND 64 THEN
+        RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 bytes'
+            USING ERRCODE = '22023',
+                  DETAIL = format('The kind has %s bytes.', octet_length(kind));
+    END IF;
+    IF kind = 'debt' THEN
+        RAISE EXCEPTION 'wallet.open_account: kind ''debt'' is reserved for users'' debt accounts'
+            USING ERRCODE = '22023',
+                  DETAIL = 'A debt account is opened by wallet.refund_recharge and linked to its user; it can never be closed.',
+                  HINT = 'Use another kind for an account of your own.';
+    END IF;
+    IF metadata IS NOT NULL AND pg_column_size(metadata) > 65536 THEN
+        RAISE EXCEPTION 'wallet.open_account: metadata is larger than 64 kB'
+            USING ERRCODE = '22023',
+                  DETAIL = format('The metadata takes %s bytes.', pg_column_size(metadata));
+    END IF;
+    -- validates the code and that the currency is registered
+    cur := wallet.currency(wallet.amount(0::bigint, currency));
+    INSERT INTO wallet.account (owner, currency, kind, allow_negative, metadata)
+        VALUES (open_account.owner, cur, open_account.kind, open_account.allow_negative,
+                open_account.metadata)
+        RETURNING id INTO new_id;
+    PERFORM wallet.audit_row('wallet.account', 'INSERT', NULL, wallet.audit_jsonb(a))
+       FROM wallet.account a WHERE a.id = new_id;
+    RETURN new_id;
+END
+$$;
+
 -- Posted balance: every committed posting, hot credits included, exact
 -- right after each commit.  Unknown account: WL003; a posted balance past
 -- 64-bit minor units (hot pending rows past the bounds of "Overflow" in
@@ -355,6 +421,80 @@ BEGIN
     END IF;
     UPDATE wallet.account a SET status = 'closed', version = a.version + 1
      WHERE a.id = close_account.id;
+END
+$$;
+
+-- ============================================================================
+-- Reading
+-- ============================================================================
+
+-- Posted balance at a point in time: the sum of the account's entries of
+-- transactions created at or before `at`.  (Transactions are stamped with
+-- their start time, now().)  A sum outside 64-bit minor units (the extreme
+-- case of README "Overflow", or a late-stamped posting on an account near
+-- the bound) is 22003 with the figure, not bigint's bare error (1.6.0).
+CREATE OR REPLACE FUNCTION wallet.balance_at(account bigint, at timestamptz) RETURNS wallet.amount
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account);
+    total numeric;
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
+            DETAIL = format('Account %s: the point in time is null.', account);
+    END IF;
+    SELECT coalesce(sum(x.units), 0) INTO total
+      FROM wallet.account_entries x
+     WHERE x.account_id = r.id AND x.created_at <= balance_at.at;
+    IF total NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'balance of account % at % is outside 64-bit minor units', account, at
+            USING ERRCODE = '22003',
+                  DETAIL = format('The entries of account %s up to %s add up to %s minor units of %s.',
+                                  account, at, total, r.currency),
+                  HINT = 'wallet.statement() lists the entries; its running balance is NULL where it leaves 64 bits.';
+    END IF;
+    RETURN wallet.amount(total::bigint, r.currency);
+END
+$$;
+
+-- The account's entries between since (inclusive) and until (exclusive; NULL
+-- = open), oldest first, each with the balance after it.  The running
+-- balance starts from the balance before `since`.  It is added up in
+-- numeric: a running balance outside 64-bit minor units (a late-stamped
+-- posting on an account near the bound, or README "Overflow") is NULL in
+-- that row, as in wallet.accounts, and the rest of the statement reads
+-- (1.6.0).
+CREATE OR REPLACE FUNCTION wallet.statement(account bigint, since timestamptz DEFAULT '-infinity',
+                                 until timestamptz DEFAULT 'infinity')
+RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount wallet.amount,
+               balance wallet.amount, metadata jsonb, reverses bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r wallet.account := wallet.account_row(account);
+    opening numeric;
+BEGIN
+    since := coalesce(since, '-infinity');
+    until := coalesce(until, 'infinity');
+    SELECT coalesce(sum(x.units), 0) INTO opening
+      FROM wallet.account_entries x
+     WHERE x.account_id = r.id AND x.created_at < since;
+    RETURN QUERY
+    SELECT s.txn_id, s.created_at, s.kind,
+           CASE WHEN s.amount BETWEEN -9223372036854775808 AND 9223372036854775807
+                THEN wallet.amount(s.amount::bigint, r.currency) END,
+           CASE WHEN s.running BETWEEN -9223372036854775808 AND 9223372036854775807
+                THEN wallet.amount(s.running::bigint, r.currency) END,
+           s.metadata, s.reverses
+      FROM (SELECT a.*, opening + sum(a.amount) OVER (ORDER BY a.created_at, a.txn_id) AS running
+              FROM (SELECT x.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(x.units) AS amount
+                      FROM wallet.account_entries x JOIN wallet.txn t ON t.id = x.txn_id
+                     WHERE x.account_id = r.id AND x.created_at >= since AND x.created_at < until
+                     GROUP BY x.txn_id, t.created_at, t.kind, t.metadata, t.reverses) a) s
+     ORDER BY s.created_at, s.txn_id;
 END
 $$;
 
@@ -621,8 +761,12 @@ BEGIN
     x := least(free, r + debt);
     debt_id := u.debt_account;
     IF x < r AND debt_id IS NULL THEN
-        debt_id := wallet.open_account(u.owner, u.currency, 'debt', true,
-                                       jsonb_build_object('debt_of', user_id));
+        -- the kind open_account reserves (1.6.0): opened here only, linked below
+        INSERT INTO wallet.account (owner, currency, kind, allow_negative, metadata)
+            VALUES (u.owner, u.currency, 'debt', true, jsonb_build_object('debt_of', user_id))
+            RETURNING id INTO debt_id;
+        PERFORM wallet.audit_row('wallet.account', 'INSERT', NULL, wallet.audit_jsonb(a))
+           FROM wallet.account a WHERE a.id = debt_id;
         UPDATE wallet.account a SET debt_account = debt_id, version = a.version + 1
          WHERE a.id = user_id;
     END IF;

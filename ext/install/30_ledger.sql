@@ -137,6 +137,10 @@ CREATE TRIGGER hot_pending_no_truncate BEFORE TRUNCATE ON wallet.hot_pending
 
 -- Opens an account in a registered currency.  Returns its id.
 -- Errors: unknown currency WL011, malformed currency 22P02, bad owner/kind 22023.
+-- Kind 'debt' is reserved (22023, 1.6.0): the engine treats such an account
+-- as a user's debt account (never closed, never hot, refused as a user by
+-- the live flows), and only wallet.refund_recharge opens one, linked to its
+-- user.
 CREATE FUNCTION wallet.open_account(owner text, currency text, kind text DEFAULT 'user',
                                     allow_negative boolean DEFAULT false,
                                     metadata jsonb DEFAULT NULL)
@@ -165,6 +169,12 @@ BEGIN
         RAISE EXCEPTION 'wallet.open_account: kind must be 1 to 64 bytes'
             USING ERRCODE = '22023',
                   DETAIL = format('The kind has %s bytes.', octet_length(kind));
+    END IF;
+    IF kind = 'debt' THEN
+        RAISE EXCEPTION 'wallet.open_account: kind ''debt'' is reserved for users'' debt accounts'
+            USING ERRCODE = '22023',
+                  DETAIL = 'A debt account is opened by wallet.refund_recharge and linked to its user; it can never be closed.',
+                  HINT = 'Use another kind for an account of your own.';
     END IF;
     IF metadata IS NOT NULL AND pg_column_size(metadata) > 65536 THEN
         RAISE EXCEPTION 'wallet.open_account: metadata is larger than 64 kB'

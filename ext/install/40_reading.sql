@@ -146,27 +146,42 @@ SET search_path = pg_catalog, pg_temp;
 
 -- Posted balance at a point in time: the sum of the account's entries of
 -- transactions created at or before `at`.  (Transactions are stamped with
--- their start time, now().)
+-- their start time, now().)  A sum outside 64-bit minor units (the extreme
+-- case of README "Overflow", or a late-stamped posting on an account near
+-- the bound) is 22003 with the figure, not bigint's bare error (1.6.0).
 CREATE FUNCTION wallet.balance_at(account bigint, at timestamptz) RETURNS wallet.amount
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r wallet.account := wallet.account_row(account);
+    total numeric;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
             DETAIL = format('Account %s: the point in time is null.', account);
     END IF;
-    RETURN wallet.amount(coalesce((SELECT sum(x.units) FROM wallet.account_entries x
-                                    WHERE x.account_id = r.id AND x.created_at <= balance_at.at), 0)::bigint,
-                         r.currency);
+    SELECT coalesce(sum(x.units), 0) INTO total
+      FROM wallet.account_entries x
+     WHERE x.account_id = r.id AND x.created_at <= balance_at.at;
+    IF total NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RAISE EXCEPTION 'balance of account % at % is outside 64-bit minor units', account, at
+            USING ERRCODE = '22003',
+                  DETAIL = format('The entries of account %s up to %s add up to %s minor units of %s.',
+                                  account, at, total, r.currency),
+                  HINT = 'wallet.statement() lists the entries; its running balance is NULL where it leaves 64 bits.';
+    END IF;
+    RETURN wallet.amount(total::bigint, r.currency);
 END
 $$;
 
 -- The account's entries between since (inclusive) and until (exclusive; NULL
 -- = open), oldest first, each with the balance after it.  The running
--- balance starts from the balance before `since`.
+-- balance starts from the balance before `since`.  It is added up in
+-- numeric: a running balance outside 64-bit minor units (a late-stamped
+-- posting on an account near the bound, or README "Overflow") is NULL in
+-- that row, as in wallet.accounts, and the rest of the statement reads
+-- (1.6.0).
 CREATE FUNCTION wallet.statement(account bigint, since timestamptz DEFAULT '-infinity',
                                  until timestamptz DEFAULT 'infinity')
 RETURNS TABLE (txn_id bigint, at timestamptz, kind text, amount wallet.amount,
@@ -176,7 +191,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r wallet.account := wallet.account_row(account);
-    opening bigint;
+    opening numeric;
 BEGIN
     since := coalesce(since, '-infinity');
     until := coalesce(until, 'infinity');
@@ -184,13 +199,17 @@ BEGIN
       FROM wallet.account_entries x
      WHERE x.account_id = r.id AND x.created_at < since;
     RETURN QUERY
-    SELECT s.txn_id, s.created_at, s.kind, wallet.amount(s.amount, r.currency),
-           wallet.amount((opening + sum(s.amount) OVER (ORDER BY s.created_at, s.txn_id))::bigint, r.currency),
+    SELECT s.txn_id, s.created_at, s.kind,
+           CASE WHEN s.amount BETWEEN -9223372036854775808 AND 9223372036854775807
+                THEN wallet.amount(s.amount::bigint, r.currency) END,
+           CASE WHEN s.running BETWEEN -9223372036854775808 AND 9223372036854775807
+                THEN wallet.amount(s.running::bigint, r.currency) END,
            s.metadata, s.reverses
-      FROM (SELECT x.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(x.units)::bigint AS amount
-              FROM wallet.account_entries x JOIN wallet.txn t ON t.id = x.txn_id
-             WHERE x.account_id = r.id AND x.created_at >= since AND x.created_at < until
-             GROUP BY x.txn_id, t.created_at, t.kind, t.metadata, t.reverses) s
+      FROM (SELECT a.*, opening + sum(a.amount) OVER (ORDER BY a.created_at, a.txn_id) AS running
+              FROM (SELECT x.txn_id, t.created_at, t.kind, t.metadata, t.reverses, sum(x.units) AS amount
+                      FROM wallet.account_entries x JOIN wallet.txn t ON t.id = x.txn_id
+                     WHERE x.account_id = r.id AND x.created_at >= since AND x.created_at < until
+                     GROUP BY x.txn_id, t.created_at, t.kind, t.metadata, t.reverses) a) s
      ORDER BY s.created_at, s.txn_id;
 END
 $$;

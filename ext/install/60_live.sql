@@ -751,8 +751,12 @@ BEGIN
     x := least(free, r + debt);
     debt_id := u.debt_account;
     IF x < r AND debt_id IS NULL THEN
-        debt_id := wallet.open_account(u.owner, u.currency, 'debt', true,
-                                       jsonb_build_object('debt_of', user_id));
+        -- the kind open_account reserves (1.6.0): opened here only, linked below
+        INSERT INTO wallet.account (owner, currency, kind, allow_negative, metadata)
+            VALUES (u.owner, u.currency, 'debt', true, jsonb_build_object('debt_of', user_id))
+            RETURNING id INTO debt_id;
+        PERFORM wallet.audit_row('wallet.account', 'INSERT', NULL, wallet.audit_jsonb(a))
+           FROM wallet.account a WHERE a.id = debt_id;
         UPDATE wallet.account a SET debt_account = debt_id, version = a.version + 1
          WHERE a.id = user_id;
     END IF;

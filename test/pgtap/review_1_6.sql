@@ -33,7 +33,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(73);
+SELECT plan(78);
 SET LOCAL client_min_messages = warning;
 
 -- 1. collation
@@ -277,8 +277,17 @@ SELECT is((SELECT count(*)::int FROM wallet.accounts WHERE balance IS NOT NULL),
           'and reads every other account');
 SELECT throws_ok(format('SELECT wallet.balance(%s)', :hn), '22003',
                  'posted balance of account ' || :hn || ' is outside 64-bit minor units', 'balance(): 22003 with its message');
+-- the readers by time: balance_at is 22003 with the figure, statement's
+-- running balance NULL in the row past 64 bits, every other figure read
+SELECT throws_ok(format($$SELECT wallet.balance_at(%s, 'infinity')$$, :hn), '22003', NULL,
+                 'balance_at() past 64 bits: 22003, not bigint''s bare error');
+SELECT is((SELECT string_agg(coalesce(amount::text, 'null') || ' -> ' || coalesce(balance::text, 'null'), '; ' ORDER BY at, txn_id)
+             FROM wallet.statement(:hn) WHERE amount < '0 COIN'::wallet.amount),
+          '-9000000000000000000 COIN -> -9000000000000000000 COIN; -9000000000000000000 COIN -> null',
+          'statement(): the running balance past 64 bits is NULL in its row, the rest reads');
 SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(9000000000000000000), 'r16-hn3')$$, :hs2, :hn),
                 'a credit brings it back');
+SELECT is(wallet.balance_at(:hn, 'infinity'), wallet.balance(:hn), 'balance_at() reads it again');
 SELECT is((SELECT balance::text FROM wallet.accounts WHERE id = :hn), '-9000000000000000000 COIN', 'and the view reads it again');
 -- an allow-negative user with a debt: available past 64 bits shows NULL
 SELECT wallet.open_account('r16-negdebt', :'cfg_coin_currency', 'user', true) AS nd \gset
@@ -295,6 +304,15 @@ SELECT is((SELECT count(*)::int FROM wallet.accounts), (SELECT count(*)::int FRO
 SELECT is(wallet.live_total_text(9500000000000000001, 'R16T'), '9.500000000000000001 R16T', 'a total past 64 bits, to the last minor unit');
 SELECT is(wallet.live_total_text(-12345678901234567891, 'R16T'), '-12.345678901234567891 R16T', 'a negative one');
 SELECT is(wallet.live_total_text(-12345678901234567891, 'COIN'), '-12345678901234567891 COIN', 'no decimals');
+
+-- 10. kind 'debt' is reserved: only refund_recharge opens debt accounts
+SELECT throws_ok($$SELECT wallet.open_account('r16-fakedebt', 'USD', 'debt')$$, '22023',
+                 'wallet.open_account: kind ''debt'' is reserved for users'' debt accounts',
+                 'open_account refuses kind debt (an account the engine would never let close)');
+SELECT is((SELECT count(*)::int FROM wallet.account WHERE kind = 'debt' AND metadata ? 'debt_of'
+              AND id IN (SELECT debt_account FROM wallet.account)),
+          (SELECT count(*)::int FROM wallet.account WHERE kind = 'debt'),
+          'every debt account was opened by refund_recharge and is linked to its user');
 
 -- 8. any table can use wallet.audit(); a DBA can restrict who attaches it
 CREATE ROLE r16_nobody;
