@@ -375,13 +375,18 @@ eq "global verify after the functional checks" "" "$out"
 # 32 USD users (8 a shard), funded; 6 clients each run transfers between
 # random users of random shards, one statement each; a relay loop runs
 # beside them; a killer terminates random shard backends.
+# Set up and read in one statement each (every psql call is a new router
+# backend and new shard connections: about 0.3 s each on a slow VM).
 declare -a USERS
-for ((i = 0; i < 32; i++)); do
-	k=$((i % N))
-	USERS[$i]=$(r "SELECT wallet.open_account_on($k, 'storm$i', 'USD')")
-	r "SELECT wallet.transfer(${BANK[$k]}, ${USERS[$i]}, '100 USD', 'storm-fund-$i')" >/dev/null
-done
-total_before=$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | awk '{s += $1} END {printf "%.2f", s}')
+banks=$(IFS=,; echo "${BANK[*]}")
+read -r -a USERS <<<"$(r "SELECT string_agg(u::text, ' ' ORDER BY i)
+                          FROM (SELECT i, wallet.open_account_on(i % $N, 'storm' || i, 'USD') AS u
+                                  FROM generate_series(0, 31) AS i) s")"
+[ "${#USERS[@]}" = 32 ] || echo "# storm set-up: ${#USERS[@]} users opened"
+r "SELECT count(wallet.transfer((ARRAY[$banks]::bigint[])[i % $N + 1], u, '100 USD', 'storm-fund-' || i))
+     FROM unnest(ARRAY[$(IFS=,; echo "${USERS[*]}")]::bigint[]) WITH ORDINALITY AS x(u, o), LATERAL (SELECT o - 1 AS i) j" >/dev/null
+storm_balances() { r "SELECT wallet.balance(u) FROM unnest(ARRAY[$(IFS=,; echo "${USERS[*]}")]::bigint[]) AS u"; }
+total_before=$(storm_balances | awk '{s += $1} END {printf "%.2f", s}')
 client() {  # client N: statements until the deadline, acknowledged keys printed
 	local c=$1 end=$2 i=0 f t amt out
 	while [ "$(date +%s)" -lt "$end" ]; do
@@ -458,9 +463,9 @@ for s in "${SH[@]}"; do
 done | sort >"$work/received"
 eq "storm: received messages = delivered messages (each once)" "" "$(diff "$work/delivered" "$work/received" | head -3)"
 eq "storm: the inbox has no message twice" "" "$(cut -d' ' -f1,2 "$work/received" | uniq -d | head -3)"
-total_after=$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | awk '{s += $1} END {printf "%.2f", s}')
+total_after=$(storm_balances | awk '{s += $1} END {printf "%.2f", s}')
 eq "storm: the users' money is conserved" "$total_before" "$total_after"
-eq "storm: no user overdrawn" "" "$(for u in "${USERS[@]}"; do r "SELECT wallet.balance($u)"; done | grep -- '^-' | head -3)"
+eq "storm: no user overdrawn" "" "$(storm_balances | grep -- '^-' | head -3)"
 out=$(r "SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE ok IS NOT TRUE")
 eq "storm: global verify" "" "$out"
 eq "storm: links report nothing in flight" "in flight: nothing" "$(r "SELECT detail FROM wallet.verify() WHERE check_name = 'links_consistent'")"
