@@ -16,10 +16,6 @@
  */
 #include "wallet.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -49,7 +45,6 @@ PGDLLEXPORT void wallet_housekeeper_main(Datum main_arg);
 
 static int	housekeeping_naptime = 1;	/* seconds */
 static bool housekeeping_enabled = true;
-static int	keep_freed_memory = 32;	/* MB; see assign_keep_freed_memory */
 
 #define MAX_TRACKED_DBS 256
 #define WALLET_RECHECK_SECS 30
@@ -184,48 +179,6 @@ db_due(Oid dboid)
 	return due;
 }
 
-/*
- * Keep the memory a backend has used mapped between transactions
- * (wallet.keep_freed_memory).
- *
- * glibc's malloc gives freed memory at the top of the heap back to the
- * kernel once more than 128 kB of it is free (M_TRIM_THRESHOLD), and serves
- * every allocation of 128 kB or more with a fresh mmap (M_MMAP_THRESHOLD;
- * both rise only after such a mapping is freed).  A backend running
- * wallet.transfer_batch frees megabytes at the end of every call (its rows,
- * SPI results, the executor's state for a thousand-row insert) and faults
- * them back in, zero-filled, on the next call; on the virtual machine this
- * was measured on, page faults were 11 % of a batch's CPU.  With the
- * thresholds set here a process keeps up to wallet.keep_freed_memory of
- * freed heap, and allocations up to half of it (at most 32 MB) come from the
- * heap: the range glibc's own dynamic thresholds reach (32 MB and 64 MB).
- * Faults per 1,000-transfer call fell from 160-250 to about 30, and batches
- * ran 15-19 % faster (README "Benchmarks").  The assign hook runs in every
- * process that has the library loaded (the postmaster when preloaded, and
- * so every process forked from it) at load and at each configuration
- * reload.  0 sets glibc's initial thresholds (128 kB) back.
- */
-static void
-assign_keep_freed_memory(int newval, void *extra)
-{
-#ifdef __GLIBC__
-	if (newval > 0)
-	{
-		int			direct = Min(newval / 2, 32);	/* newval is 1 .. 1024 MB */
-
-		mallopt(M_MMAP_THRESHOLD, Max(direct, 1) * 1024 * 1024);
-		mallopt(M_TRIM_THRESHOLD, newval * 1024 * 1024);
-		mallopt(M_TOP_PAD, Max(newval / 16, 1) * 1024 * 1024);
-	}
-	else
-	{
-		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-		mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-		mallopt(M_TOP_PAD, 128 * 1024);
-	}
-#endif
-}
-
 void		_PG_init(void);
 
 void
@@ -242,11 +195,6 @@ _PG_init(void)
 							 "Run housekeeping (expire holds, fold hot accounts, seal) in the background.",
 							 NULL, &housekeeping_enabled, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("wallet.keep_freed_memory",
-							"Freed memory each backend keeps mapped instead of returning it to the kernel (glibc only).",
-							"0 sets the C library's initial thresholds (128 kB).",
-							&keep_freed_memory, 32, 0, 1024,
-							PGC_SIGHUP, GUC_UNIT_MB, NULL, assign_keep_freed_memory, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -279,8 +279,9 @@ SELECT throws_ok(format('SELECT wallet.balance(%s)', :hn), '22003',
                  'posted balance of account ' || :hn || ' is outside 64-bit minor units', 'balance(): 22003 with its message');
 -- the readers by time: balance_at is 22003 with the figure, statement's
 -- running balance NULL in the row past 64 bits, every other figure read
-SELECT throws_ok(format($$SELECT wallet.balance_at(%s, 'infinity')$$, :hn), '22003', NULL,
-                 'balance_at() past 64 bits: 22003, not bigint''s bare error');
+SELECT throws_ok(format($$SELECT wallet.balance_at(%s, 'infinity')$$, :hn), '22003',
+                 'balance of account ' || :hn || ' at infinity is outside 64-bit minor units',
+                 'balance_at() past 64 bits: 22003 with its message, not bigint''s bare error');
 SELECT is((SELECT string_agg(coalesce(amount::text, 'null') || ' -> ' || coalesce(balance::text, 'null'), '; ' ORDER BY at, txn_id)
              FROM wallet.statement(:hn) WHERE amount < '0 COIN'::wallet.amount),
           '-9000000000000000000 COIN -> -9000000000000000000 COIN; -9000000000000000000 COIN -> null',
