@@ -178,9 +178,11 @@ SELECT is((SELECT wait_event_type FROM pg_stat_activity WHERE query LIKE '%iso-d
 SELECT dblink_connect('vac', format('host=''%s'' port=%s dbname=''%s'' user=''%s''',
            split_part(current_setting('unix_socket_directories'), ',', 1),
            current_setting('port'), current_database(), current_user)) AS connected \gset
--- (3 s: less than the other session's lock_timeout, which would otherwise
--- end the hang by cancelling the batch)
-SELECT dblink_exec('vac', 'SET statement_timeout = ''3s''') AS vac_set \gset
+-- (6 s: less than the other session's lock_timeout, at most section 4's
+-- 10 s, which would otherwise end the hang by cancelling the batch; 3 s
+-- failed once on a slow VM, where VACUUM may first wait a deadlock_timeout
+-- for an autovacuum of the table to give way)
+SELECT dblink_exec('vac', 'SET statement_timeout = ''6s''') AS vac_set \gset
 SELECT is(dblink_exec('vac', 'VACUUM (INDEX_CLEANUP ON) wallet.account', false), 'VACUUM',
                 'VACUUM of the accounts finishes while the batch waits for the row lock (no leaf page pinned)');
 SELECT dblink_disconnect('vac') AS vac_closed \gset
