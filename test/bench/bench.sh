@@ -176,6 +176,12 @@ q -q -v n="$NACC" -f "$BENCH/setup.sql" >>"$LOGDIR/setup.log" 2>&1 || { tail -n 
 IFS='|' read -r BANK LO HI HOT < <(q -c 'SELECT bank, lo, hi, hot FROM bench_raw.ids')
 [ $((HI - LO + 1)) = "$NACC" ] || die "user account ids are not contiguous ($LO..$HI)"
 echo "bank $BANK, users $LO..$HI, hot $HOT ($(( $(date +%s) - t0 ))s)"
+# the hot account's posted balance equals the sum of all its entries (one
+# statement, one snapshot): before each hot run and after all runs
+HOT_EXACT_SQL="wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(units), 0) FROM wallet.account_entries WHERE account_id = $HOT)"
+# what a background loop's log shows when a statement failed or its
+# session was lost
+LOOP_FAILED='LOOP-ERROR\|ERROR:\|FATAL:\|connection'
 
 # WAL segments as a server in steady state has them: written once (2 GB of
 # throwaway rows), then recycled by a checkpoint (min_wal_size above keeps
@@ -341,8 +347,8 @@ wl_hot() {
   # about 12 ms a check for the transactions of a run): the full sum over all of the
   # account's entries took 260 ms and more of CPU per check, a load the
   # `transfer` row it is compared with does not carry.
-  q -c "SELECT CASE WHEN wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(units), 0) FROM wallet.account_entries WHERE account_id = $HOT)
-          THEN 'SNAPSHOT-OK' ELSE 'SNAPSHOT-BAD' END" >>"$LOGDIR/hotcheck.log" 2>&1 || echo "LOOP-ERROR" >>"$LOGDIR/hotcheck.log"
+  q -c "SELECT CASE WHEN $HOT_EXACT_SQL THEN 'SNAPSHOT-OK' ELSE 'SNAPSHOT-BAD' END" >>"$LOGDIR/hotcheck.log" 2>&1 ||
+    echo "LOOP-ERROR" >>"$LOGDIR/hotcheck.log"
   base=$(q -c "SELECT wallet.units(wallet.balance($HOT)) || ', ' || (SELECT coalesce(max(id), 0) FROM wallet.txn)")
   bg_start fold "SELECT wallet.fold_hot()"
   bg_start hotcheck "SELECT CASE WHEN wallet.units(wallet.balance($HOT)) =
@@ -389,12 +395,12 @@ SNAP_OK=$(grep -c SNAPSHOT-OK "$LOGDIR/hotcheck.log")
 # a loop's psql that lost its connection stops checking: FATAL or a lost
 # connection counts as a failure, and the snapshot checks must have run
 # during each hot run (one full check before it, at least one while it ran)
-SNAP_BAD=$(grep -c 'SNAPSHOT-BAD\|LOOP-ERROR\|ERROR:\|FATAL:\|connection' "$LOGDIR/hotcheck.log")
+SNAP_BAD=$(grep -c "SNAPSHOT-BAD\\|$LOOP_FAILED" "$LOGDIR/hotcheck.log")
 [ "$SNAP_OK" -ge $((2 * ROUNDS)) ] || SNAP_BAD=$((SNAP_BAD + 1))
-FOLD_ERR=$(grep -c 'LOOP-ERROR\|ERROR:\|FATAL:\|connection' "$LOGDIR/fold.log")
-[ ! -f "$LOGDIR/sealer.log" ] || SEAL_ERR=$(grep -c 'LOOP-ERROR\|ERROR:\|FATAL:\|connection' "$LOGDIR/sealer.log")
+FOLD_ERR=$(grep -c "$LOOP_FAILED" "$LOGDIR/fold.log")
+[ ! -f "$LOGDIR/sealer.log" ] || SEAL_ERR=$(grep -c "$LOOP_FAILED" "$LOGDIR/sealer.log")
 [ "$SEAL_ERR" = 0 ] || NOTE[audit_on]="${NOTE[audit_on]:+${NOTE[audit_on]:-}; }$SEAL_ERR sealer call(s) failed"
-HOT_EXACT=$(q -c "SELECT wallet.units(wallet.balance($HOT)) = (SELECT coalesce(sum(units), 0) FROM wallet.account_entries WHERE account_id = $HOT)" 2>>"$LOGDIR/setup.log")
+HOT_EXACT=$(q -c "SELECT $HOT_EXACT_SQL" 2>>"$LOGDIR/setup.log")
 HOT_PENDING=$(q -c "SELECT count(*) FROM wallet.hot_pending" 2>/dev/null)
 VERIFY_BAD=$(q -c "SELECT coalesce(string_agg(check_name || ': ' || detail, '; '), '') FROM wallet.verify() WHERE NOT ok" 2>&1) ||
   VERIFY_BAD="verify() failed: $VERIFY_BAD"
