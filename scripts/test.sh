@@ -39,10 +39,12 @@ selected() { local s; for s in "${SELECTED[@]}"; do [ "$s" = "$1" ] && return 0;
 PASS=0
 FAIL=0
 ROWS=()
+MARK=$SECONDS   # start of what the next record() reports; its seconds are since then
 record() {  # record NAME PASSED FAILED [NOTE]
   PASS=$((PASS + $2))
   FAIL=$((FAIL + $3))
-  ROWS+=("$(printf '%-28s %7s %7s  %s' "$1" "$2" "$3" "${4:-}")")
+  ROWS+=("$(printf '%-28s %7s %7s %6s  %s' "$1" "$2" "$3" "$((SECONDS - MARK))" "${4:-}")")
+  MARK=$SECONDS
 }
 
 banner() { printf '\n==== %s ====\n' "$*"; }
@@ -245,6 +247,7 @@ suite_harness() {
     one="$LOGDIR/harness-$(basename "$h" .sh).log"
     : >"$one"
     echo "# ---- $h ----" | tee -a "$log"
+    MARK=$SECONDS
     run_cmd "$one" bash "$h"
     rc=$?
     cat "$one" >>"$log"
@@ -256,6 +259,7 @@ for s in "${ALL_SUITES[@]}"; do
   selected "$s" || continue
   banner "$s"
   : >"$LOGDIR/$s.log"
+  MARK=$SECONDS
   "suite_$s"
 done
 
@@ -263,8 +267,8 @@ done
 banner "summary"
 stop_cluster
 trap - EXIT
-printf '%-28s %7s %7s  %s\n' suite passed failed note
+printf '%-28s %7s %7s %6s  %s\n' suite passed failed secs note
 for r in "${ROWS[@]}"; do echo "$r"; done
-echo "logs: $LOGDIR"
+echo "logs: $LOGDIR; took ${SECONDS} s in all"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
