@@ -508,7 +508,17 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 					f->has_debt = ledger_stored_balance(f->debt_account) < 0;
 			}
 			avail = (int128) f->balance + f->pending - f->held + net[f - states];
-			if (f->has_debt)
+			/*
+			 * outstanding debt blocks spending, except paying that debt
+			 * back: a row from the user to its own debt account, which
+			 * stays at or below zero (ledger_repays_own_debt, 1.6.0; the
+			 * debt account is locked, never hot).  Conservative: a later
+			 * row of the same batch is still refused after the debt is
+			 * repaid in full.
+			 */
+			if (f->has_debt &&
+				!(t->id == f->debt_account && t->locked &&
+				  (int128) t->balance + net[t - states] + row->units <= 0))
 				row->status = BS_INSUFFICIENT;
 			else if (avail < row->units)
 				row->status = BS_INSUFFICIENT;

@@ -476,6 +476,26 @@ ledger_find_state(AccountState *states, int n, int64 id)
 	return NULL;
 }
 
+/*
+ * A posting that takes money out of a user's account while its debt
+ * account is negative is spending, refused, unless it pays that debt back:
+ * everything the user gives goes to the debt account (its credit is at
+ * least the user's debit), and the debt account ends at or below zero (a
+ * debt account never holds coins).  The debt account is then one of the
+ * posting's accounts, locked (it is never hot).  Since 1.6.0 (library): a
+ * user who had coins and a debt at once (coins held when the refund came,
+ * the hold voided after) could repay only through a new recharge.
+ */
+bool
+ledger_repays_own_debt(const AccountState *user, AccountState *states, int n)
+{
+	AccountState *d = ledger_find_state(states, n, user->debt_account);
+
+	return d != NULL && d->found && d->locked && d->delta > 0 &&
+		(int128) d->delta >= -(int128) user->delta &&
+		(int128) d->balance + d->delta <= 0;
+}
+
 static void
 check_balanced(LedgerLeg *legs, int nlegs)
 {
@@ -683,10 +703,28 @@ ledger_post(PostRequest *req)
 		if (SPI_processed == 0)
 		{
 			if (req->reverses != 0)
+			{
+				/* the reversal that won, named in the DETAIL (1.6.0) */
+				static SPIPlanPtr plan_reversal = NULL;
+				Oid			t[1] = {INT8OID};
+				Datum		arg = Int64GetDatum(req->reverses);
+				int64		by = 0;
+
+				if (plan_reversal == NULL)
+					plan_reversal = ledger_prepare_kept("SELECT id FROM wallet.txn WHERE reverses = $1", 1, t);
+				if (SPI_execute_plan(plan_reversal, &arg, NULL, false, 1) == SPI_OK_SELECT &&
+					SPI_processed > 0)
+					by = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				if (by != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_WALLET_ALREADY_REVERSED),
+							 errmsg("transaction " INT64_FORMAT " is already reversed", req->reverses),
+							 errdetail("Transaction " INT64_FORMAT " reversed it; a transaction is reversed at most once.", by)));
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_ALREADY_REVERSED),
 						 errmsg("transaction " INT64_FORMAT " is already reversed", req->reverses),
 						 errdetail("A transaction is reversed at most once.")));
+			}
 			/* not visible: our snapshot predates the other commit */
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -835,13 +873,14 @@ ledger_post(PostRequest *req)
 		{
 			int64		debt = ledger_stored_balance(st->debt_account);
 
-			if (debt < 0)
+			if (debt < 0 && !ledger_repays_own_debt(st, states, nstates))
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 						 errmsg("account " INT64_FORMAT " has an outstanding debt of %s", st->id,
 								units_to_cstring(-debt, &st->currency)),
 						 errdetail("Spending is blocked until the debt from a refund is repaid."),
-						 errhint("The next recharge repays it first.")));
+						 errhint("The next recharge repays it first; a posting from this account to its debt account " INT64_FORMAT ", of at most the debt, repays it now.",
+								 st->debt_account)));
 		}
 		if (after < 0)
 			st->forced_negative = true;

@@ -254,6 +254,7 @@ extern bool ledger_append_entries(int n, const int64 *txn, const int16 *leg,
 								  const int64 *account, const int64 *amount);
 
 extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
+extern bool ledger_repays_own_debt(const AccountState *user, AccountState *states, int n);
 /* sort ascending (the lock order) and drop repeats; returns the new count */
 extern int	ledger_sort_unique_ids(int64 *ids, int n);
 

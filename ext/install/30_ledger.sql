@@ -215,15 +215,6 @@ END
 $$;
 REVOKE ALL ON FUNCTION wallet.account_row(bigint) FROM PUBLIC;
 
--- Pending (not yet folded) credits of a hot account.
-CREATE FUNCTION wallet.pending_credits(account_id bigint) RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(sum(h.amount), 0)::bigint FROM wallet.hot_pending h
-     WHERE h.account_id = pending_credits.account_id
-$$;
-
 -- Posted balance: every committed posting, hot credits included, exact
 -- right after each commit.  Unknown account: WL003; a posted balance past
 -- 64-bit minor units (hot pending rows past the bounds of "Overflow" in

@@ -80,7 +80,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r wallet.account := wallet.lock_account_for_status(id);
-    bal bigint;
+    bal numeric;        -- numeric: hot pending rows may take it past 64 bits
+    shown text;
     role text;
 BEGIN
     IF r.status = 'closed' THEN
@@ -93,11 +94,18 @@ BEGIN
                   DETAIL = format('Account %s is the %s account of the live flows; they post to it.', id, role),
                   HINT = 'Freeze it to pause the flows that use it; unfreeze it to resume them.';
     END IF;
-    bal := r.balance + wallet.pending_credits(id);
+    -- the posted balance with the hot credits not yet folded, summed as
+    -- numeric (wallet.pending_credits() is bigint and failed with bigint's
+    -- bare error past 64 bits; 1.6.0)
+    bal := r.balance + (SELECT coalesce(sum(h.amount), 0) FROM wallet.hot_pending h
+                         WHERE h.account_id = close_account.id);
     IF bal <> 0 THEN
-        RAISE EXCEPTION 'account % cannot be closed: balance is %', id, wallet.amount(bal, r.currency)
+        shown := CASE WHEN bal BETWEEN -9223372036854775808 AND 9223372036854775807
+                      THEN wallet.amount(bal::bigint, r.currency)::text
+                      ELSE format('%s minor units of %s', bal, r.currency) END;
+        RAISE EXCEPTION 'account % cannot be closed: balance is %', id, shown
             USING ERRCODE = 'WL012',
-                  DETAIL = format('Account %s holds %s; only an account at zero can close.', id, wallet.amount(bal, r.currency)),
+                  DETAIL = format('Account %s holds %s; only an account at zero can close.', id, shown),
                   HINT = 'Transfer the balance out first.';
     END IF;
     -- a closed account takes no recharge, so its debt could never be repaid (1.6.0)

@@ -827,17 +827,24 @@ REVOKE ALL ON FUNCTION wallet.live_total_units(numeric) FROM PUBLIC;
 -- count, 'ok' or 'FAILED: ...') and units (the figure as a number: minor
 -- units or a count; NULL for the verify rows).  Sections and items:
 --   accounts  'balance <kind> <CUR>': balance of all accounts of that kind
---             and currency, with the number of accounts in value; system
---             accounts one by one ('balance platform:cash:USD')
---   coins     'issued' (−coin_issuance), 'circulation' (every coin account
---             but the live system and debt accounts), 'held' (part of the
---             circulation in pending holds), 'revenue' (coin_revenue),
---             'debt' (outstanding, >= 0), 'users in debt', and
---             'conserved' (issued = circulation + revenue − debt: 'ok')
---   diamonds  'issued' (−diamond_issuance), 'creators' (every diamond
---             account but the system ones), 'withdrawn' (payout_clearing),
---             'pending withdrawals' (pending withdrawal holds), and
---             'conserved' (issued = creators + withdrawn: 'ok')
+--             and currency, with the number of accounts in value; the live
+--             flows' own accounts (wallet.live_config) one by one, named by
+--             their role ('balance platform:cash:USD')
+--   coins     'issued' (−coin_issuance), 'circulation' (the positive
+--             balances of every coin account but the live flows' own and
+--             the debt accounts), 'negative balances' (the negative ones of
+--             those accounts: an account allowed to go negative that
+--             issued coins, or one a forced reversal took below zero;
+--             normally 0), 'held' (in pending holds), 'revenue'
+--             (coin_revenue), 'debt' (outstanding, >= 0), 'users in debt',
+--             and 'conserved' (issued = circulation + negative balances +
+--             revenue − debt: 'ok')
+--   diamonds  'issued' (−diamond_issuance), 'creators' (the positive
+--             balances of every diamond account but the live flows' own),
+--             'negative balances' (the negative ones), 'withdrawn'
+--             (payout_clearing), 'pending withdrawals' (pending withdrawal
+--             holds), and 'conserved' (issued = creators + negative
+--             balances + withdrawn: 'ok')
 --   cash      'received <CUR>' (cash:<CUR>) for each real currency
 --   activity  'transactions <kind>' and 'holds <kind> <status>' (counts)
 --   verify    '<check_name>' of wallet.verify(): 'ok' or 'FAILED: detail'
@@ -855,37 +862,56 @@ DECLARE
     -- totals in numeric: a sum of 64-bit balances need not fit in 64 bits
     issued numeric;
     circulation numeric;
+    negative numeric;
     held numeric;
     revenue numeric;
     debt numeric;
     debtors bigint;
     d_issued numeric;
     d_creators numeric;
+    d_negative numeric;
     d_withdrawn numeric;
     d_pending numeric;
 BEGIN
+    -- The live flows' own accounts by their role in wallet.live_config
+    -- (not by owner or kind: any role may open an account of kind 'system'
+    -- named 'platform:…', and it must not merge into the platform's line);
+    -- every other account by kind and currency (1.6.0).
     RETURN QUERY
+    WITH roles(id, role) AS (
+        VALUES (c.coin_issuance, 'coin_issuance'), (c.coin_revenue, 'coin_revenue'),
+               (c.diamond_issuance, 'diamond_issuance'), (c.payout_clearing, 'payout_clearing')
+        UNION ALL
+        SELECT a.value::bigint, a.key || ':' || e.key
+          FROM jsonb_each(c.cash_accounts) e, jsonb_each_text(e.value) a)
     SELECT 'accounts'::text,
-           CASE WHEN a.kind = 'system' THEN format('balance %s', a.owner)
+           CASE WHEN a.role IS NOT NULL THEN format('balance platform:%s', a.role)
                 ELSE format('balance %s %s', a.kind, a.currency) END,
-           CASE WHEN a.kind = 'system' THEN wallet.live_total_text(sum(a.bal), a.currency)
+           CASE WHEN a.role IS NOT NULL THEN wallet.live_total_text(sum(a.bal), a.currency)
                 ELSE format('%s (%s accounts)', wallet.live_total_text(sum(a.bal), a.currency), count(*)) END,
            wallet.live_total_units(sum(a.bal))
-      FROM (SELECT x.kind, x.currency, CASE WHEN x.kind = 'system' THEN x.owner END AS owner,
+      FROM (SELECT x.kind, x.currency, r.role,
                    x.balance + coalesce(p.pending, 0) AS bal
               FROM wallet.account x
+              LEFT JOIN roles r ON r.id = x.id
               LEFT JOIN (SELECT h.account_id, sum(h.amount) AS pending FROM wallet.hot_pending h
                           GROUP BY h.account_id) p ON p.account_id = x.id) a
-     GROUP BY a.kind, a.currency, a.owner
-     ORDER BY a.kind = 'system', a.currency, a.kind, a.owner;
+     GROUP BY a.role, a.kind, a.currency
+     ORDER BY a.role IS NOT NULL, a.currency, a.kind, a.role;
 
+    -- Coins: circulation is what accounts outside the live flows hold; an
+    -- account outside them below zero (one allowed to go negative, or
+    -- forced there by a reversal) is shown on its own line, 'negative
+    -- balances', instead of netting coins it issued out of circulation
+    -- (1.6.0).  Users' debt accounts are the 'debt' line.
     SELECT coalesce(sum(b.bal) FILTER (WHERE b.id = c.coin_issuance), 0) * -1,
-           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys) AND b.kind <> 'debt'), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys) AND b.kind <> 'debt' AND b.bal > 0), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys) AND b.kind <> 'debt' AND b.bal < 0), 0),
            coalesce(sum(b.held) FILTER (WHERE b.id <> ALL (sys) AND b.kind <> 'debt'), 0),
            coalesce(sum(b.bal) FILTER (WHERE b.id = c.coin_revenue), 0),
            coalesce(sum(b.bal) FILTER (WHERE b.kind = 'debt'), 0) * -1,
            count(*) FILTER (WHERE b.kind = 'debt' AND b.bal < 0)
-      INTO issued, circulation, held, revenue, debt, debtors
+      INTO issued, circulation, negative, held, revenue, debt, debtors
       FROM (SELECT x.id, x.kind, x.held,
                    x.balance + coalesce((SELECT sum(h.amount) FROM wallet.hot_pending h
                                           WHERE h.account_id = x.id), 0) AS bal
@@ -893,21 +919,23 @@ BEGIN
     section := 'coins';
     item := 'issued'; units := wallet.live_total_units(issued); value := wallet.live_total_text(issued, c.coin_currency); RETURN NEXT;
     item := 'circulation'; units := wallet.live_total_units(circulation); value := wallet.live_total_text(circulation, c.coin_currency); RETURN NEXT;
+    item := 'negative balances'; units := wallet.live_total_units(negative); value := wallet.live_total_text(negative, c.coin_currency); RETURN NEXT;
     item := 'held'; units := wallet.live_total_units(held); value := wallet.live_total_text(held, c.coin_currency); RETURN NEXT;
     item := 'revenue'; units := wallet.live_total_units(revenue); value := wallet.live_total_text(revenue, c.coin_currency); RETURN NEXT;
     item := 'debt'; units := wallet.live_total_units(debt); value := wallet.live_total_text(debt, c.coin_currency); RETURN NEXT;
     item := 'users in debt'; units := debtors; value := debtors::text; RETURN NEXT;
-    item := 'conserved'; units := wallet.live_total_units(issued - circulation - revenue + debt);
-    value := CASE WHEN issued - circulation - revenue + debt = 0 THEN 'ok'
-                  ELSE format('FAILED: issued %s <> circulation + revenue - debt by %s',
+    item := 'conserved'; units := wallet.live_total_units(issued - circulation - negative - revenue + debt);
+    value := CASE WHEN issued - circulation - negative - revenue + debt = 0 THEN 'ok'
+                  ELSE format('FAILED: issued %s <> circulation + negative balances + revenue - debt by %s',
                               wallet.live_total_text(issued, c.coin_currency),
-                              wallet.live_total_text(issued - circulation - revenue + debt, c.coin_currency)) END;
+                              wallet.live_total_text(issued - circulation - negative - revenue + debt, c.coin_currency)) END;
     RETURN NEXT;
 
     SELECT coalesce(sum(b.bal) FILTER (WHERE b.id = c.diamond_issuance), 0) * -1,
-           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys)), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys) AND b.bal > 0), 0),
+           coalesce(sum(b.bal) FILTER (WHERE b.id <> ALL (sys) AND b.bal < 0), 0),
            coalesce(sum(b.bal) FILTER (WHERE b.id = c.payout_clearing), 0)
-      INTO d_issued, d_creators, d_withdrawn
+      INTO d_issued, d_creators, d_negative, d_withdrawn
       FROM (SELECT x.id, x.balance + coalesce((SELECT sum(h.amount) FROM wallet.hot_pending h
                                                 WHERE h.account_id = x.id), 0) AS bal
               FROM wallet.account x WHERE x.currency = c.diamond_currency) b;
@@ -917,13 +945,14 @@ BEGIN
     section := 'diamonds';
     item := 'issued'; units := wallet.live_total_units(d_issued); value := wallet.live_total_text(d_issued, c.diamond_currency); RETURN NEXT;
     item := 'creators'; units := wallet.live_total_units(d_creators); value := wallet.live_total_text(d_creators, c.diamond_currency); RETURN NEXT;
+    item := 'negative balances'; units := wallet.live_total_units(d_negative); value := wallet.live_total_text(d_negative, c.diamond_currency); RETURN NEXT;
     item := 'withdrawn'; units := wallet.live_total_units(d_withdrawn); value := wallet.live_total_text(d_withdrawn, c.diamond_currency); RETURN NEXT;
     item := 'pending withdrawals'; units := wallet.live_total_units(d_pending); value := wallet.live_total_text(d_pending, c.diamond_currency); RETURN NEXT;
-    item := 'conserved'; units := wallet.live_total_units(d_issued - d_creators - d_withdrawn);
-    value := CASE WHEN d_issued - d_creators - d_withdrawn = 0 THEN 'ok'
-                  ELSE format('FAILED: issued %s <> creators + withdrawn by %s',
+    item := 'conserved'; units := wallet.live_total_units(d_issued - d_creators - d_negative - d_withdrawn);
+    value := CASE WHEN d_issued - d_creators - d_negative - d_withdrawn = 0 THEN 'ok'
+                  ELSE format('FAILED: issued %s <> creators + negative balances + withdrawn by %s',
                               wallet.live_total_text(d_issued, c.diamond_currency),
-                              wallet.live_total_text(d_issued - d_creators - d_withdrawn, c.diamond_currency)) END;
+                              wallet.live_total_text(d_issued - d_creators - d_negative - d_withdrawn, c.diamond_currency)) END;
     RETURN NEXT;
 
     RETURN QUERY

@@ -60,9 +60,10 @@ R="wallet.live_report()"
 check "report: every wallet.verify() check ok" \
   "SELECT count(*) > 0 AND bool_and(value = 'ok') FROM $R WHERE section = 'verify'"
 check "verify() itself: all ok" "SELECT bool_and(ok) FROM wallet.verify()"
-check "coins conserved: issuance + circulation + revenue + debt = 0" \
+check "coins conserved: issued = circulation + revenue - debt, no negative balance outside the flows" \
   "SELECT sum(units) FILTER (WHERE item = 'issued') = sum(units) FILTER (WHERE item = 'circulation')
           + sum(units) FILTER (WHERE item = 'revenue') - sum(units) FILTER (WHERE item = 'debt')
+          AND sum(units) FILTER (WHERE item = 'negative balances') = 0
           AND bool_and(value = 'ok') FILTER (WHERE item = 'conserved')
      FROM $R WHERE section = 'coins'"
 check "coins conserved, from the balances: every COIN account sums to 0" \
@@ -70,6 +71,7 @@ check "coins conserved, from the balances: every COIN account sums to 0" \
 check "diamonds issued = diamonds held by creators + payout clearing" \
   "SELECT sum(units) FILTER (WHERE item = 'issued') = sum(units) FILTER (WHERE item = 'creators')
           + sum(units) FILTER (WHERE item = 'withdrawn')
+          AND sum(units) FILTER (WHERE item = 'negative balances') = 0
           AND sum(units) FILTER (WHERE item = 'issued') > 0
           AND bool_and(value = 'ok') FILTER (WHERE item = 'conserved')
      FROM $R WHERE section = 'diamonds'"

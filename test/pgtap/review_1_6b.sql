@@ -1,0 +1,128 @@
+-- test/pgtap/review_1_6b.sql — wallet 1.6.0, from two black-box reviews
+-- (each section fails on the build before it):
+--   1. a user who has coins and a debt at once (coins held when the
+--      refund came, the hold voided since) could not pay the debt back
+--      from those coins: a posting from the user to its own debt account
+--      was refused as spending (WL001 "outstanding debt"), in
+--      transfer/post and in transfer_batch alike.  It is now allowed when
+--      everything the user gives goes to that debt account and the debt
+--      account ends at or below zero; spending elsewhere is still refused;
+--   2. live_report() named the platform's accounts by owner and kind, so
+--      an account any role opened with kind 'system' and owner
+--      'platform:coin_revenue' merged into the platform's line, and an
+--      account allowed to go negative that paid coins out netted them
+--      away in 'circulation' ('conserved ok' with the minted coins out of
+--      sight).  The platform's lines now follow wallet.live_config, and
+--      negative balances outside the flows have their own line;
+--   3. close_account() of a hot account whose pending rows take the
+--      balance past 64 bits failed with bigint's bare error (it added
+--      wallet.pending_credits(), bigint); now WL012 with the figure;
+--   4. a second reverse() of a transaction named no reversal in its
+--      DETAIL (the refund path did): now the reversal's id.
+--
+-- Runs in one transaction and rolls everything back.
+BEGIN;
+SELECT plan(25);
+SET LOCAL client_min_messages = warning;
+
+SELECT (wallet.live_setup()).* \gset cfg_
+CREATE FUNCTION pg_temp.coins(n bigint) RETURNS wallet.amount LANGUAGE sql AS
+  $$ SELECT wallet.amount(n, (SELECT coin_currency FROM wallet.live_config)) $$;
+CREATE FUNCTION pg_temp.pos(owner_name text) RETURNS text LANGUAGE sql AS
+  $$ SELECT string_agg(a.kind || ' ' || wallet.units(a.balance), ', ' ORDER BY a.kind DESC)
+       FROM wallet.accounts a WHERE a.owner = owner_name $$;
+
+-- 1. paying one's own debt back
+SELECT wallet.open_account('rb-viewer', :'cfg_coin_currency') AS u \gset
+SELECT wallet.open_account('rb-other', :'cfg_coin_currency') AS x \gset
+SELECT wallet.recharge(:u, pg_temp.coins(100), '1.00 USD', 'rb', 'o1') AS r1 \gset
+SELECT wallet.hold(:u, :x, pg_temp.coins(60), 'rb-h1') AS h1 \gset
+SELECT lives_ok(format($$SELECT wallet.refund_recharge(%s, 'chargeback')$$, :r1),
+                'a chargeback while 60 of the 100 coins are held');
+SELECT lives_ok(format('SELECT wallet.void(%s)', :h1), 'the hold is voided');
+SELECT is(pg_temp.pos('rb-viewer'), 'user 60, debt -60', 'the user has 60 coins and owes 60');
+SELECT a.debt_account AS d FROM wallet.account a WHERE a.id = :u \gset
+SELECT throws_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-t1')$$, :u, :x), 'WL001',
+                 format('account %s has an outstanding debt of 60 COIN', :u),
+                 'spending elsewhere is refused while in debt');
+SELECT throws_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(61), 'rb-t2')$$, :u, :d), 'WL001', NULL,
+                 'paying back more than the debt is refused (a debt account never holds coins)');
+SELECT throws_ok(format($$SELECT wallet.post('rb-p1', ARRAY[(%s, pg_temp.coins(-10)), (%s, pg_temp.coins(5)), (%s, pg_temp.coins(5))]::wallet.leg[])$$,
+                        :u, :d, :x), 'WL001', NULL,
+                 'a posting that pays only part of what the user gives to the debt is refused');
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(20), 'rb-t3')$$, :u, :d),
+                'a transfer from the user to its own debt account pays 20 back');
+SELECT is(pg_temp.pos('rb-viewer'), 'user 40, debt -40', 'user 40, debt 40');
+SELECT is((SELECT string_agg(r.status, ', ' ORDER BY r.idx)
+             FROM wallet.transfer_batch(ARRAY[:u, :u]::bigint[], ARRAY[:d, :x]::bigint[],
+                                        ARRAY[pg_temp.coins(30), pg_temp.coins(1)], ARRAY['rb-b1', 'rb-b2']) r),
+          'ok, insufficient_funds',
+          'in a batch: the repayment posts, spending elsewhere is still refused');
+SELECT is(pg_temp.pos('rb-viewer'), 'user 10, debt -10', 'user 10, debt 10');
+SELECT is((SELECT string_agg(r.status, ', ' ORDER BY r.idx)
+             FROM wallet.transfer_batch(ARRAY[:u]::bigint[], ARRAY[:d]::bigint[],
+                                        ARRAY[pg_temp.coins(11)], ARRAY['rb-b3']) r),
+          'insufficient_funds', 'in a batch: paying back more than the debt is refused');
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(10), 'rb-t4')$$, :u, :d),
+                'the last 10 are paid back');
+SELECT is(pg_temp.pos('rb-viewer'), 'user 0, debt 0', 'debt repaid');
+SELECT lives_ok(format($$SELECT wallet.recharge(%s, pg_temp.coins(5), '0.05 USD', 'rb', 'o2')$$, :u),
+                'a new recharge');
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(5), 'rb-t6')$$, :u, :x),
+                'and the user spends again');
+
+-- 2. the report follows the configuration; negative balances are shown
+SELECT wallet.open_account('platform:coin_revenue', :'cfg_coin_currency', 'system', true) AS fake \gset
+SELECT wallet.open_account('rb-holder', :'cfg_coin_currency') AS hd \gset
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1000000), 'rb-mint')$$, :fake, :hd),
+                'an account allowed to go negative pays out a million coins');
+SELECT is((SELECT value FROM wallet.live_report() WHERE section = 'accounts' AND item = 'balance platform:coin_revenue'),
+          wallet.balance(:cfg_coin_revenue)::text,
+          'the platform''s coin_revenue line is the configured account''s balance, not merged with a look-alike');
+SELECT is((SELECT value FROM wallet.live_report() WHERE section = 'accounts'
+              AND item = 'balance system ' || :'cfg_coin_currency'),
+          '-1000000 COIN (1 accounts)', 'the look-alike is counted with the other accounts of its kind');
+SELECT is((SELECT units FROM wallet.live_report() WHERE section = 'coins' AND item = 'negative balances'),
+          -1000000::bigint, 'coins: the negative balance outside the flows has its own line');
+SELECT is((SELECT units FROM wallet.live_report() WHERE section = 'coins' AND item = 'circulation'),
+          (SELECT sum(wallet.units(a.balance))::bigint FROM wallet.accounts a
+            WHERE a.currency = :'cfg_coin_currency' AND a.kind NOT IN ('debt') AND wallet.units(a.balance) > 0
+              AND a.id NOT IN (:cfg_coin_issuance, :cfg_coin_revenue)),
+          'circulation is what accounts outside the flows hold, the million included');
+SELECT is((SELECT value FROM wallet.live_report() WHERE section = 'coins' AND item = 'conserved'), 'ok',
+          'and the coins are conserved: issued = circulation + negative balances + revenue - debt');
+
+-- 3. close_account past 64 bits
+SELECT wallet.open_account('rb-hotneg', :'cfg_coin_currency', 'user', true) AS hn \gset
+SELECT wallet.open_account('rb-hs', :'cfg_coin_currency') AS hs \gset
+SELECT wallet.open_account('rb-hs2', :'cfg_coin_currency') AS hs2 \gset
+SELECT wallet.set_hot(:hn) \gset
+SELECT wallet.transfer(:hn, :hs, pg_temp.coins(9000000000000000000), 'rb-hn1') \gset
+SELECT wallet.transfer(:hn, :hs2, pg_temp.coins(9000000000000000000), 'rb-hn2') \gset
+SELECT throws_ok(format('SELECT wallet.close_account(%s)', :hn), 'WL012',
+                 format('account %s cannot be closed: balance is -18000000000000000000 minor units of COIN', :hn),
+                 'close_account past 64 bits: WL012 with the figure, not bigint''s bare error');
+-- back within 64 bits (verify() reports a balance past them)
+SELECT wallet.transfer(:hs2, :hn, pg_temp.coins(9000000000000000000), 'rb-hn3') \gset
+
+-- 4. the second reversal names the first
+SELECT wallet.transfer(:hs, :x, pg_temp.coins(3), 'rb-rv-t') AS rt \gset
+SELECT wallet.reverse(:rt, 'rb-rv-1') AS rv \gset
+SELECT throws_ok(format($$SELECT wallet.reverse(%s, 'rb-rv-2')$$, :rt), 'WL010', NULL, 'a second reversal: WL010');
+CREATE FUNCTION pg_temp.detail(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN d;
+END $$;
+SELECT is(pg_temp.detail(format($$SELECT wallet.reverse(%s, 'rb-rv-2')$$, :rt)),
+          format('Transaction %s reversed it; a transaction is reversed at most once.', :rv),
+          'its DETAIL names the reversal');
+
+SELECT is((SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok), NULL, 'verify() all ok');
+
+SELECT * FROM finish();
+ROLLBACK;
