@@ -494,6 +494,9 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 		else if (!money_code_eq(&f->currency, &row->currency) ||
 				 !money_code_eq(&t->currency, &row->currency))
 			row->status = BS_CURRENCY;
+		else if (t->is_debt && (int128) t->balance + net[t - states] + row->units > 0)
+			/* a debt account never holds coins: 22023 in a single posting */
+			row->status = BS_INVALID_AMOUNT;
 		else if (!f->allow_negative)
 		{
 			int128		avail;
@@ -512,12 +515,13 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 			 * outstanding debt blocks spending, except paying that debt
 			 * back: a row from the user to its own debt account, which
 			 * stays at or below zero (ledger_repays_own_debt, 1.6.0; the
-			 * debt account is locked, never hot).  Conservative: a later
-			 * row of the same batch is still refused after the debt is
-			 * repaid in full.
+			 * debt account is never hot, and its balance read here is the
+			 * one its write checks).  Conservative: a later row of the
+			 * same batch is still refused after the debt is repaid in
+			 * full.
 			 */
 			if (f->has_debt &&
-				!(t->id == f->debt_account && t->locked &&
+				!(t->id == f->debt_account &&
 				  (int128) t->balance + net[t - states] + row->units <= 0))
 				row->status = BS_INSUFFICIENT;
 			else if (avail < row->units)

@@ -479,8 +479,8 @@ ledger_find_state(AccountState *states, int n, int64 id)
 /*
  * A posting that takes money out of a user's account while its debt
  * account is negative is spending, refused, unless it pays that debt back:
- * everything the user gives goes to the debt account (its credit is at
- * least the user's debit), and the debt account ends at or below zero (a
+ * the posting moves money between those two accounts only, from the user
+ * to the debt account, and the debt account ends at or below zero (a
  * debt account never holds coins).  The debt account is then one of the
  * posting's accounts, locked (it is never hot).  Since 1.6.0 (library): a
  * user who had coins and a debt at once (coins held when the refund came,
@@ -491,9 +491,19 @@ ledger_repays_own_debt(const AccountState *user, AccountState *states, int n)
 {
 	AccountState *d = ledger_find_state(states, n, user->debt_account);
 
-	return d != NULL && d->found && d->locked && d->delta > 0 &&
-		(int128) d->delta >= -(int128) user->delta &&
-		(int128) d->balance + d->delta <= 0;
+	if (d == NULL || !d->found || !d->locked || d->delta <= 0 ||
+		(int128) d->delta != -(int128) user->delta ||
+		(int128) d->balance + d->delta > 0)
+		return false;
+	/*
+	 * and nothing else moves: with a third account in the posting, its
+	 * money could pay the debt while the user's coins went elsewhere
+	 * (found by a review of the first version, which compared totals only)
+	 */
+	for (int i = 0; i < n; i++)
+		if (states[i].delta != 0 && &states[i] != d && states[i].id != user->id)
+			return false;
+	return true;
 }
 
 static void
@@ -836,6 +846,28 @@ ledger_post(PostRequest *req)
 						 errhint("Convert the amount first with wallet.convert().")));
 			}
 		}
+	}
+	/*
+	 * A user's debt account never holds coins: a credit may repay the
+	 * debt, not more (1.6.0 library; the engine's own postings cap their
+	 * credits to it, and a posting of the generic API, or one that waited
+	 * while a recharge repaid the debt, left it above zero, where the coins
+	 * absorbed the next refund's shortfall).  Checked before the funds of
+	 * the other accounts, so that an overpayment says so whatever the
+	 * accounts' ids.  Never hot, so its row is locked and its balance exact.
+	 */
+	for (int i = 0; i < nstates; i++)
+	{
+		AccountState *st = &states[i];
+
+		if (st->is_debt && st->delta > 0 && (int128) st->balance + st->delta > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("debt account " INT64_FORMAT " would hold coins", st->id),
+					 errdetail("Debt account " INT64_FORMAT " is at %s and this posting credits it %s; a debt account takes at most the debt it records.",
+							   st->id, units_to_cstring(st->balance, &st->currency),
+							   units_to_cstring(st->delta, &st->currency)),
+					 errhint("Post at most the debt owed to it; a recharge repays a debt by itself.")));
 	}
 	for (int i = 0; i < nstates; i++)
 	{
@@ -1197,7 +1229,12 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 		 * Folds only when stored + pending fits in int64 (see
 		 * HOT_SAFE_BALANCE); otherwise the rows stay and plan_unfoldable
 		 * says why.  One statement: the check and the delete read the same
-		 * rows.
+		 * rows.  The pending rows are summed in numeric: their sum alone
+		 * may pass 64 bits while stored + pending fits (pending debits of
+		 * an account allowed to go negative, and a stored balance credited
+		 * with its row locked), and a bigint sum then failed the fold of
+		 * every hot account, and the housekeeping pass with it (1.6.0
+		 * library; found by a review).
 		 */
 		plan_fold = ledger_prepare_kept("WITH locked AS (SELECT id, balance FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE), "
 								 "fits AS (SELECT l.id FROM locked l "
@@ -1206,8 +1243,8 @@ wallet_fold_hot(PG_FUNCTION_ARGS)
 								 "               BETWEEN -9223372036854775808 AND 9223372036854775807), "
 								 "gone AS (DELETE FROM wallet.hot_pending p USING fits "
 								 "         WHERE p.account_id = fits.id RETURNING p.amount) "
-								 "UPDATE wallet.account a SET balance = a.balance + s.total "
-								 "FROM (SELECT coalesce(sum(amount), 0)::bigint AS total, count(*) AS n FROM gone) s "
+								 "UPDATE wallet.account a SET balance = (a.balance::numeric + s.total)::bigint "
+								 "FROM (SELECT coalesce(sum(amount), 0) AS total, count(*) AS n FROM gone) s "
 								 "WHERE a.id = $1 AND s.n > 0 RETURNING s.n", 1, t);
 		plan_unfoldable = ledger_prepare_kept("SELECT x.balance::text, x.posted::text, x.posted < 0 "
 									   "FROM (SELECT a.balance, a.balance::numeric + (SELECT coalesce(sum(p.amount), 0) "

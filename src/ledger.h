@@ -38,6 +38,7 @@ typedef struct AccountState
 	int64		balance;
 	int64		held;
 	int64		debt_account;	/* 0 if none */
+	bool		is_debt;		/* kind 'debt': a user's debt account, never above zero */
 	/* what this posting does to it */
 	int64		delta;
 	int64		held_delta;
@@ -184,7 +185,8 @@ typedef struct WalletRels
 				a_held,
 				a_version,
 				a_forced_negative,
-				a_debt_account;
+				a_debt_account,
+				a_kind;
 	/* wallet.txn columns */
 	AttrNumber	t_id,
 				t_key,

@@ -130,6 +130,7 @@ static const struct
 	{&wrels.account, "version", INT8OID, &wrels.a_version},
 	{&wrels.account, "forced_negative", BOOLOID, &wrels.a_forced_negative},
 	{&wrels.account, "debt_account", INT8OID, &wrels.a_debt_account},
+	{&wrels.account, "kind", TEXTOID, &wrels.a_kind},
 	{&wrels.txn, "id", INT8OID, &wrels.t_id},
 	{&wrels.txn, "idempotency_key", TEXTOID, &wrels.t_key},
 	{&wrels.txn, "kind", TEXTOID, &wrels.t_kind},
@@ -331,6 +332,15 @@ read_account(AccountState *st, TupleTableSlot *slot, bool locked)
 	st->held = isnull ? 0 : DatumGetInt64(d);
 	d = slot_getattr(slot, wrels.a_debt_account, &isnull);
 	st->debt_account = isnull ? 0 : DatumGetInt64(d);
+	d = slot_getattr(slot, wrels.a_kind, &isnull);
+	if (isnull)
+		st->is_debt = false;
+	else
+	{
+		text	   *kind = DatumGetTextPP(d);
+
+		st->is_debt = VARSIZE_ANY_EXHDR(kind) == 4 && memcmp(VARDATA_ANY(kind), "debt", 4) == 0;
+	}
 	d = slot_getattr(slot, wrels.a_forced_negative, &isnull);
 	st->forced_negative = !isnull && DatumGetBool(d);
 	st->forced_after = st->forced_negative;

@@ -511,37 +511,66 @@ schema_trusted(void)
 /*
  * Run one SQL statement that returns one bigint (or nothing) in a
  * transaction of its own, with the given int8 parameters; returns the
- * value (0 when none).
+ * value (0 when none, and when the step failed).
+ *
+ * A step that fails is logged and rolled back, and the pass goes on with
+ * the next step: one step that fails on every pass (a fold that could not
+ * be done, say) must not stop the others, sealing above all (1.6.0
+ * library; before, its error ended the pass, and the pass after it failed
+ * the same way).  Errors that end the process (FATAL: a terminate
+ * request) do not come back here.
  */
 static int64
 run_step(const char *sql, int nargs, int64 *args)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		values[2];
-	int64		result = 0;
+	volatile int64 result = 0;
+	MemoryContext caller = CurrentMemoryContext;
 
 	Assert(nargs <= 2);
 	for (int i = 0; i < nargs; i++)
 		values[i] = Int64GetDatum(args[i]);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, sql);
-	/* not read-only: each statement inside takes a fresh snapshot */
-	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(WARNING, "wallet: housekeeping step failed: %s", sql);
-	else if (SPI_processed == 1 && SPI_tuptable->tupdesc->natts >= 1 &&
-			 TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid == INT8OID)
+	PG_TRY();
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, sql);
+		/* not read-only: each statement inside takes a fresh snapshot */
+		if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(WARNING, "wallet: housekeeping step failed: %s", sql);
+		else if (SPI_processed == 1 && SPI_tuptable->tupdesc->natts >= 1 &&
+				 TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid == INT8OID)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-		result = isnull ? 0 : DatumGetInt64(d);
+			result = isnull ? 0 : DatumGetInt64(d);
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
 	}
-	PopActiveSnapshot();
-	SPI_finish();
-	CommitTransactionCommand();
+	PG_CATCH();
+	{
+		/*
+		 * What the top level of a backend does with an error (postgres.c):
+		 * report it, roll back (which also unwinds SPI, the snapshot and
+		 * any lock wait), then forget it, with interrupts held meanwhile.
+		 */
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(caller);
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+		ereport(LOG,
+				(errmsg("wallet: housekeeping step failed, the pass goes on: %s", sql)));
+		result = 0;
+	}
+	PG_END_TRY();
 	return result;
 }
 

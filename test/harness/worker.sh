@@ -53,6 +53,35 @@ done
 [ "$(q "SELECT wallet.available(1)")" = "45.00 USD" ] && ok "worker: expiry released the funds" || bad "worker: available is $(q "SELECT wallet.available(1)")"
 [ "$(q "SELECT wallet.balance(2)")" = "5.00 USD" ] && ok "worker: hot balance exact after fold" || bad "worker: hot balance wrong"
 [ "$(q "SELECT bool_and(ok) FROM wallet.verify()")" = t ] && ok "worker: verify() all ok" || bad "worker: verify() failed"
+# A step that fails on every pass must not stop the others (1.6.0
+# library; before, its error ended the pass): a trigger makes every fold
+# fail here, and the journal is still sealed after it.
+q "CREATE FUNCTION public.fold_refused() RETURNS trigger LANGUAGE plpgsql AS
+   \$\$BEGIN RAISE EXCEPTION 'fold refused by worker.sh'; END\$\$" >/dev/null
+q "CREATE TRIGGER fold_refused BEFORE DELETE ON wallet.hot_pending FOR EACH ROW EXECUTE FUNCTION public.fold_refused()" >/dev/null
+q "SELECT wallet.transfer(1, 2, '1 USD', 'hot-credit-2')" >/dev/null
+log_before=$(wc -c <"$SERVER_LOG")
+deadline=$((SECONDS + 30))
+while (( SECONDS < deadline )); do
+  unsealed=$(q "SELECT count(*) FROM wallet.txn t WHERE t.id > coalesce((SELECT max(journal_through) FROM wallet.audit_seal), 0)")
+  [ "$unsealed" = 0 ] && break
+  sleep 1
+done
+[ "$(q "SELECT count(*) FROM wallet.hot_pending")" = 1 ] && ok "worker: a fold that fails every pass leaves its credit pending" ||
+  bad "worker: the failing fold's credit is not pending"
+[ "$unsealed" = 0 ] && ok "worker: ... and the journal is sealed all the same (the pass goes on after a failed step)" ||
+  bad "worker: $unsealed transactions unsealed while the fold fails"
+tail -c +"$((log_before + 1))" "$SERVER_LOG" | grep -q 'housekeeping step failed, the pass goes on: SELECT wallet.fold_hot()' &&
+  ok "worker: the failed step is in the server log" || bad "worker: no log line for the failed step"
+q "DROP TRIGGER fold_refused ON wallet.hot_pending; DROP FUNCTION public.fold_refused()" >/dev/null
+deadline=$((SECONDS + 20))
+while (( SECONDS < deadline )); do
+  [ "$(q "SELECT count(*) FROM wallet.hot_pending")" = 0 ] && break
+  sleep 1
+done
+[ "$(q "SELECT count(*) FROM wallet.hot_pending")" = 0 ] && [ "$(q "SELECT wallet.balance(2)")" = "6.00 USD" ] &&
+  ok "worker: once the fold can run again it folds (balance exact)" || bad "worker: pending credits not folded after the trigger went"
+
 n=$(psql -X -t -A -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wallet launcher'")
 [ "$n" = 1 ] && ok "worker: one launcher running" || bad "worker: $n launchers"
 
