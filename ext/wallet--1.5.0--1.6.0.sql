@@ -219,7 +219,11 @@ DELETE FROM pg_catalog.pg_init_privs i
 -- (WL012 with the figure past 64 bits), and wallet.pending_credits(), its
 -- bigint helper, is dropped (below, by hand).  live_report() names the
 -- platform's lines by wallet.live_config, not owner and kind, and shows
--- negative balances outside the flows on their own line.
+-- negative balances outside the flows on their own line.  housekeeping()
+-- skips a ledger ahead of its sequences (ledger_settled, new: the worker's
+-- test), refuses outside READ COMMITTED up front, and waits at most 2 s
+-- for writers in sealing and in filing ("journal_busy"), so that a writer
+-- sitting in its transaction no longer holds back expiry and folds.
 -- ============================================================================
 -- ============================================================================
 -- Accounts API
@@ -1031,6 +1035,16 @@ END
 $$;
 REVOKE ALL ON FUNCTION wallet.restore_in_progress() FROM PUBLIC;
 
+-- Every table of the ledger is at or below its id sequence: false while a
+-- restore has loaded rows but not yet set the sequences (a plain-format
+-- dump replayed by psql, between its COPY and its setval), or after a
+-- sequence was set back by hand.  The housekeeping worker's own test
+-- (src/worker.c), for housekeeping() from cron (1.6.0; found by a review:
+-- an expiry then drew an audit id the restore was about to load).
+CREATE OR REPLACE FUNCTION wallet.ledger_settled() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'wallet_ledger_settled' LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION wallet.ledger_settled() FROM PUBLIC;
+
 -- Housekeeping for cron when the library is not preloaded: seals the
 -- chain, files the journal per account, expires holds, folds hot accounts.
 -- Returns a summary.  Call it in a transaction of its own (autocommit):
@@ -1048,7 +1062,16 @@ REVOKE ALL ON FUNCTION wallet.restore_in_progress() FROM PUBLIC;
 -- "hot_accounts_busy" counts those left.  Expiries and folds of this call are sealed by the next
 -- one.  (The background worker runs the steps in separate transactions.)
 -- While a restore is loading the database (restore_in_progress) it does
--- nothing and returns {"skipped": "restore in progress"} (1.6.0).
+-- nothing and returns {"skipped": "restore in progress"}, and while a
+-- table of the ledger is ahead of its sequence (ledger_settled) {"skipped":
+-- "ledger ahead of its sequences"} (1.6.0).  Outside READ COMMITTED it
+-- refuses at once (25000, with the setting to change: a database default
+-- of SERIALIZABLE).  A writer that sits in its transaction holds sealing
+-- and filing back; it does not hold back expiry and folds: each of the two
+-- waits at most 2 s (or the caller's shorter lock_timeout), and what it
+-- could not do is left to the next call ("journal_busy": true) (1.6.0;
+-- before, the call waited for that writer, or failed at the caller's
+-- timeout, with every hold and fold left undone).
 CREATE OR REPLACE FUNCTION wallet.housekeeping() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1062,6 +1085,8 @@ DECLARE
     done bigint[] := '{}';   -- folded by the first pass
     skipped int := 0;
     saved_timeout text;
+    wait_budget text;
+    busy boolean := false;
     budget interval;
     deadline timestamptz;
 BEGIN
@@ -1071,8 +1096,37 @@ BEGIN
                   HINT = 'Call it again once the restore has finished.';
         RETURN jsonb_build_object('skipped', 'restore in progress');
     END IF;
-    sealed := wallet.seal();
-    indexed := wallet.index_history();
+    IF NOT wallet.ledger_settled() THEN
+        RAISE NOTICE 'wallet.housekeeping: skipped, a table of the ledger is ahead of its id sequence'
+            USING DETAIL = 'A restore that has loaded the data but not yet set the sequences, or a sequence set back by hand.',
+                  HINT = 'Call it again once the sequences are at or past the tables'' ids.';
+        RETURN jsonb_build_object('skipped', 'ledger ahead of its sequences');
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wallet.housekeeping() must run in a READ COMMITTED transaction'
+            USING ERRCODE = '25000',
+                  DETAIL = format('This transaction is %s; sealing and filing must see what the writers they waited for committed.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'Call it in a transaction of its own; where the database or role default is another level, SET default_transaction_isolation = ''read committed'' in the cron job first.';
+    END IF;
+    saved_timeout := current_setting('lock_timeout');
+    wait_budget := CASE WHEN saved_timeout::interval = interval '0' OR saved_timeout::interval > interval '2 s'
+                        THEN '2s' ELSE saved_timeout END;
+    BEGIN
+        PERFORM set_config('lock_timeout', wait_budget, true);
+        sealed := wallet.seal();
+    EXCEPTION WHEN lock_not_available THEN
+        sealed := 0;
+        busy := true;
+    END;
+    BEGIN
+        PERFORM set_config('lock_timeout', wait_budget, true);
+        indexed := wallet.index_history();
+    EXCEPTION WHEN lock_not_available THEN
+        indexed := 0;
+        busy := true;
+    END;
+    PERFORM set_config('lock_timeout', saved_timeout, true);
     expired := wallet.expire_holds();
     folded := 0;
     FOR acc IN SELECT a.id FROM wallet.account a
@@ -1108,7 +1162,7 @@ BEGIN
     END LOOP;
     PERFORM set_config('lock_timeout', saved_timeout, true);
     RETURN jsonb_build_object('expired_holds', expired, 'folded_credits', folded, 'sealed_records', sealed,
-                              'indexed_entries', indexed, 'hot_accounts_busy', skipped);
+                              'indexed_entries', indexed, 'hot_accounts_busy', skipped, 'journal_busy', busy);
 END
 $$;
 

@@ -717,6 +717,14 @@ wallet_housekeeper_main(Datum main_arg)
 	 */
 	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
 	/*
+	 * Sealing and filing must run in READ COMMITTED (they must see what
+	 * the writers they waited for committed): a database or role default
+	 * of SERIALIZABLE, a sound choice for a money database, made every
+	 * pass fail there, and sealing stopped with no check turning false
+	 * (1.6.0 library; found by a review).
+	 */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
 	 * Queries run as the bootstrap superuser: never with the database's
 	 * search_path (ALTER DATABASE ... SET search_path = public, pg_catalog
 	 * by the database's owner would put the owner's operators and
@@ -727,6 +735,22 @@ wallet_housekeeper_main(Datum main_arg)
 	installed = housekeeping_pass();
 	note_db(dboid, installed);
 	proc_exit(0);
+}
+
+/*
+ * wallet.ledger_settled() → boolean: ledger_settled() above, for
+ * housekeeping() from cron (1.6.0).
+ */
+PG_FUNCTION_INFO_V1(wallet_ledger_settled);
+Datum
+wallet_ledger_settled(PG_FUNCTION_ARGS)
+{
+	bool		settled;
+
+	SPI_connect();
+	settled = ledger_settled();
+	SPI_finish();
+	PG_RETURN_BOOL(settled);
 }
 
 /*

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(58);
+SELECT plan(62);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -491,6 +491,27 @@ SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status te
           'and housekeeping() completes once it committed: no deadlock');
 SELECT count(*) AS frz_drained FROM dblink_get_result('frz') AS r(status text) \gset
 SELECT is((SELECT status FROM wallet.hold WHERE id = :hk_hold), 'expired', 'the hold was expired by that call');
+-- ---- 18b. a writer that sits in its transaction holds sealing and filing
+-- back, not expiry and folds: housekeeping() waits 2 s at most for it in
+-- each, says "journal_busy", and goes on (1.6.0; before, it waited for the
+-- writer, or failed at the caller's timeout with nothing expired).  And it
+-- refuses at once outside READ COMMITTED, naming the setting (a database
+-- default of SERIALIZABLE).
+SELECT wallet.hold(:hka, :hkb, '1 USD', 'iso-hk-hold2', now() - interval '1 second') AS hk_hold2 \gset
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT x AS o FROM dblink('other', format('SELECT wallet.transfer(%s, %s, ''1 USD'', ''iso-hk-t3'')::text', :bank, :hkb)) AS t(x text);
+SELECT clock_timestamp() AS hk_t0 \gset
+SELECT wallet.housekeeping() AS hk \gset
+SELECT ok(:'hk'::jsonb @> '{"journal_busy": true, "sealed_records": 0}' AND (:'hk'::jsonb ->> 'expired_holds')::int >= 1
+          AND clock_timestamp() - :'hk_t0'::timestamptz < interval '20 s',
+          'housekeeping() with a writer sitting in its transaction: sealing left to the next call, holds expired');
+SELECT is((SELECT status FROM wallet.hold WHERE id = :hk_hold2), 'expired', 'the hold was expired by that call');
+SELECT dblink_exec('other', 'COMMIT') AS o;
+SELECT ok((wallet.housekeeping() ->> 'journal_busy')::boolean IS FALSE, 'once the writer committed, the next call seals');
+SELECT dblink_exec('frz', 'SET default_transaction_isolation = serializable') AS o;
+SELECT is((SELECT x FROM dblink('frz', 'SELECT public.iso_try(''SELECT wallet.housekeeping()'')') AS t(x text)), '25000',
+          'under a default of SERIALIZABLE housekeeping() refuses (25000)');
+SELECT dblink_exec('frz', 'RESET default_transaction_isolation') AS o;
 ALTER SYSTEM RESET wallet.housekeeping;
 SELECT pg_reload_conf() AS reloaded \gset
 SELECT dblink_disconnect('frz') AS frz_closed \gset
