@@ -556,13 +556,15 @@ run_step(const char *sql, int nargs, int64 *args)
 	PG_CATCH();
 	{
 		/*
-		 * What the top level of a backend does with an error (postgres.c):
-		 * report it, roll back (which also unwinds SPI, the snapshot and
-		 * any lock wait), then forget it, with interrupts held meanwhile.
+		 * What PostgreSQL does with an error it goes on after (postgres.c,
+		 * and the logical replication worker that disables its
+		 * subscription): report it, roll back out of any (sub)transaction
+		 * (which also unwinds SPI, the snapshot and any lock wait), then
+		 * forget it, with interrupts held meanwhile.
 		 */
 		HOLD_INTERRUPTS();
 		EmitErrorReport();
-		AbortCurrentTransaction();
+		AbortOutOfAnyTransaction();
 		MemoryContextSwitchTo(caller);
 		FlushErrorState();
 		RESUME_INTERRUPTS();
