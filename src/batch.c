@@ -494,7 +494,7 @@ post_round(BatchRow *rows, BatchGroups *gr, int *cand, int ncand, int *lost, int
 		else if (!money_code_eq(&f->currency, &row->currency) ||
 				 !money_code_eq(&t->currency, &row->currency))
 			row->status = BS_CURRENCY;
-		else if (t->is_debt && (int128) t->balance + net[t - states] + row->units > 0)
+		else if (t->is_debt && !t->hot && (int128) t->balance + net[t - states] + row->units > 0)
 			/* a debt account never holds coins: 22023 in a single posting */
 			row->status = BS_INVALID_AMOUNT;
 		else if (!f->allow_negative)

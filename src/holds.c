@@ -51,10 +51,12 @@ prepare_hold_plans(void)
 		Oid			t[1] = {INT8OID};
 
 		plan_read_account = ledger_prepare_kept(
-												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0) "
+												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0), "
+												"kind = 'debt' AND coalesce(jsonb_typeof(metadata) = 'object' AND metadata ? 'debt_of', false) "
 												"FROM wallet.account WHERE id = $1", 1, t);
 		plan_lock_account = ledger_prepare_kept(
-												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0) "
+												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0), "
+												"kind = 'debt' AND coalesce(jsonb_typeof(metadata) = 'object' AND metadata ? 'debt_of', false) "
 												"FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE", 1, t);
 		plan_audit_hold = ledger_prepare_kept(
 											  "SELECT wallet.audit_row('wallet.hold', 'INSERT', NULL, to_jsonb(h)) "
@@ -88,6 +90,7 @@ typedef struct AccountRow
 	int64		balance;
 	int64		held;
 	int64		debt_account;
+	bool		is_debt;		/* a user's debt account (see rows.c) */
 } AccountRow;
 
 /* read (or lock) one account; WL003 if it does not exist */
@@ -118,6 +121,7 @@ fetch_account(int64 id, bool lock, AccountRow *row)
 	row->balance = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	row->held = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
 	row->debt_account = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	row->is_debt = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 }
 
 static void
@@ -225,6 +229,18 @@ wallet_hold(PG_FUNCTION_ARGS)
 	fetch_account(to, false, &to_row);
 	ledger_raise_status(to, to_row.status);
 	check_currency(to, &to_row, amount);
+	/*
+	 * and not be a user's debt account: one never holds coins, so a
+	 * capture to it is refused unless a debt arose meanwhile, and the
+	 * funds would stay reserved until a void or the expiry (1.6.0
+	 * library; found by a review)
+	 */
+	if (to_row.is_debt)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account " INT64_FORMAT " is a debt account, not a hold's destination", to),
+				 errdetail("Debt account " INT64_FORMAT " records a user's debt; it never holds coins.", to),
+				 errhint("A user repays a debt with a transfer to the debt account, or with the next recharge.")));
 
 	/* the source is locked: reservations change its available balance */
 	fetch_account(from, true, &from_row);

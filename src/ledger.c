@@ -854,13 +854,15 @@ ledger_post(PostRequest *req)
 	 * while a recharge repaid the debt, left it above zero, where the coins
 	 * absorbed the next refund's shortfall).  Checked before the funds of
 	 * the other accounts, so that an overpayment says so whatever the
-	 * accounts' ids.  Never hot, so its row is locked and its balance exact.
+	 * accounts' ids.  Never hot since 1.6.0, so its row is locked and its
+	 * balance exact (one made hot under an older version is left to its
+	 * pending rows: the update script makes it normal again).
 	 */
 	for (int i = 0; i < nstates; i++)
 	{
 		AccountState *st = &states[i];
 
-		if (st->is_debt && st->delta > 0 && (int128) st->balance + st->delta > 0)
+		if (st->is_debt && st->locked && st->delta > 0 && (int128) st->balance + st->delta > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("debt account " INT64_FORMAT " would hold coins", st->id),

@@ -38,7 +38,9 @@ typedef struct AccountState
 	int64		balance;
 	int64		held;
 	int64		debt_account;	/* 0 if none */
-	bool		is_debt;		/* kind 'debt': a user's debt account, never above zero */
+	bool		is_debt;		/* a user's debt account (kind 'debt' with metadata
+								 * debt_of, as refund_recharge opens it): never
+								 * above zero */
 	/* what this posting does to it */
 	int64		delta;
 	int64		held_delta;
@@ -186,7 +188,8 @@ typedef struct WalletRels
 				a_version,
 				a_forced_negative,
 				a_debt_account,
-				a_kind;
+				a_kind,
+				a_metadata;
 	/* wallet.txn columns */
 	AttrNumber	t_id,
 				t_key,

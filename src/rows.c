@@ -52,6 +52,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -131,6 +132,7 @@ static const struct
 	{&wrels.account, "forced_negative", BOOLOID, &wrels.a_forced_negative},
 	{&wrels.account, "debt_account", INT8OID, &wrels.a_debt_account},
 	{&wrels.account, "kind", TEXTOID, &wrels.a_kind},
+	{&wrels.account, "metadata", JSONBOID, &wrels.a_metadata},
 	{&wrels.txn, "id", INT8OID, &wrels.t_id},
 	{&wrels.txn, "idempotency_key", TEXTOID, &wrels.t_key},
 	{&wrels.txn, "kind", TEXTOID, &wrels.t_kind},
@@ -332,14 +334,31 @@ read_account(AccountState *st, TupleTableSlot *slot, bool locked)
 	st->held = isnull ? 0 : DatumGetInt64(d);
 	d = slot_getattr(slot, wrels.a_debt_account, &isnull);
 	st->debt_account = isnull ? 0 : DatumGetInt64(d);
+	/*
+	 * A user's debt account: kind 'debt' and metadata naming its user
+	 * (debt_of), as refund_recharge opens it.  The kind alone is not
+	 * enough: before 1.6.0 open_account took kind 'debt' for any account,
+	 * and this library serves databases still on those versions.  The
+	 * metadata is only read for that kind.
+	 */
+	st->is_debt = false;
 	d = slot_getattr(slot, wrels.a_kind, &isnull);
-	if (isnull)
-		st->is_debt = false;
-	else
+	if (!isnull)
 	{
 		text	   *kind = DatumGetTextPP(d);
 
-		st->is_debt = VARSIZE_ANY_EXHDR(kind) == 4 && memcmp(VARDATA_ANY(kind), "debt", 4) == 0;
+		if (VARSIZE_ANY_EXHDR(kind) == 4 && memcmp(VARDATA_ANY(kind), "debt", 4) == 0)
+		{
+			d = slot_getattr(slot, wrels.a_metadata, &isnull);
+			if (!isnull)
+			{
+				Jsonb	   *meta = DatumGetJsonbP(d);
+				JsonbValue	v;
+
+				st->is_debt = JB_ROOT_IS_OBJECT(meta) &&
+					getKeyJsonValueFromContainer(&meta->root, "debt_of", 7, &v) != NULL;
+			}
+		}
 	}
 	d = slot_getattr(slot, wrels.a_forced_negative, &isnull);
 	st->forced_negative = !isnull && DatumGetBool(d);

@@ -520,6 +520,9 @@ schema_trusted(void)
  * the same way).  Errors that end the process (FATAL: a terminate
  * request) do not come back here.
  */
+/* this pass's database, for messages written outside a transaction */
+static char pass_dbname[NAMEDATALEN] = "?";
+
 static int64
 run_step(const char *sql, int nargs, int64 *args)
 {
@@ -567,9 +570,12 @@ run_step(const char *sql, int nargs, int64 *args)
 		AbortOutOfAnyTransaction();
 		MemoryContextSwitchTo(caller);
 		FlushErrorState();
+		/* a cancel that came with the error is spent, not the next step's */
+		QueryCancelPending = false;
 		RESUME_INTERRUPTS();
 		ereport(LOG,
-				(errmsg("wallet: housekeeping step failed, the pass goes on: %s", sql)));
+				(errmsg("wallet: housekeeping step failed in database \"%s\", the pass goes on: %s",
+						pass_dbname, sql)));
 		result = 0;
 	}
 	PG_END_TRY();
@@ -647,6 +653,12 @@ housekeeping_pass(void)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "SELECT wallet.housekeeping()");
+	{
+		char	   *name = get_database_name(MyDatabaseId);
+
+		if (name != NULL)
+			strlcpy(pass_dbname, name, sizeof(pass_dbname));
+	}
 	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'wallet'", true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 		installed = true;

@@ -641,8 +641,9 @@ REVOKE ALL ON FUNCTION wallet.ledger_settled() FROM PUBLIC;
 -- refuses at once (25000, with the setting to change: a database default
 -- of SERIALIZABLE).  A writer that sits in its transaction holds sealing
 -- and filing back; it does not hold back expiry and folds: each of the two
--- waits at most 2 s (or the caller's shorter lock_timeout), and what it
--- could not do is left to the next call ("journal_busy": true) (1.6.0;
+-- waits at most 2 s (or the caller's shorter lock_timeout, or a quarter of
+-- its statement_timeout), and what it could not do (also after a deadlock)
+-- is left to the next call ("journal_busy": true) (1.6.0;
 -- before, the call waited for that writer, or failed at the caller's
 -- timeout, with every hold and fold left undone).
 CREATE FUNCTION wallet.housekeeping() RETURNS jsonb
@@ -682,20 +683,29 @@ BEGIN
                                   upper(current_setting('transaction_isolation'))),
                   HINT = 'Call it in a transaction of its own; where the database or role default is another level, SET default_transaction_isolation = ''read committed'' in the cron job first.';
     END IF;
+    -- the wait budget: 2 s, or less under the caller's lock_timeout, or
+    -- a quarter of its statement_timeout (two waits, then the rest)
     saved_timeout := current_setting('lock_timeout');
-    wait_budget := CASE WHEN saved_timeout::interval = interval '0' OR saved_timeout::interval > interval '2 s'
-                        THEN '2s' ELSE saved_timeout END;
+    SELECT min(b) INTO budget
+      FROM (VALUES (interval '2 s'),
+                   (nullif(saved_timeout::interval, interval '0')),
+                   (nullif(current_setting('statement_timeout')::interval, interval '0') / 4)) AS v(b);
+    wait_budget := greatest(ceil(extract(epoch FROM budget) * 1000), 1)::bigint || 'ms';
+    -- each in a subtransaction: a lock wait given up, or a deadlock (a
+    -- writer calling seal() inside its own transaction while the filing
+    -- waits for it, holding the seal table's lock that seal() took),
+    -- rolls that step back and leaves it to the next call
     BEGIN
         PERFORM set_config('lock_timeout', wait_budget, true);
         sealed := wallet.seal();
-    EXCEPTION WHEN lock_not_available THEN
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
         sealed := 0;
         busy := true;
     END;
     BEGIN
         PERFORM set_config('lock_timeout', wait_budget, true);
         indexed := wallet.index_history();
-    EXCEPTION WHEN lock_not_available THEN
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
         indexed := 0;
         busy := true;
     END;

@@ -71,7 +71,7 @@ done
   bad "worker: the failing fold's credit is not pending"
 [ "$unsealed" = 0 ] && ok "worker: ... and the journal is sealed all the same (the pass goes on after a failed step)" ||
   bad "worker: $unsealed transactions unsealed while the fold fails"
-tail -c +"$((log_before + 1))" "$SERVER_LOG" | grep -q 'housekeeping step failed, the pass goes on: SELECT wallet.fold_hot()' &&
+tail -c +"$((log_before + 1))" "$SERVER_LOG" | grep -q "housekeeping step failed in database \"$DB\", the pass goes on: SELECT wallet.fold_hot()" &&
   ok "worker: the failed step is in the server log" || bad "worker: no log line for the failed step"
 q "DROP TRIGGER fold_refused ON wallet.hot_pending; DROP FUNCTION public.fold_refused()" >/dev/null
 deadline=$((SECONDS + 20))

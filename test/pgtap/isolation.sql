@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(62);
+SELECT plan(64);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -506,11 +506,23 @@ SELECT ok(:'hk'::jsonb @> '{"journal_busy": true, "sealed_records": 0}' AND (:'h
           AND clock_timestamp() - :'hk_t0'::timestamptz < interval '20 s',
           'housekeeping() with a writer sitting in its transaction: sealing left to the next call, holds expired');
 SELECT is((SELECT status FROM wallet.hold WHERE id = :hk_hold2), 'expired', 'the hold was expired by that call');
+-- under a caller's statement_timeout of 2 s the waits take a quarter each:
+-- the call completes instead of being cancelled
+SELECT set_config('statement_timeout', '2s', false) AS st \gset
+SELECT set_config('lock_timeout', '1min', false) AS lt \gset
+SELECT is(wallet.housekeeping() ->> 'journal_busy', 'true',
+          'with statement_timeout 2 s and a writer sitting in its transaction, housekeeping() completes (journal_busy)');
+SELECT is(current_setting('lock_timeout'), '1min', 'and the caller''s lock_timeout is back');
+SELECT set_config('statement_timeout', '0', false) AS st \gset
+SELECT set_config('lock_timeout', '0', false) AS lt \gset
 SELECT dblink_exec('other', 'COMMIT') AS o;
 SELECT ok((wallet.housekeeping() ->> 'journal_busy')::boolean IS FALSE, 'once the writer committed, the next call seals');
 SELECT dblink_exec('frz', 'SET default_transaction_isolation = serializable') AS o;
-SELECT is((SELECT x FROM dblink('frz', 'SELECT public.iso_try(''SELECT wallet.housekeeping()'')') AS t(x text)), '25000',
-          'under a default of SERIALIZABLE housekeeping() refuses (25000)');
+SELECT dblink_exec('frz', $$CREATE FUNCTION pg_temp.iso_msg(q text) RETURNS text LANGUAGE plpgsql AS
+  'BEGIN EXECUTE q; RETURN ''ok''; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || '': '' || SQLERRM; END'$$) AS o;
+SELECT is((SELECT x FROM dblink('frz', 'SELECT pg_temp.iso_msg(''SELECT wallet.housekeeping()'')') AS t(x text)),
+          '25000: wallet.housekeeping() must run in a READ COMMITTED transaction',
+          'under a default of SERIALIZABLE housekeeping() refuses up front (25000), before it seals anything');
 SELECT dblink_exec('frz', 'RESET default_transaction_isolation') AS o;
 ALTER SYSTEM RESET wallet.housekeeping;
 SELECT pg_reload_conf() AS reloaded \gset

@@ -30,11 +30,16 @@
 --   6. (same review) fold_hot() summed a hot account's pending rows as
 --      bigint: when their sum alone passed 64 bits (stored + pending
 --      within them) every fold failed, and the housekeeping pass with it
---      (test/harness/worker.sh: a failing step no longer ends the pass).
+--      (test/harness/worker.sh: a failing step no longer ends the pass);
+--   7. (a review of 5-6) the debt rule took every account of kind 'debt'
+--      for a user's debt account, also one opened by hand under 1.5.0; a
+--      hold to a debt account could never be captured; housekeeping()
+--      from cron lacked the worker's test for a ledger ahead of its
+--      sequences.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(32);
+SELECT plan(36);
 SET LOCAL client_min_messages = warning;
 
 SELECT (wallet.live_setup()).* \gset cfg_
@@ -145,6 +150,26 @@ SELECT is((SELECT sum(amount)::text FROM wallet.hot_pending WHERE account_id = :
 SELECT lives_ok('SELECT wallet.fold_hot()', 'fold_hot() folds them: stored + pending fits');
 SELECT is(wallet.balance(:ti)::text, '-9.000000000000000000 RBT', 'the posted balance is exact after the fold');
 SELECT is((SELECT count(*)::int FROM wallet.hot_pending WHERE account_id = :ti), 0, 'nothing left pending');
+
+-- 7. (a review of 8fde132) a user's debt account is kind 'debt' with its
+-- user in metadata (debt_of): an account of kind 'debt' opened by hand
+-- under an older version takes credits as before; a debt account is
+-- never a hold's destination (its capture would be refused, the funds
+-- reserved until a void); housekeeping() skips a ledger ahead of its
+-- sequences, as the worker does
+SELECT wallet.open_account('rb-legacy', :'cfg_coin_currency') AS lg \gset
+UPDATE wallet.account SET kind = 'debt' WHERE id = :lg;
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-lg1')$$, :z, :lg),
+                'an account of kind debt with no debt_of (opened by hand before 1.6.0) takes a credit above zero');
+SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-hd1')$$, :z, :d), '22023',
+                 format('account %s is a debt account, not a hold''s destination', :d),
+                 'a hold to a user''s debt account is refused');
+SELECT last_value AS seq_last, is_called AS seq_called FROM wallet.audit_log_id_seq \gset
+SELECT setval('wallet.audit_log_id_seq', 1, false) \gset
+SELECT is(wallet.housekeeping(), '{"skipped": "ledger ahead of its sequences"}'::jsonb,
+          'housekeeping() does nothing while a table is ahead of its sequence (a restore between COPY and setval)');
+SELECT setval('wallet.audit_log_id_seq', :seq_last, :'seq_called'::boolean) \gset
+SELECT ok(wallet.ledger_settled(), 'and the ledger is settled again once the sequence is back');
 
 -- 4. the second reversal names the first
 SELECT wallet.transfer(:hs, :x, pg_temp.coins(3), 'rb-rv-t') AS rt \gset
