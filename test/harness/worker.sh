@@ -11,6 +11,17 @@ q()   { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 # hold_status DATABASE KEY; wait_expired DATABASE KEY SECONDS: polls once a
 # second until the hold with that key is expired; leaves its status in $st
 hold_status() { psql -X -t -A -d "$1" -c "SELECT status FROM wallet.hold WHERE idempotency_key = '$2'"; }
+# wait_sealed SECONDS: polls once a second until no transaction of $DB is
+# unsealed; leaves the count of unsealed ones in $unsealed
+wait_sealed() {
+  local deadline=$((SECONDS + $1))
+  while (( SECONDS < deadline )); do
+    unsealed=$(q "SELECT count(*) FROM wallet.txn t WHERE t.id > coalesce((SELECT max(journal_through) FROM wallet.audit_seal), 0)")
+    [ "$unsealed" = 0 ] && return 0
+    sleep 1
+  done
+  return 1
+}
 wait_expired() {
   local deadline=$((SECONDS + $3))
   while (( SECONDS < deadline )); do
@@ -61,12 +72,7 @@ q "CREATE FUNCTION public.fold_refused() RETURNS trigger LANGUAGE plpgsql AS
 q "CREATE TRIGGER fold_refused BEFORE DELETE ON wallet.hot_pending FOR EACH ROW EXECUTE FUNCTION public.fold_refused()" >/dev/null
 q "SELECT wallet.transfer(1, 2, '1 USD', 'hot-credit-2')" >/dev/null
 log_before=$(wc -c <"$SERVER_LOG")
-deadline=$((SECONDS + 30))
-while (( SECONDS < deadline )); do
-  unsealed=$(q "SELECT count(*) FROM wallet.txn t WHERE t.id > coalesce((SELECT max(journal_through) FROM wallet.audit_seal), 0)")
-  [ "$unsealed" = 0 ] && break
-  sleep 1
-done
+wait_sealed 30
 [ "$(q "SELECT count(*) FROM wallet.hot_pending")" = 1 ] && ok "worker: a fold that fails every pass leaves its credit pending" ||
   bad "worker: the failing fold's credit is not pending"
 [ "$unsealed" = 0 ] && ok "worker: ... and the journal is sealed all the same (the pass goes on after a failed step)" ||
@@ -86,12 +92,7 @@ done
 # the same (1.6.0 library; before, sealing failed on every pass there).
 q "ALTER DATABASE $DB SET default_transaction_isolation = serializable" >/dev/null
 q "SELECT wallet.transfer(1, 3, '1 USD', 'under-serializable')" >/dev/null
-deadline=$((SECONDS + 30))
-while (( SECONDS < deadline )); do
-  unsealed=$(q "SELECT count(*) FROM wallet.txn t WHERE t.id > coalesce((SELECT max(journal_through) FROM wallet.audit_seal), 0)")
-  [ "$unsealed" = 0 ] && break
-  sleep 1
-done
+wait_sealed 30
 [ "$unsealed" = 0 ] && ok "worker: seals a database whose default isolation is SERIALIZABLE" ||
   bad "worker: $unsealed transactions unsealed under a SERIALIZABLE default"
 q "ALTER DATABASE $DB RESET default_transaction_isolation" >/dev/null
