@@ -61,7 +61,9 @@ CREATE TRIGGER hold_no_truncate BEFORE TRUNCATE ON wallet.hold
 
 -- Reserves `amount` on from_account for a later capture to to_account.
 -- Returns the hold id; idempotent by key like wallet.transfer (holds have
--- their own key space).  Errors as wallet.transfer.
+-- their own key space).  Errors as wallet.transfer; a user's debt account
+-- as to_account is 22023 (library 1.6.0: it never holds coins, so the
+-- capture could only be refused).
 CREATE FUNCTION wallet.hold(from_account bigint, to_account bigint, amount wallet.amount,
                             idempotency_key text, expires_at timestamptz DEFAULT NULL,
                             kind text DEFAULT 'hold', metadata jsonb DEFAULT NULL)
