@@ -1209,6 +1209,27 @@ SELECT a.id, a.owner, a.currency, a.kind, a.allow_negative, a.status, a.hot,
 SELECT wallet.set_hot(a.id, false) FROM wallet.account a WHERE a.kind = 'debt' AND a.hot ORDER BY a.id;
 
 -- ============================================================================
+-- wallet.audit_trail: temporary tables' records never follow their name
+-- (PostgreSQL hands a temporary schema's name, pg_temp_N, to the next
+-- session in that slot by itself, and a reader creating a table of the
+-- same name there read another role's records; found by a review).
+-- CREATE OR REPLACE keeps the view's owner, rights and comment.
+-- ============================================================================
+CREATE OR REPLACE VIEW wallet.audit_trail WITH (security_barrier) AS
+SELECT a.id, a.relation, a.operation, a.old_row, a.new_row, a.changed_columns, a.txid, a.at, a.db_user,
+       a.application_name, a.client_addr, a.actor
+  FROM wallet.audit_log a
+ WHERE a.relation LIKE 'wallet.%'
+    OR EXISTS (SELECT 1
+                 FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+                WHERE n.nspname = (pg_catalog.parse_ident(a.relation, false))[1]
+                  AND c.relname = (pg_catalog.parse_ident(a.relation, false))[2]
+                  AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_[0-9]+$'
+                  AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
+                  AND NOT pg_catalog.row_security_active(c.oid));
+
+-- ============================================================================
 -- wallet.pending_credits(bigint) is gone: its last caller, close_account(),
 -- sums the pending rows in numeric (bigint failed past 64 bits).  Internal,
 -- never granted.

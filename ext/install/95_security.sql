@@ -129,7 +129,11 @@ REVOKE ALL ON FUNCTION wallet.grant_reader(regrole) FROM PUBLIC;
 -- caller shows none of its records (1.3.0): a policy cannot be applied to
 -- past rows, and the trail showed rows the policy hides.  Records follow
 -- the table's name: after a table is renamed or dropped, its records go
--- with the name, to whoever may read a table of that name.
+-- with the name, to whoever may read a table of that name.  Temporary
+-- tables' records never do (1.6.0; found by a review): PostgreSQL hands a
+-- temporary schema's name (pg_temp_N) to the next session in that slot by
+-- itself, and a reader creating a table of the same name there read
+-- another role's records; only the extension owner sees them.
 -- security_barrier: a caller's own conditions run after this filter.  The
 -- extension owner reads wallet.audit_log directly.
 CREATE VIEW wallet.audit_trail WITH (security_barrier) AS
@@ -141,6 +145,7 @@ SELECT a.id, a.relation, a.operation, a.old_row, a.new_row, a.changed_columns, a
                  FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
                 WHERE n.nspname = (pg_catalog.parse_ident(a.relation, false))[1]
                   AND c.relname = (pg_catalog.parse_ident(a.relation, false))[2]
+                  AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_[0-9]+$'
                   AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
                   AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
                   AND NOT pg_catalog.row_security_active(c.oid));

@@ -35,11 +35,14 @@
 --      for a user's debt account, also one opened by hand under 1.5.0; a
 --      hold to a debt account could never be captured; housekeeping()
 --      from cron lacked the worker's test for a ledger ahead of its
---      sequences.
+--      sequences;
+--   8. (a review of the reading API) audit_trail matched a temporary
+--      table's records by name, which PostgreSQL hands to the next
+--      session in that temporary schema slot.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 SET LOCAL client_min_messages = warning;
 
 SELECT (wallet.live_setup()).* \gset cfg_
@@ -170,6 +173,24 @@ SELECT is(wallet.housekeeping(), '{"skipped": "ledger ahead of its sequences"}':
           'housekeeping() does nothing while a table is ahead of its sequence (a restore between COPY and setval)');
 SELECT setval('wallet.audit_log_id_seq', :seq_last, :'seq_called'::boolean) \gset
 SELECT ok(wallet.ledger_settled(), 'and the ledger is settled again once the sequence is back');
+
+-- 8. (a review of the reading API) a temporary table's audit records do
+-- not follow its name: the next table of that name in the same temporary
+-- schema (pg_temp_N, handed to the next session in the slot) is another
+-- role's
+CREATE TEMP TABLE rb_card (pan text);
+SELECT wallet.audit_table('rb_card'::regclass) \gset
+INSERT INTO rb_card VALUES ('4111-1111-1111-1111');
+SELECT is((SELECT count(*)::int FROM wallet.audit_log WHERE relation = pg_my_temp_schema()::regnamespace::text || '.rb_card'), 1,
+          'a temporary table''s change is recorded');
+DROP TABLE rb_card;
+CREATE ROLE rb_reader;
+SELECT wallet.grant_reader('rb_reader') \gset
+SET LOCAL ROLE rb_reader;
+CREATE TEMP TABLE rb_card (x int);
+SELECT is((SELECT count(*)::int FROM wallet.audit_trail WHERE new_row ? 'pan'), 0,
+          'a reader who creates a table of the same name in that temporary schema does not see the record');
+RESET ROLE;
 
 -- 4. the second reversal names the first
 SELECT wallet.transfer(:hs, :x, pg_temp.coins(3), 'rb-rv-t') AS rt \gset
