@@ -101,7 +101,19 @@ BEGIN
         VALUES (c, add_currency.minor_units, coalesce(add_currency.name, c))
         ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
-        RETURN false;           -- added concurrently by another session
+        -- added concurrently by another session (committed: the insert
+        -- waited for it): the same definition is a no-op, other minor units
+        -- are refused as above (1.6.0; before, the loser of the race
+        -- returned false whatever its minor units, and a deploy believed a
+        -- unit had 18 decimals that had 0)
+        SELECT cc.minor_units INTO existing FROM wallet.custom_currencies cc WHERE cc.code = c;
+        IF FOUND AND existing <> add_currency.minor_units THEN
+            RAISE EXCEPTION 'currency % already exists with % minor units', c, existing
+                USING ERRCODE = '22023',
+                      DETAIL = format('%s has %s minor units; %s were requested.', c, existing, add_currency.minor_units),
+                      HINT = 'Minor units of a currency never change.';
+        END IF;
+        RETURN false;
     END IF;
     PERFORM wallet.audit_row('wallet.custom_currencies', 'INSERT', NULL, wallet.audit_jsonb(cc))
        FROM wallet.custom_currencies cc WHERE cc.code = c;

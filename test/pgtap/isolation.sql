@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(64);
+SELECT plan(66);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -524,6 +524,18 @@ SELECT is((SELECT x FROM dblink('frz', 'SELECT pg_temp.iso_msg(''SELECT wallet.h
           '25000: wallet.housekeeping() must run in a READ COMMITTED transaction',
           'under a default of SERIALIZABLE housekeeping() refuses up front (25000), before it seals anything');
 SELECT dblink_exec('frz', 'RESET default_transaction_isolation') AS o;
+-- ---- 18c. two sessions add the same currency code at once with different
+-- minor units: the one that waited is refused (22023), not told false
+-- (1.6.0; found by a review)
+SELECT dblink_exec('other', 'BEGIN') AS o;
+SELECT x AS o FROM dblink('other', $$SELECT wallet.add_currency('ISORACE', 0, 'race')::text$$) AS t(x text);
+SELECT dblink_send_query('frz', $$SELECT public.iso_try('SELECT wallet.add_currency(''ISORACE'', 18, ''race'')')$$) AS sent;
+SELECT pg_sleep(0.5);
+SELECT dblink_exec('other', 'COMMIT') AS o;
+SELECT is((SELECT array_agg(status) FROM dblink_get_result('frz') AS r(status text)), ARRAY['22023'],
+          'add_currency racing another with other minor units: 22023 once the other committed');
+SELECT count(*) AS frz_drained2 FROM dblink_get_result('frz') AS r(status text) \gset
+SELECT is(wallet.add_currency('ISORACE', 0, 'race'), false, 'the same definition again: false');
 ALTER SYSTEM RESET wallet.housekeeping;
 SELECT pg_reload_conf() AS reloaded \gset
 SELECT dblink_disconnect('frz') AS frz_closed \gset
