@@ -109,7 +109,7 @@ amount_report(MoneyStatus st, const char *what, const char *input)
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("wallet.amount out of range in %s", what),
 					 input ? errdetail("Value: %s", input) : 0,
-					 errhint("An amount holds at most 9223372036854775807 minor units either way.")));
+					 errhint("An amount holds -9223372036854775808 to 9223372036854775807 minor units.")));
 			break;
 		case MONEY_ERR_MISMATCH:
 			ereport(ERROR,
@@ -277,7 +277,7 @@ amount_numeric_to_units(Numeric value, const char *what)
 				 errmsg("wallet.amount out of range in %s", what),
 				 errdetail("%s minor units do not fit in 64 bits.",
 						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value)))),
-				 errhint("An amount holds at most 9223372036854775807 minor units either way.")));
+				 errhint("An amount holds -9223372036854775808 to 9223372036854775807 minor units.")));
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(value)));
 }
 

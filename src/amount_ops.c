@@ -60,7 +60,7 @@ overflow_error(const char *op, const Amount *a, const char *rhs)
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("wallet.amount out of range in %s", op),
 			 errdetail("Operands: %s and %s.", amount_to_cstring(a), rhs),
-			 errhint("An amount holds at most 9223372036854775807 minor units either way.")));
+			 errhint("An amount holds -9223372036854775808 to 9223372036854775807 minor units.")));
 }
 
 /* ---------------------------------------------------------- arithmetic */
@@ -472,7 +472,7 @@ amount_sum_final(PG_FUNCTION_ARGS)
 				 errdetail("The %s amounts add up to %s, %s than 64-bit minor units hold.",
 						   code, units_wide_to_cstring(st->total, &st->currency),
 						   st->total > 0 ? "more" : "less"),
-				 errhint("An amount holds at most 9223372036854775807 minor units either way.")));
+				 errhint("An amount holds -9223372036854775808 to 9223372036854775807 minor units.")));
 	}
 	PG_RETURN_AMOUNT_P(amount_make((int64) st->total, &st->currency));
 }
