@@ -725,14 +725,11 @@ ledger_post(PostRequest *req)
 				if (SPI_execute_plan(plan_reversal, &arg, NULL, false, 1) == SPI_OK_SELECT &&
 					SPI_processed > 0)
 					by = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				if (by != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_WALLET_ALREADY_REVERSED),
-							 errmsg("transaction " INT64_FORMAT " is already reversed", req->reverses),
-							 errdetail("Transaction " INT64_FORMAT " reversed it; a transaction is reversed at most once.", by)));
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_ALREADY_REVERSED),
 						 errmsg("transaction " INT64_FORMAT " is already reversed", req->reverses),
+						 by != 0 ?
+						 errdetail("Transaction " INT64_FORMAT " reversed it; a transaction is reversed at most once.", by) :
 						 errdetail("A transaction is reversed at most once.")));
 			}
 			/* not visible: our snapshot predates the other commit */

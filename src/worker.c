@@ -508,6 +508,9 @@ schema_trusted(void)
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
 }
 
+/* this pass's database, for messages written outside a transaction */
+static char pass_dbname[NAMEDATALEN] = "?";
+
 /*
  * Run one SQL statement that returns one bigint (or nothing) in a
  * transaction of its own, with the given int8 parameters; returns the
@@ -520,9 +523,6 @@ schema_trusted(void)
  * the same way).  Errors that end the process (FATAL: a terminate
  * request) do not come back here.
  */
-/* this pass's database, for messages written outside a transaction */
-static char pass_dbname[NAMEDATALEN] = "?";
-
 static int64
 run_step(const char *sql, int nargs, int64 *args)
 {
