@@ -219,6 +219,9 @@ SELECT q, sqlstate_of(q) AS result FROM (VALUES
   ($$SELECT wallet.mul('1 JPY', 1e30)$$)
 ) AS t(q);
 SELECT wallet.mul('1 USD', 1.5, 'bankers');
+-- a long unknown name is shown cut to 64 characters, not echoed whole
+SELECT public.sqlstate_of($$SELECT wallet.mul('1 USD', 1, repeat('x', 100000))$$) AS long_mode;
+SELECT public.sqlstate_of($$SELECT wallet.convert('1 USD', 1, 'EUR', repeat('y', 100000))$$) AS long_mode;
 SELECT wallet.mul('92233720368547758.07 USD', 2);
 SELECT wallet.mul('1 USD', NULL) IS NULL AS null_factor,
        wallet.mul('1 USD', 1, NULL) IS NULL AS null_rounding;

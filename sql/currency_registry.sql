@@ -27,6 +27,8 @@ SELECT count(*) = (SELECT count(*) FROM wallet.currencies) AS all_usable
 SELECT wallet.add_currency('COIN', 2, 'Coin');
 SELECT wallet.add_currency('USD', 3, 'US Dollar');
 SELECT wallet.add_currency('A$', 0, 'x');
+-- a long malformed code is shown cut to 64 characters, not echoed whole
+SELECT public.sqlstate_of($$SELECT wallet.add_currency(repeat('C', 100000), 0, 'x')$$) AS long_code;
 SELECT wallet.add_currency('NEWA', 19, 'x');
 SELECT count(*) AS newa_rows FROM wallet.currencies WHERE code = 'NEWA';
 

@@ -77,6 +77,11 @@ SELECT lt.journal_rows() AS journal_rows \gset
 SELECT lt.errd($$SELECT wallet.transfer(lt.a('alice'), lt.a('bob'), '1000.00 USD', 'lp:too-much')$$) AS insufficient;
 SELECT lt.errd($$SELECT wallet.transfer(lt.a('carol'), lt.a('bob'), '12.35 USD', 'lp:too-much-2')$$) AS insufficient;
 SELECT lt.errd($$SELECT wallet.transfer(lt.a('alice'), lt.a('eve'), '1.00 USD', 'lp:usd-to-eur')$$) AS currency_mismatch;
+-- a debit of int64's minimum: the DETAIL shows what was asked, positive
+-- (negating it in 64 bits gave a negative "requested"; 1.6.0)
+SELECT lt.errd($$SELECT wallet.post('lp:min', ARRAY[(lt.a('alice'), '-92233720368547758.08 USD'),
+                                                   (lt.a('bank'), '92233720368547758.07 USD'),
+                                                   (lt.a('bob'), '0.01 USD')]::wallet.leg[])$$) AS insufficient_min;
 SELECT q, lt.err(q) AS result FROM (VALUES
   -- unknown accounts
   ($$SELECT wallet.transfer(-1, lt.a('bob'), '1.00 USD', 'lp:bad')$$),

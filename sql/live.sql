@@ -82,6 +82,8 @@ SELECT wallet.balance(:v1);
 -- bad input
 SELECT pg_temp.err(format('SELECT wallet.recharge(%s, NULL, ''1 USD'', ''web'', ''x'')', :v1));
 SELECT pg_temp.err(format('SELECT wallet.recharge(%s, ''1 COIN'', ''1 USD'', NULL, ''x'')', :v1));
+-- a channel past 64 bytes is shown cut to 64, not echoed whole
+SELECT pg_temp.err(format('SELECT wallet.recharge(%s, ''1 COIN'', ''1 USD'', repeat(''c'', 100000), ''x'')', :v1));
 SELECT pg_temp.err('SELECT wallet.recharge(NULL, ''1 COIN'', ''1 USD'', ''web'', ''x'')');
 SELECT pg_temp.err(format('SELECT wallet.recharge(%s, ''1 DIAMOND'', ''1 USD'', ''web'', ''x'')', :v1));
 SELECT pg_temp.err(format('SELECT wallet.recharge(%s, ''0 COIN'', ''1 USD'', ''web'', ''x'')', :v1));
@@ -210,6 +212,16 @@ SELECT wallet.recharge(:v2, '100 COIN', '0.99 USD', 'web', 'W-9') AS r4 \gset
 SELECT * FROM pg_temp.legs(:r4);
 SELECT metadata ->> 'debt_repaid' AS debt_repaid FROM wallet.txn WHERE id = :r4;
 SELECT balance, available, debt FROM wallet.accounts WHERE id = :v2;
+-- the platform's cash and sales accounts and a user's debt account are
+-- no gift's viewer or creator: 22023, as for recharge and withdrawals
+-- (1.6.0's first build answered WL002, the currency mismatch)
+SELECT (cash_accounts -> 'USD' ->> 'cash') AS cash, (cash_accounts -> 'USD' ->> 'sales') AS sales
+  FROM wallet.live_config \gset
+SELECT debt_account AS debt2 FROM wallet.account WHERE id = :v2 \gset
+SELECT pg_temp.err(format('SELECT wallet.gift(%s, %s, ''2 COIN'', ''k'')', :cash, :c1));
+SELECT pg_temp.err(format('SELECT wallet.gift(%s, %s, ''2 COIN'', ''k'')', :v1, :sales));
+SELECT pg_temp.err(format('SELECT wallet.gift(%s, %s, ''2 COIN'', ''k'')', :v1, :debt2));
+SELECT pg_temp.err(format('SELECT wallet.gift(%s, %s, ''2 COIN'', ''k'')', :debt2, :c1));
 SELECT wallet.gift(:v2, :c1, '1 COIN', 'gift-6') IS NOT NULL AS gift_ok;
 -- a refund the coins on hand cover: no debt leg, no debt account
 SELECT wallet.recharge(:v3, '10 COIN', '0.10 EUR', 'google', 'G-1') AS r5 \gset

@@ -149,8 +149,26 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	const char *op;
+	const char *rel;
+	const char *hint;
 
 	wallet_require_trigger(fcinfo, "wallet.forbid_change()");
+	rel = RelationGetRelationName(trigdata->tg_relation);
+	/* what to do instead, by table (every table had the journal's hint) */
+	if (strcmp(rel, "txn") == 0 || strcmp(rel, "entry") == 0 || strcmp(rel, "account_history") == 0)
+		hint = "Correct a transaction by posting its reversal with wallet.reverse().";
+	else if (strcmp(rel, "audit_log") == 0 || strcmp(rel, "audit_seal") == 0)
+		hint = "Audit records and seals are never changed; wallet.audit_verify() reports any change made behind the triggers.";
+	else if (strcmp(rel, "account") == 0)
+		hint = "Accounts are never removed; close one with wallet.close_account().";
+	else if (strcmp(rel, "hold") == 0)
+		hint = "End a hold with wallet.capture(), wallet.void() or wallet.expire_holds().";
+	else if (strcmp(rel, "hot_pending") == 0)
+		hint = "Posted hot credits are folded into their accounts by wallet.fold_hot().";
+	else if (strcmp(rel, "live_config") == 0)
+		hint = "Change the live flows' configuration with wallet.live_setup().";
+	else
+		hint = "Correct posted history with new postings, never by changing it.";
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		op = "UPDATE";
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -161,12 +179,10 @@ wallet_forbid_change(PG_FUNCTION_ARGS)
 		op = "INSERT";
 	ereport(ERROR,
 			(errcode(ERRCODE_WALLET_APPEND_ONLY),
-			 errmsg("%s of %s is not allowed: posted history is append-only",
-					op, RelationGetRelationName(trigdata->tg_relation)),
+			 errmsg("%s of %s is not allowed: posted history is append-only", op, rel),
 			 errdetail("Table %s.%s refuses %s for every role, its owner included.",
-					   get_namespace_name(RelationGetNamespace(trigdata->tg_relation)),
-					   RelationGetRelationName(trigdata->tg_relation), op),
-			 errhint("Correct a transaction by posting its reversal with wallet.reverse().")));
+					   get_namespace_name(RelationGetNamespace(trigdata->tg_relation)), rel, op),
+			 errhint("%s", hint)));
 	PG_RETURN_NULL();
 }
 
@@ -365,7 +381,12 @@ wallet_audit_jsonb(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(row_to_audit_jsonb(PG_GETARG_DATUM(0)));
 }
 
-/* names of the columns whose values differ between two versions */
+/*
+ * Names of the columns whose values differ between two versions.  Values
+ * are compared as images after detoasting (datum_image_eq): datumIsEqual
+ * compared an out-of-line value's TOAST pointers, so a column rewritten
+ * with the same long value was named as changed (found by a review).
+ */
 static Datum
 changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 {
@@ -385,7 +406,7 @@ changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
 		v1 = heap_getattr(oldtup, i + 1, desc, &null1);
 		v2 = heap_getattr(newtup, i + 1, desc, &null2);
 		if (null1 != null2 ||
-			(!null1 && !datumIsEqual(v1, v2, att->attbyval, att->attlen)))
+			(!null1 && !datum_image_eq(v1, v2, att->attbyval, att->attlen)))
 			names[n++] = CStringGetTextDatum(NameStr(att->attname));
 	}
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));

@@ -52,11 +52,11 @@ prepare_hold_plans(void)
 
 		plan_read_account = ledger_prepare_kept(
 												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0), "
-												"kind = 'debt' AND coalesce(jsonb_typeof(metadata) = 'object' AND metadata ? 'debt_of', false) "
+												LEDGER_DEBT_USER_SQL("") " IS NOT NULL "
 												"FROM wallet.account WHERE id = $1", 1, t);
 		plan_lock_account = ledger_prepare_kept(
 												"SELECT currency, status, allow_negative, hot, balance, held, coalesce(debt_account, 0), "
-												"kind = 'debt' AND coalesce(jsonb_typeof(metadata) = 'object' AND metadata ? 'debt_of', false) "
+												LEDGER_DEBT_USER_SQL("") " IS NOT NULL "
 												"FROM wallet.account WHERE id = $1 FOR NO KEY UPDATE", 1, t);
 		plan_audit_hold = ledger_prepare_kept(
 											  "SELECT wallet.audit_row('wallet.hold', 'INSERT', NULL, to_jsonb(h)) "
@@ -256,7 +256,7 @@ wallet_hold(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 					 errmsg("insufficient funds in account " INT64_FORMAT, from),
 					 errdetail("Available %s, requested %s.",
-							   units_to_cstring(ledger_clamp_int64(avail), &from_row.currency),
+							   units_wide_to_cstring(avail, &from_row.currency),
 							   amount_to_cstring(amount))));
 		if (from_row.debt_account != 0)
 		{
@@ -267,7 +267,7 @@ wallet_hold(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 						 errmsg("account " INT64_FORMAT " has an outstanding debt of %s", from,
-								units_to_cstring(-debt.balance, &debt.currency)),
+								units_wide_to_cstring(-(int128) debt.balance, &debt.currency)),
 						 errdetail("Spending is blocked until the debt from a refund is repaid.")));
 		}
 	}

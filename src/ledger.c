@@ -38,6 +38,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 /* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
@@ -362,6 +363,68 @@ ledger_lock_hot_exclusive(int64 account_id)
 }
 
 /*
+ * wallet.check_account_current(id): for close_account and set_hot(id, false)
+ * in REPEATABLE READ or SERIALIZABLE, after the account's row lock and its
+ * exclusive hot lock.  A hot credit (a hot_pending row) and a hold to the
+ * account do not touch its row, so the row lock raises no 40001 for them;
+ * a transaction whose snapshot predates one would close the account with
+ * money on it, or a hold towards it, or turn it normal with credits left
+ * pending (found by a review).  With the locks held nothing of the kind is
+ * in flight, so a snapshot taken now sees them all: if it sees other
+ * pending rows or pending holds than the transaction's snapshot, 40001.
+ * A no-op in READ COMMITTED, where each statement's snapshot is newer than
+ * the locks.  Internal.
+ */
+PG_FUNCTION_INFO_V1(wallet_check_account_current);
+Datum
+wallet_check_account_current(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	int64		id = PG_GETARG_INT64(0);
+	Datum		arg = Int64GetDatum(id);
+	char	   *seen[2];
+
+	if (!IsolationUsesXactSnapshot())
+		PG_RETURN_VOID();
+	SPI_connect();
+	if (plan == NULL)
+	{
+		Oid			t[1] = {INT8OID};
+
+		/* count and sums: a row added, or one replaced by another, shows */
+		plan = ledger_prepare_kept("SELECT concat_ws(' ', "
+								   "(SELECT count(*) || ' ' || coalesce(sum(p.amount::numeric), 0) || ' ' || coalesce(sum(p.txn_id), 0) "
+								   "   FROM wallet.hot_pending p WHERE p.account_id = $1), "
+								   "(SELECT count(*) || ' ' || coalesce(sum(h.id), 0) FROM wallet.hold h "
+								   "  WHERE h.status = 'pending' AND (h.from_account = $1 OR h.to_account = $1)))",
+								   1, t);
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		int			rc;
+		bool		isnull;
+
+		if (i == 0)
+			rc = SPI_execute_plan(plan, &arg, NULL, true, 1);
+		else
+			rc = SPI_execute_snapshot(plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot,
+									  true, false, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "wallet: account snapshot check failed");
+		seen[i] = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	if (strcmp(seen[0], seen[1]) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access: account " INT64_FORMAT " changed after this transaction's snapshot", id),
+				 errdetail("A hot credit or a hold of the account committed after the snapshot; "
+						   "closing it or turning it normal must see them."),
+				 errhint("Retry the transaction.")));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
  * An exclusive lock, to the end of the transaction, on a request key (a
  * 64-bit hash of it), in a lock space of the extension's own
  * (applications' pg_advisory_lock calls cannot take it).
@@ -397,16 +460,6 @@ wallet_lock_hot_exclusive(PG_FUNCTION_ARGS)
 {
 	ledger_lock_hot_exclusive(PG_GETARG_INT64(0));
 	PG_RETURN_VOID();
-}
-
-int64
-ledger_clamp_int64(int128 v)
-{
-	if (v > PG_INT64_MAX)
-		return PG_INT64_MAX;
-	if (v < PG_INT64_MIN)
-		return PG_INT64_MIN;
-	return (int64) v;
 }
 
 /*
@@ -832,14 +885,23 @@ ledger_post(PostRequest *req)
 				if (req->legs[l].account != st->id ||
 					money_code_eq(&req->legs[l].currency, &st->currency))
 					continue;
+				/*
+				 * Worded for every caller: transfer and gift have no legs
+				 * of their own, so the DETAIL says which way the amount
+				 * moves (leg N for wallet.post()).
+				 */
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_CURRENCY_MISMATCH),
-						 errmsg("currency mismatch: account " INT64_FORMAT " holds %s, the leg is %s",
+						 errmsg("currency mismatch: account " INT64_FORMAT " holds %s, not %s",
 								st->id, ledger_code_str(&st->currency),
-								units_to_cstring(req->legs[l].units, &req->legs[l].currency)),
-						 errdetail("Account " INT64_FORMAT " is in %s; leg %d is %s.",
-								   st->id, ledger_code_str(&st->currency), l + 1,
-								   units_to_cstring(req->legs[l].units, &req->legs[l].currency)),
+								ledger_code_str(&req->legs[l].currency)),
+						 errdetail("Account " INT64_FORMAT " is in %s; the posting %s %s %s it (leg %d).",
+								   st->id, ledger_code_str(&st->currency),
+								   req->legs[l].units < 0 ? "takes" : "puts",
+								   units_wide_to_cstring(req->legs[l].units < 0 ? -(int128) req->legs[l].units
+														 : (int128) req->legs[l].units,
+														 &req->legs[l].currency),
+								   req->legs[l].units < 0 ? "from" : "into", l + 1),
 						 errhint("Convert the amount first with wallet.convert().")));
 			}
 		}
@@ -897,8 +959,8 @@ ledger_post(PostRequest *req)
 					(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 					 errmsg("insufficient funds in account " INT64_FORMAT, st->id),
 					 errdetail("Available %s, requested %s.",
-							   units_to_cstring(ledger_clamp_int64(avail), &st->currency),
-							   units_to_cstring(-st->delta, &st->currency))));
+							   units_wide_to_cstring(avail, &st->currency),
+							   units_wide_to_cstring(-(int128) st->delta, &st->currency))));
 		}
 		if (st->delta < 0 && !req->force && st->debt_account != 0)
 		{
@@ -908,7 +970,7 @@ ledger_post(PostRequest *req)
 				ereport(ERROR,
 						(errcode(ERRCODE_WALLET_INSUFFICIENT_FUNDS),
 						 errmsg("account " INT64_FORMAT " has an outstanding debt of %s", st->id,
-								units_to_cstring(-debt, &st->currency)),
+								units_wide_to_cstring(-(int128) debt, &st->currency)),
 						 errdetail("Spending is blocked until the debt from a refund is repaid."),
 						 errhint("The next recharge repays it first; a posting from this account to its debt account " INT64_FORMAT ", of at most the debt, repays it now.",
 								 st->debt_account)));
@@ -1548,7 +1610,7 @@ reverse_refund_legs(PostRequest *req, int64 user_id)
 
 /*
  * Sets up reverse_cap_debt_credit for a reversal (not of a refund) whose
- * legs credit a debt account (kind 'debt', metadata debt_of: its user).
+ * legs credit a user's debt account (LEDGER_DEBT_USER_SQL).
  */
 static void
 reverse_debt_credit(PostRequest *req, int64 debt_id, int64 user_id)
@@ -1665,8 +1727,7 @@ wallet_reverse(PG_FUNCTION_ARGS)
 											   "AND starts_with(t.idempotency_key, 'wallet:refund:') "
 											   "AND jsonb_typeof(t.metadata -> 'account') = 'number'", 1, t);
 		plan_legs = ledger_prepare_kept("SELECT e.account_id, e.amount, a.currency, "
-										"CASE WHEN a.kind = 'debt' AND a.metadata ->> 'debt_of' ~ '^[0-9]{1,18}$' "
-										"THEN (a.metadata ->> 'debt_of')::bigint END "
+										LEDGER_DEBT_USER_SQL("a.") " "
 										"FROM wallet.entry e "
 										"JOIN wallet.account a ON a.id = e.account_id "
 										"WHERE e.txn_id = $1 ORDER BY e.leg", 1, t);

@@ -25,6 +25,20 @@ typedef struct LedgerLeg
 	MoneyCode	currency;
 } LedgerLeg;
 
+/*
+ * A user's debt account, as refund_recharge opens it: kind 'debt' and
+ * metadata debt_of naming its user (1 to 18 digits, a JSON number or
+ * string).  The one definition: this SQL expression, given the account
+ * row's alias with its dot ("a."), yields the user's id or NULL; plans
+ * that read accounts use it, and read_account() (rows.c) applies the same
+ * rule to a row read in C.  The kind alone is not enough: before
+ * 1.6.0 open_account took kind 'debt' for any account, and this library
+ * serves databases still on those versions.
+ */
+#define LEDGER_DEBT_USER_SQL(alias) \
+	"(CASE WHEN " alias "kind = 'debt' AND " alias "metadata ->> 'debt_of' ~ '^[0-9]{1,18}$' " \
+	"THEN (" alias "metadata ->> 'debt_of')::bigint END)"
+
 typedef struct AccountState
 {
 	int64		id;
@@ -38,9 +52,8 @@ typedef struct AccountState
 	int64		balance;
 	int64		held;
 	int64		debt_account;	/* 0 if none */
-	bool		is_debt;		/* a user's debt account (kind 'debt' with metadata
-								 * debt_of, as refund_recharge opens it): never
-								 * above zero */
+	bool		is_debt;		/* a user's debt account (LEDGER_DEBT_USER_SQL):
+								 * never above zero */
 	/* what this posting does to it */
 	int64		delta;
 	int64		held_delta;
@@ -155,8 +168,6 @@ extern void ledger_lock_hot_exclusive(int64 account_id);
 extern bool ledger_lock_hot_after_writes(AccountState *states, int nstates);
 extern void ledger_raise_stale_hot(AccountState *states, int nstates);
 extern void ledger_check_account_unchanged(int64 id);
-/* int128 to int64, saturating: for amounts shown in messages */
-extern int64 ledger_clamp_int64(int128 v);
 extern int64 ledger_stored_balance(int64 account_id);
 
 /* ---- rows.c: direct row access ---- */

@@ -307,6 +307,36 @@ change_needs_sql(Relation rel, bool update, const AttrNumber *cols, int ncols)
 
 /* ------------------------------------------------------------ accounts */
 
+/*
+ * Whether a JSON value names a user as LEDGER_DEBT_USER_SQL's debt_of does:
+ * its text (->>) is 1 to 18 digits.
+ */
+static bool
+jsonb_names_user_id(JsonbValue *v)
+{
+	const char *s;
+	size_t		len;
+
+	if (v->type == jbvString)
+	{
+		s = v->val.string.val;
+		len = v->val.string.len;
+	}
+	else if (v->type == jbvNumeric)
+	{
+		s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		len = strlen(s);
+	}
+	else
+		return false;
+	if (len < 1 || len > 18)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
 static void
 read_account(AccountState *st, TupleTableSlot *slot, bool locked)
 {
@@ -334,13 +364,7 @@ read_account(AccountState *st, TupleTableSlot *slot, bool locked)
 	st->held = isnull ? 0 : DatumGetInt64(d);
 	d = slot_getattr(slot, wrels.a_debt_account, &isnull);
 	st->debt_account = isnull ? 0 : DatumGetInt64(d);
-	/*
-	 * A user's debt account: kind 'debt' and metadata naming its user
-	 * (debt_of), as refund_recharge opens it.  The kind alone is not
-	 * enough: before 1.6.0 open_account took kind 'debt' for any account,
-	 * and this library serves databases still on those versions.  The
-	 * metadata is only read for that kind.
-	 */
+	/* a user's debt account: the rule of LEDGER_DEBT_USER_SQL (ledger.h) */
 	st->is_debt = false;
 	d = slot_getattr(slot, wrels.a_kind, &isnull);
 	if (!isnull)
@@ -356,7 +380,8 @@ read_account(AccountState *st, TupleTableSlot *slot, bool locked)
 				JsonbValue	v;
 
 				st->is_debt = JB_ROOT_IS_OBJECT(meta) &&
-					getKeyJsonValueFromContainer(&meta->root, "debt_of", 7, &v) != NULL;
+					getKeyJsonValueFromContainer(&meta->root, "debt_of", 7, &v) != NULL &&
+					jsonb_names_user_id(&v);
 			}
 		}
 	}

@@ -267,7 +267,9 @@ $$;
 -- Going back to normal takes the row lock and the hot-posting lock
 -- exclusively (as freeze and close do), so it waits for every credit in
 -- flight that skipped the row lock, then folds all pending credits: none
--- is left pending on a normal account.  A debt account (kind 'debt') is
+-- is left pending on a normal account (in REPEATABLE READ or SERIALIZABLE,
+-- 40001 when a credit committed after the snapshot, which the fold would
+-- not see: check_account_current).  A debt account (kind 'debt') is
 -- never hot (22023, 1.6.0): whether its user may spend is read from its
 -- stored balance on every debit, which pending credits would not be in.
 CREATE FUNCTION wallet.set_hot(id bigint, hot boolean DEFAULT true) RETURNS void
@@ -295,6 +297,8 @@ BEGIN
                 DETAIL = 'wallet.live_setup() made it hot; the live flows rely on it staying hot.';
         END IF;
         PERFORM wallet.lock_account_for_status(id);
+        -- the fold below must see every pending credit (snapshot isolation)
+        PERFORM wallet.check_account_current(id);
     END IF;
     UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
      WHERE a.id = set_hot.id AND a.hot IS DISTINCT FROM set_hot.hot;

@@ -120,10 +120,15 @@ AS $$
 DECLARE
     role text := wallet.live_system_role(id);
 BEGIN
-    IF role IS NOT NULL THEN
+    IF role = 'debt' THEN
+        RAISE EXCEPTION 'account % is a debt account, not a %', id, as_what
+            USING ERRCODE = '22023',
+                  DETAIL = format('Account %s records a user''s debt (kind debt); only postings of the live flows and settlements move it.', id),
+                  HINT = format('Pass the %s''s own account.', as_what);
+    ELSIF role IS NOT NULL THEN
         RAISE EXCEPTION 'account % is the platform''s % account, not a %', id, role, as_what
             USING ERRCODE = '22023',
-                  DETAIL = format('Account %s is the %s account of the live flows (wallet.live_config, or a debt account wallet.refund_recharge opened).', id, role),
+                  DETAIL = format('Account %s is the %s account of the live flows (wallet.live_config).', id, role),
                   HINT = format('Pass the %s''s own account.', as_what);
     END IF;
 END
@@ -337,7 +342,7 @@ BEGIN
             DETAIL = format('Null: %s.', concat_ws(', ', CASE WHEN user_account IS NULL THEN 'user_account' END, CASE WHEN coins IS NULL THEN 'coins' END, CASE WHEN paid IS NULL THEN 'paid' END, CASE WHEN channel IS NULL THEN 'channel' END, CASE WHEN external_id IS NULL THEN 'external_id' END));
     END IF;
     IF octet_length(channel) NOT BETWEEN 1 AND 64 OR strpos(channel, ':') > 0 THEN
-        RAISE EXCEPTION 'channel must be 1 to 64 bytes without '':'', got "%"', channel
+        RAISE EXCEPTION 'channel must be 1 to 64 bytes without '':'', got "%"', left(channel, 64)
             USING ERRCODE = '22023',
                   DETAIL = format('The channel has %s bytes%s.', octet_length(channel),
                                   CASE WHEN strpos(channel, ':') > 0 THEN ' and a '':''' ELSE '' END);
@@ -474,9 +479,16 @@ BEGIN
                                   jsonb_typeof(metadata));
     END IF;
     c := wallet.live_cfg();
+    -- the platform's accounts are refused with 22023 (live_refuse_system);
+    -- the full test reads the cash accounts' map, so it runs only when a
+    -- cheap one (two index probes) finds a system id, a debt account, or a
+    -- viewer not in coins or a creator not in diamonds (every cash account
+    -- is in a store currency; 1.6.0 answered those with WL002)
     IF viewer_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
        OR creator_account IN (c.coin_issuance, c.coin_revenue, c.diamond_issuance, c.payout_clearing)
-       OR EXISTS (SELECT 1 FROM wallet.account d WHERE d.id = viewer_account AND d.kind = 'debt') THEN
+       OR EXISTS (SELECT 1 FROM wallet.account d
+                   WHERE (d.id = viewer_account AND (d.kind = 'debt' OR d.currency <> c.coin_currency))
+                      OR (d.id = creator_account AND (d.kind = 'debt' OR d.currency <> c.diamond_currency))) THEN
         PERFORM wallet.live_refuse_system(viewer_account, 'viewer'), wallet.live_refuse_system(creator_account, 'creator');
     END IF;
     n := wallet.units(coins);

@@ -95,7 +95,7 @@ SELECT wallet.refund_recharge(:recharge, 'chargeback') > 0 AS refunded \gset
 SELECT debt_account AS debt FROM wallet.account WHERE id = :viewer \gset
 SELECT throws_ok(format($$SELECT wallet.gift(%s, %s, wallet.amount(5000, %L), 'r15-debt-gift')$$,
                         :debt, :creator, :'cfg_coin_currency'),
-                 '22023', format('account %s is the platform''s debt account, not a viewer', :debt),
+                 '22023', format('account %s is a debt account, not a viewer', :debt),
                  'gift from a debt account: 22023');
 SELECT throws_ok(format($$SELECT wallet.recharge(%s, wallet.amount(5, %L), '0.50 USD', 'r15', 'order-d')$$,
                         :debt, :'cfg_coin_currency'),

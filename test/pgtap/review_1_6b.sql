@@ -38,11 +38,13 @@
 --      sequences;
 --   8. (a review of the reading API) audit_trail matched a temporary
 --      table's records by name, which PostgreSQL hands to the next
---      session in that temporary schema slot.
+--      session in that temporary schema slot;
+--   9. (a review of the audit) partitions' TRUNCATEs, inheritance
+--      children and out-of-line values in changed_columns.
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(38);
+SELECT plan(46);
 SET LOCAL client_min_messages = warning;
 
 SELECT (wallet.live_setup()).* \gset cfg_
@@ -164,6 +166,19 @@ SELECT wallet.open_account('rb-legacy', :'cfg_coin_currency') AS lg \gset
 UPDATE wallet.account SET kind = 'debt' WHERE id = :lg;
 SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-lg1')$$, :z, :lg),
                 'an account of kind debt with no debt_of (opened by hand before 1.6.0) takes a credit above zero');
+-- one definition (LEDGER_DEBT_USER_SQL): debt_of must name a user, as a
+-- JSON number or a string of digits; the posting rules (C) and the hold
+-- rule (SQL) agree on both forms
+UPDATE wallet.account SET metadata = '{"debt_of": "nobody"}' WHERE id = :lg;
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-lg2')$$, :z, :lg),
+                'a debt_of that names no user: an ordinary account, it takes a credit above zero');
+SELECT lives_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-lg3')$$, :z, :lg),
+                'and it may be a hold''s destination');
+UPDATE wallet.account SET metadata = jsonb_build_object('debt_of', :z::text) WHERE id = :lg;
+SELECT throws_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-lg4')$$, :z, :lg), '22023', NULL,
+                 'a debt_of of digits in a JSON string: a debt account, no credit above zero (C rule)');
+SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-lg5')$$, :z, :lg), '22023', NULL,
+                 'and no hold''s destination (SQL rule)');
 SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-hd1')$$, :z, :d), '22023',
                  format('account %s is a debt account, not a hold''s destination', :d),
                  'a hold to a user''s debt account is refused');
@@ -208,6 +223,37 @@ END $$;
 SELECT is(pg_temp.detail(format($$SELECT wallet.reverse(%s, 'rb-rv-2')$$, :rt)),
           format('Transaction %s reversed it; a transaction is reversed at most once.', :rv),
           'its DETAIL names the reversal');
+
+-- 9. (a review of the audit) audit_table() on a parent: a TRUNCATE of one
+-- partition (PostgreSQL clones the row trigger only) and a change to an
+-- inheritance child's rows went unrecorded; changed_columns named a column
+-- rewritten with the same out-of-line value (TOAST pointers compared)
+CREATE TABLE rb_part (k int, v text) PARTITION BY RANGE (k);
+CREATE TABLE rb_part1 PARTITION OF rb_part FOR VALUES FROM (0) TO (10);
+CREATE TABLE rb_par (k int, v text);
+CREATE TABLE rb_chi (extra int) INHERITS (rb_par);
+SELECT wallet.audit_table('rb_part') \gset
+SELECT wallet.audit_table('rb_par') \gset
+INSERT INTO rb_part VALUES (1, 'a');
+TRUNCATE rb_part1;
+SELECT is((SELECT array_agg(operation ORDER BY id) FROM wallet.audit_log WHERE relation = 'public.rb_part1'),
+          ARRAY['INSERT', 'TRUNCATE'], 'a TRUNCATE of one partition of an audited parent is recorded');
+INSERT INTO rb_chi VALUES (1, 'x', 9);
+UPDATE rb_par SET v = 'y';
+DELETE FROM rb_par;
+SELECT is((SELECT array_agg(operation ORDER BY id) FROM wallet.audit_log WHERE relation = 'public.rb_chi'),
+          ARRAY['INSERT', 'UPDATE', 'DELETE'], 'an inheritance child''s rows changed through the audited parent are recorded');
+CREATE TABLE rb_part2 PARTITION OF rb_part FOR VALUES FROM (10) TO (20);
+SELECT wallet.audit_table('rb_part') \gset
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'rb_part2'::regclass AND tgname LIKE 'wallet_audit%'), 2,
+          'audit_table() again adds the TRUNCATE trigger to a partition added since, and no second row trigger');
+CREATE TABLE rb_big (id int PRIMARY KEY, t text, n int);
+ALTER TABLE rb_big ALTER COLUMN t SET STORAGE EXTERNAL;
+SELECT wallet.audit_table('rb_big') \gset
+INSERT INTO rb_big VALUES (1, repeat('x', 3000), 0);
+UPDATE rb_big SET t = t || '', n = 1;
+SELECT is((SELECT changed_columns FROM wallet.audit_log WHERE relation = 'public.rb_big' AND operation = 'UPDATE'),
+          ARRAY['n'], 'a long value rewritten unchanged is not a changed column');
 
 SELECT is((SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok), NULL, 'verify() all ok');
 

@@ -8,7 +8,7 @@
 -- triggers off (session_replication_role = replica), tampers, checks, and
 -- rolls back to a savepoint so the next one starts from the clean ledger.
 BEGIN;
-SELECT plan(61);
+SELECT plan(64);
 
 -- Keep the background sealer (wallet.housekeeping when the library is
 -- preloaded) out of this transaction: a sealer waiting for this writing
@@ -329,6 +329,37 @@ ROLLBACK TO SAVEPOINT s;
 
 SELECT is(pg_temp.av_failed(:'head0'), '{}', 'audit_verify(the real head) passes known_head');
 SELECT is(pg_temp.av_failed(repeat('ab', 32)), '{known_head}', 'an unknown head fails known_head');
+
+-- ---------------------------------------------------------------- legs without a transaction
+
+-- Legs added under an id no transaction holds (the hole drawn above, as a
+-- rolled-back posting leaves), balances moved to match: the hashes skip
+-- entries of a missing transaction, so this passed audit_verify() until
+-- 1.6.0 (found by a review).
+SAVEPOINT s;
+SET LOCAL session_replication_role = replica;
+INSERT INTO wallet.entry (txn_id, leg, account_id, amount)
+VALUES (:gap, 1, :alice, -100000), (:gap, 2, :bob, 100000);
+SELECT pg_temp.shift_balance(:alice, -100000), pg_temp.shift_balance(:bob, 100000) \gset
+SET LOCAL session_replication_role = origin;
+SELECT is(pg_temp.av_failed(:'head0'), '{journal_records}', 'legs under an unused sealed id: journal_records fails');
+SELECT matches(pg_temp.av_bad(), 'entry 1 of transaction ' || :gap || ' was inserted after sealing',
+               'legs under an unused sealed id: names the first such entry');
+ROLLBACK TO SAVEPOINT s;
+
+-- the append-only refusal says what to do instead, by table
+CREATE FUNCTION pg_temp.hint_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE h text;
+BEGIN
+    EXECUTE q;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
+    RETURN h;
+END $$;
+SELECT is(pg_temp.hint_of('UPDATE wallet.audit_log SET actor = ''x'''),
+          'Audit records and seals are never changed; wallet.audit_verify() reports any change made behind the triggers.',
+          'an UPDATE of the audit log is not pointed at wallet.reverse()');
 
 -- ---------------------------------------------------------------- after all scenarios
 
