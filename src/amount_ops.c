@@ -626,7 +626,7 @@ rounding_arg(text *t)
 	if (!money_rounding_from_name(name, &mode))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown rounding mode \"%.*s\"", pg_mbcliplen(name, strlen(name), 64), name),
+				 errmsg("unknown rounding mode \"%.*s\"", pg_mbcharcliplen(name, strlen(name), 64), name),
 				 errdetail("Rounding modes: half_even, half_up, down, floor, ceiling."),
 				 errhint("Use half_even, half_up, down, floor or ceiling.")));
 	return mode;

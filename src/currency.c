@@ -159,14 +159,14 @@ wallet_currency_require(const char *text, int len, MoneyCode *code)
 	if (money_code_from_text(text, len, code) != MONEY_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid currency code \"%.*s\"", pg_mbcliplen(text, len, 64), text),
+				 errmsg("invalid currency code \"%.*s\"", pg_mbcharcliplen(text, len, 64), text),
 				 errdetail("A currency code is 3 to 8 letters or digits and starts with a letter."),
 				 errhint("Use an ISO 4217 code such as USD, or one added with wallet.add_currency().")));
 	mu = wallet_currency_minor_units(code);
 	if (mu < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WALLET_UNKNOWN_CURRENCY),
-				 errmsg("unknown currency \"%.*s\"", pg_mbcliplen(text, len, 64), text),
+				 errmsg("unknown currency \"%.*s\"", pg_mbcharcliplen(text, len, 64), text),
 				 errdetail("Neither ISO 4217 nor added with wallet.add_currency()."),
 				 errhint("Add it first with wallet.add_currency(code, minor_units, name).")));
 	return mu;
@@ -188,7 +188,7 @@ wallet_normalize_currency(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid currency code \"%.*s\"",
-						pg_mbcliplen(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 64), VARDATA_ANY(t)),
+						pg_mbcharcliplen(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 64), VARDATA_ANY(t)),
 				 errdetail("A currency code is 3 to 8 letters or digits and starts with a letter."),
 				 errhint("Use an ISO 4217 code such as USD, or one added with wallet.add_currency().")));
 	money_code_to_cstring(&code, buf);

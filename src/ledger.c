@@ -363,15 +363,16 @@ ledger_lock_hot_exclusive(int64 account_id)
 }
 
 /*
- * wallet.check_account_current(id): for close_account and set_hot(id, false)
- * in REPEATABLE READ or SERIALIZABLE, after the account's row lock and its
- * exclusive hot lock.  A hot credit (a hot_pending row) and a hold to the
- * account do not touch its row, so the row lock raises no 40001 for them;
- * a transaction whose snapshot predates one would close the account with
- * money on it, or a hold towards it, or turn it normal with credits left
- * pending (found by a review).  With the locks held nothing of the kind is
- * in flight, so a snapshot taken now sees them all: if it sees other
- * pending rows or pending holds than the transaction's snapshot, 40001.
+ * wallet.check_account_current(id, holds): for close_account (holds true)
+ * and set_hot(id, false) of a hot account (holds false) in REPEATABLE READ
+ * or SERIALIZABLE, after the account's row lock and its exclusive hot lock.
+ * A hot credit (a hot_pending row) and a hold to the account do not touch
+ * its row, so the row lock raises no 40001 for them; a transaction whose
+ * snapshot predates one would close the account with money on it, or a
+ * hold towards it, or turn it normal with credits left pending (found by a
+ * review).  With the locks held nothing of the kind is in flight, so a
+ * snapshot taken now sees them all: if it sees other pending rows (and,
+ * with holds, other pending holds) than the transaction's snapshot, 40001.
  * A no-op in READ COMMITTED, where each statement's snapshot is newer than
  * the locks.  Internal.
  */
@@ -381,7 +382,7 @@ wallet_check_account_current(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	int64		id = PG_GETARG_INT64(0);
-	Datum		arg = Int64GetDatum(id);
+	Datum		args[2] = {Int64GetDatum(id), PG_GETARG_DATUM(1)};
 	char	   *seen[2];
 
 	if (!IsolationUsesXactSnapshot())
@@ -389,15 +390,15 @@ wallet_check_account_current(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (plan == NULL)
 	{
-		Oid			t[1] = {INT8OID};
+		Oid			t[2] = {INT8OID, BOOLOID};
 
 		/* count and sums: a row added, or one replaced by another, shows */
 		plan = ledger_prepare_kept("SELECT concat_ws(' ', "
 								   "(SELECT count(*) || ' ' || coalesce(sum(p.amount::numeric), 0) || ' ' || coalesce(sum(p.txn_id), 0) "
 								   "   FROM wallet.hot_pending p WHERE p.account_id = $1), "
-								   "(SELECT count(*) || ' ' || coalesce(sum(h.id), 0) FROM wallet.hold h "
-								   "  WHERE h.status = 'pending' AND (h.from_account = $1 OR h.to_account = $1)))",
-								   1, t);
+								   "CASE WHEN $2 THEN (SELECT count(*) || ' ' || coalesce(sum(h.id), 0) FROM wallet.hold h "
+								   "  WHERE h.status = 'pending' AND (h.from_account = $1 OR h.to_account = $1)) END)",
+								   2, t);
 	}
 	for (int i = 0; i < 2; i++)
 	{
@@ -405,9 +406,9 @@ wallet_check_account_current(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		if (i == 0)
-			rc = SPI_execute_plan(plan, &arg, NULL, true, 1);
+			rc = SPI_execute_plan(plan, args, NULL, true, 1);
 		else
-			rc = SPI_execute_snapshot(plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot,
+			rc = SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
 									  true, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "wallet: account snapshot check failed");
@@ -417,8 +418,9 @@ wallet_check_account_current(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access: account " INT64_FORMAT " changed after this transaction's snapshot", id),
-				 errdetail("A hot credit or a hold of the account committed after the snapshot; "
-						   "closing it or turning it normal must see them."),
+				 errdetail(PG_GETARG_BOOL(1)
+						   ? "A hot credit or a hold of the account committed after the snapshot; closing it must see them."
+						   : "A hot credit to the account committed after the snapshot; turning it normal must fold it."),
 				 errhint("Retry the transaction.")));
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -1020,7 +1022,7 @@ ledger_post(PostRequest *req)
 		}
 		if (!ledger_write_accounts(states, nstates))
 			elog(ERROR, "wallet: a locked account changed");	/* cannot happen */
-		if (np > 0)
+		if (np > 0 && !ledger_append_pending(np, p_ids, result.txn_id, p_amt))
 		{
 			values[0] = Int64GetDatum(result.txn_id);
 			values[1] = ledger_int8_array(p_ids, np);

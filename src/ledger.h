@@ -27,17 +27,19 @@ typedef struct LedgerLeg
 
 /*
  * A user's debt account, as refund_recharge opens it: kind 'debt' and
- * metadata debt_of naming its user (1 to 18 digits, a JSON number or
- * string).  The one definition: this SQL expression, given the account
- * row's alias with its dot ("a."), yields the user's id or NULL; plans
- * that read accounts use it, and read_account() (rows.c) applies the same
- * rule to a row read in C.  The kind alone is not enough: before
+ * metadata debt_of naming its user (an account id: 1 to 19 digits, at most
+ * int64's maximum, as a JSON number or string; sharded ids pass 10^18 from
+ * shard 3553 on).  The one definition: this SQL expression, given the
+ * account row's alias with its dot ("a."), yields the user's id or NULL;
+ * plans that read accounts use it, and read_account() (rows.c) applies the
+ * same rule to a row read in C.  The kind alone is not enough: before
  * 1.6.0 open_account took kind 'debt' for any account, and this library
  * serves databases still on those versions.
  */
 #define LEDGER_DEBT_USER_SQL(alias) \
-	"(CASE WHEN " alias "kind = 'debt' AND " alias "metadata ->> 'debt_of' ~ '^[0-9]{1,18}$' " \
-	"THEN (" alias "metadata ->> 'debt_of')::bigint END)"
+	"(CASE WHEN " alias "kind = 'debt' AND " alias "metadata ->> 'debt_of' ~ '^[0-9]{1,19}$' " \
+	"THEN CASE WHEN (" alias "metadata ->> 'debt_of')::numeric <= 9223372036854775807 " \
+	"THEN (" alias "metadata ->> 'debt_of')::bigint END END)"
 
 typedef struct AccountState
 {
@@ -188,6 +190,7 @@ typedef struct WalletRels
 	Oid			entry;
 	Oid			entry_pkey;		/* (txn_id, leg) */
 	Oid			history;		/* wallet.account_history */
+	Oid			hot_pending;	/* wallet.hot_pending */
 	/* wallet.account columns */
 	AttrNumber	a_id,
 				a_currency,
@@ -221,6 +224,10 @@ typedef struct WalletRels
 				h_first,
 				h_txn_ids,
 				h_amounts;
+	/* wallet.hot_pending columns */
+	AttrNumber	p_account,
+				p_txn,
+				p_amount;
 } WalletRels;
 
 /* the cache, loaded (ERROR when a table or column is missing) */
@@ -268,6 +275,7 @@ extern void ledger_draw_txn_ids(int n, int64 *ids);
 extern bool ledger_append_transfers(int n, text **keys, bytea **hashes, const int64 *ids);
 extern bool ledger_append_entries(int n, const int64 *txn, const int16 *leg,
 								  const int64 *account, const int64 *amount);
+extern bool ledger_append_pending(int n, const int64 *account, int64 txn, const int64 *amount);
 
 extern AccountState *ledger_find_state(AccountState *states, int n, int64 id);
 extern bool ledger_repays_own_debt(const AccountState *user, AccountState *states, int n);

@@ -296,9 +296,11 @@ BEGIN
             RAISE EXCEPTION 'account % is a hot system account of the live flows', id USING ERRCODE = '22023',
                 DETAIL = 'wallet.live_setup() made it hot; the live flows rely on it staying hot.';
         END IF;
-        PERFORM wallet.lock_account_for_status(id);
-        -- the fold below must see every pending credit (snapshot isolation)
-        PERFORM wallet.check_account_current(id);
+        -- the fold below must see every pending credit (snapshot isolation;
+        -- an account that is not hot has none, and holds do not matter)
+        IF (wallet.lock_account_for_status(id)).hot THEN
+            PERFORM wallet.check_account_current(id, false);
+        END IF;
     END IF;
     UPDATE wallet.account a SET hot = set_hot.hot, version = a.version + 1
      WHERE a.id = set_hot.id AND a.hot IS DISTINCT FROM set_hot.hot;

@@ -9,15 +9,15 @@ CREATE FUNCTION wallet.lock_hot_exclusive(account_id bigint) RETURNS void
     AS 'MODULE_PATHNAME', 'wallet_lock_hot_exclusive' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION wallet.lock_hot_exclusive(bigint) FROM PUBLIC;
 
--- In REPEATABLE READ or SERIALIZABLE, 40001 when a hot credit or a hold of
--- the account committed after the transaction's snapshot: neither touches
--- the account's row, so its row lock does not catch them, and close_account
--- or set_hot(id, false) would act on a stale view (1.6.0; found by a
--- review).  Call it with the row and hot locks held.  No-op in READ
--- COMMITTED.  Internal.
-CREATE FUNCTION wallet.check_account_current(id bigint) RETURNS void
+-- In REPEATABLE READ or SERIALIZABLE, 40001 when a hot credit (or, with
+-- holds, a hold) of the account committed after the transaction's
+-- snapshot: neither touches the account's row, so its row lock does not
+-- catch them, and close_account or set_hot(id, false) would act on a stale
+-- view (1.6.0; found by a review).  Call it with the row and hot locks
+-- held.  No-op in READ COMMITTED.  Internal.
+CREATE FUNCTION wallet.check_account_current(id bigint, holds boolean) RETURNS void
     AS 'MODULE_PATHNAME', 'wallet_check_account_current' LANGUAGE C STRICT;
-REVOKE ALL ON FUNCTION wallet.check_account_current(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION wallet.check_account_current(bigint, boolean) FROM PUBLIC;
 
 -- Locks and returns an account row for a status change; WL003 if missing.
 CREATE FUNCTION wallet.lock_account_for_status(id bigint) RETURNS wallet.account
@@ -99,7 +99,7 @@ BEGIN
     IF r.status = 'closed' THEN
         RETURN;
     END IF;
-    PERFORM wallet.check_account_current(id);
+    PERFORM wallet.check_account_current(id, true);
     role := wallet.live_system_role(id);
     IF role IS NOT NULL THEN
         RAISE EXCEPTION 'account % is the platform''s % account and cannot be closed', id, role

@@ -119,6 +119,17 @@ BEGIN
                 JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'wallet' ORDER BY b.relid)
     LOOP
+        -- a table below that the caller may not add triggers to is left
+        -- out with a WARNING, not an error that leaves the parent unaudited
+        -- (a partition's row trigger is cloned by the parent's CREATE
+        -- TRIGGER, which PostgreSQL refuses as a whole in that case)
+        IF rel <> target AND NOT has_table_privilege(rel, 'TRIGGER') THEN
+            RAISE WARNING 'wallet.audit_table: % is not audited', rel::regclass
+                USING DETAIL = format('%s is below %s, and role %s may not create triggers on it.',
+                                      rel::regclass, target, current_user),
+                      HINT = format('Its owner can call wallet.audit_table(%L).', rel::regclass::text);
+            CONTINUE;
+        END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'wallet_audit') THEN
             EXECUTE format('CREATE TRIGGER wallet_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
                            'FOR EACH ROW EXECUTE FUNCTION wallet.audit()', rel::regclass);

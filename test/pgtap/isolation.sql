@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(71);
+SELECT plan(73);
 
 -- reads every result of the other session's asynchronous query, up to the
 -- empty set that ends it
@@ -569,6 +569,20 @@ SELECT pg_temp.rr_try(format('SELECT wallet.close_account(%s)', :rd)) AS rr_clos
 ROLLBACK;
 SELECT is(:'rr_close2'::text, '40001',
           'REPEATABLE READ close_account with a hold towards the account placed after the snapshot: 40001');
+-- set_hot(id, false) only needs the hot credits: a hold towards the account
+-- placed after the snapshot is no reason for 40001, hot or not (a review of
+-- the first version, which compared holds for it too)
+SELECT wallet.open_account('iso-rr-h2', 'USD') AS rh2 \gset
+SELECT wallet.set_hot(:rh2) AS o \gset
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT wallet.units(wallet.balance(:rh2)) AS rr_before \gset
+SELECT x AS o FROM dblink('other', format('SELECT wallet.hold(%s, %s, ''1 USD'', ''iso-rr18d-hold2'')', :bank, :rh2)) AS t(x bigint) \gset
+SELECT x AS o FROM dblink('other', format('SELECT wallet.hold(%s, %s, ''1 USD'', ''iso-rr18d-hold3'')', :bank, :rd)) AS t(x bigint) \gset
+SELECT pg_temp.rr_try(format('SELECT wallet.set_hot(%s, false)', :rh2)) AS rr_cool2 \gset
+SELECT pg_temp.rr_try(format('SELECT wallet.set_hot(%s, false)', :rd)) AS rr_cool3 \gset
+COMMIT;
+SELECT is(:'rr_cool2'::text, 'ok', 'REPEATABLE READ set_hot(id, false) of a hot account with a hold placed after the snapshot: no 40001');
+SELECT is(:'rr_cool3'::text, 'ok', 'REPEATABLE READ set_hot(id, false) of an account that is not hot: no 40001');
 SELECT wallet.open_account('iso-rr-idle', 'USD') AS ri \gset
 SELECT wallet.set_hot(:ri) AS o \gset
 BEGIN ISOLATION LEVEL REPEATABLE READ;

@@ -44,7 +44,7 @@
 --
 -- Runs in one transaction and rolls everything back.
 BEGIN;
-SELECT plan(46);
+SELECT plan(53);
 SET LOCAL client_min_messages = warning;
 
 SELECT (wallet.live_setup()).* \gset cfg_
@@ -179,6 +179,19 @@ SELECT throws_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-l
                  'a debt_of of digits in a JSON string: a debt account, no credit above zero (C rule)');
 SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-lg5')$$, :z, :lg), '22023', NULL,
                  'and no hold''s destination (SQL rule)');
+-- a user id of 19 digits (a shard's ids pass 10^18 from shard 3553 on) is
+-- one, past int64's maximum it names no user (a review of the first rule,
+-- which took 1 to 18 digits)
+UPDATE wallet.account SET metadata = '{"debt_of": 1125899906842624005}' WHERE id = :lg;
+SELECT throws_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-lg6')$$, :z, :lg), '22023', NULL,
+                 'a debt_of of 19 digits: a debt account (C rule)');
+SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-lg7')$$, :z, :lg), '22023', NULL,
+                 'and no hold''s destination (SQL rule)');
+UPDATE wallet.account SET metadata = '{"debt_of": "9223372036854775808"}' WHERE id = :lg;
+SELECT lives_ok(format($$SELECT wallet.transfer(%s, %s, pg_temp.coins(1), 'rb-lg8')$$, :z, :lg),
+                'a debt_of past int64''s maximum names no user: an ordinary account (C rule)');
+SELECT lives_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-lg9')$$, :z, :lg),
+                'and a hold''s destination (SQL rule)');
 SELECT throws_ok(format($$SELECT wallet.hold(%s, %s, pg_temp.coins(1), 'rb-hd1')$$, :z, :d), '22023',
                  format('account %s is a debt account, not a hold''s destination', :d),
                  'a hold to a user''s debt account is refused');
@@ -254,6 +267,29 @@ INSERT INTO rb_big VALUES (1, repeat('x', 3000), 0);
 UPDATE rb_big SET t = t || '', n = 1;
 SELECT is((SELECT changed_columns FROM wallet.audit_log WHERE relation = 'public.rb_big' AND operation = 'UPDATE'),
           ARRAY['n'], 'a long value rewritten unchanged is not a changed column');
+-- a child the caller may not add triggers to is left out with a WARNING;
+-- the parent is still audited (a review of the first version, which failed
+-- as a whole)
+CREATE ROLE rb_alice;
+CREATE ROLE rb_bob;
+CREATE SCHEMA rb_s AUTHORIZATION rb_alice;
+GRANT EXECUTE ON FUNCTION wallet.audit_table(regclass) TO rb_alice;
+SET LOCAL ROLE rb_alice;
+CREATE TABLE rb_s.ip (id int, t text);
+CREATE TABLE rb_s.ic () INHERITS (rb_s.ip);
+RESET ROLE;
+ALTER TABLE rb_s.ic OWNER TO rb_bob;
+SET LOCAL ROLE rb_alice;
+SELECT lives_ok($$SELECT wallet.audit_table('rb_s.ip')$$, 'audit_table() of a parent with a child of another owner succeeds');
+RESET ROLE;
+SELECT is((SELECT array_agg(tgrelid::regclass::text ORDER BY tgrelid::regclass::text) FROM pg_trigger
+            WHERE tgname = 'wallet_audit' AND tgrelid IN ('rb_s.ip'::regclass, 'rb_s.ic'::regclass)),
+          ARRAY['rb_s.ip'], 'the parent is audited, the child it may not touch is left out');
+-- messages cut long input at 64 characters (not bytes)
+CREATE FUNCTION pg_temp.msg(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLERRM; END $$;
+SELECT is(length(substring(pg_temp.msg($$SELECT wallet.add_currency(repeat(U&'\00E9', 100), 0, 'x')$$) FROM '"(.*)"')), 64,
+          'a long currency code of two-byte characters is shown as 64 characters');
 
 SELECT is((SELECT string_agg(check_name || ': ' || detail, '; ') FROM wallet.verify() WHERE NOT ok), NULL, 'verify() all ok');
 
