@@ -233,6 +233,8 @@ DELETE FROM pg_catalog.pg_init_privs i
 -- audit_hash() hashes a SQL_ASCII database's text as stored; audit_verify()
 -- reports legs under a sealed id no transaction holds; audit_table() also
 -- attaches the triggers to the partitions and inheritance children below.
+-- live_system_accounts() (new) lists the live flows' own accounts once for
+-- live_system_role(), live_report() and set_hot().
 -- ============================================================================
 -- Registers a virtual unit such as COIN or DIAMOND.  Guarantees: the code
 -- is well formed and not an ISO code; re-adding the same code with the same
@@ -443,10 +445,10 @@ BEGIN
     ELSE
         -- the live flows lock a user's row before the platform's accounts,
         -- which is deadlock-free only while those take credits unlocked
-        IF EXISTS (SELECT 1 FROM wallet.live_config lc
-                    WHERE set_hot.id IN (lc.coin_issuance, lc.coin_revenue, lc.diamond_issuance)
-                       OR EXISTS (SELECT 1 FROM jsonb_each(lc.cash_accounts) e
-                                   WHERE set_hot.id IN ((e.value ->> 'cash')::bigint, (e.value ->> 'sales')::bigint))) THEN
+        -- (every system account of the live flows but payout_clearing,
+        -- which is not hot)
+        IF EXISTS (SELECT 1 FROM wallet.live_system_accounts() s
+                    WHERE s.id = set_hot.id AND s.role <> 'payout_clearing') THEN
             RAISE EXCEPTION 'account % is a hot system account of the live flows', id USING ERRCODE = '22023',
                 DETAIL = 'wallet.live_setup() made it hot; the live flows rely on it staying hot.';
         END IF;
@@ -614,6 +616,41 @@ BEGIN
      ORDER BY s.created_at, s.txn_id;
 END
 $$;
+
+-- The live flows' own accounts and the part each plays, from
+-- wallet.live_config: 'coin_issuance', 'coin_revenue', 'diamond_issuance',
+-- 'payout_clearing', and 'cash:USD', 'sales:USD', ... for every store
+-- currency seen.  No rows before wallet.live_setup.  The one list that
+-- live_system_role(), live_report() and set_hot() read.  Internal.
+CREATE OR REPLACE FUNCTION wallet.live_system_accounts() RETURNS TABLE (id bigint, role text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.id, r.role
+      FROM wallet.live_config lc,
+           LATERAL (VALUES (lc.coin_issuance, 'coin_issuance'), (lc.coin_revenue, 'coin_revenue'),
+                           (lc.diamond_issuance, 'diamond_issuance'), (lc.payout_clearing, 'payout_clearing')
+                    UNION ALL
+                    SELECT a.value::bigint, a.key || ':' || e.key
+                      FROM jsonb_each(lc.cash_accounts) e, jsonb_each_text(e.value) a) AS r(id, role)
+     WHERE lc.singleton
+$$;
+REVOKE ALL ON FUNCTION wallet.live_system_accounts() FROM PUBLIC;
+
+-- The part an account of the platform plays in the live flows (a role of
+-- live_system_accounts(), or 'debt' for a user's debt account, which
+-- refund_recharge opens with kind 'debt'), or NULL for any other account
+-- (and before wallet.live_setup).  Internal.
+CREATE OR REPLACE FUNCTION wallet.live_system_role(id bigint) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+             (SELECT s.role FROM wallet.live_system_accounts() s WHERE s.id = live_system_role.id LIMIT 1),
+             (SELECT 'debt' FROM wallet.account d WHERE d.id = live_system_role.id AND d.kind = 'debt'))
+      FROM wallet.live_config lc WHERE lc.singleton
+$$;
+REVOKE ALL ON FUNCTION wallet.live_system_role(bigint) FROM PUBLIC;
 
 -- 22023 when the account is one of the platform's (see live_system_role),
 -- which a flow may not take as its user, viewer or creator (as_what): a
@@ -1136,12 +1173,7 @@ BEGIN
     -- named 'platform:…', and it must not merge into the platform's line);
     -- every other account by kind and currency (1.6.0).
     RETURN QUERY
-    WITH roles(id, role) AS (
-        VALUES (c.coin_issuance, 'coin_issuance'), (c.coin_revenue, 'coin_revenue'),
-               (c.diamond_issuance, 'diamond_issuance'), (c.payout_clearing, 'payout_clearing')
-        UNION ALL
-        SELECT a.value::bigint, a.key || ':' || e.key
-          FROM jsonb_each(c.cash_accounts) e, jsonb_each_text(e.value) a)
+    WITH roles AS (SELECT s.id, s.role FROM wallet.live_system_accounts() s)
     SELECT 'accounts'::text,
            CASE WHEN a.role IS NOT NULL THEN format('balance platform:%s', a.role)
                 ELSE format('balance %s %s', a.kind, a.currency) END,

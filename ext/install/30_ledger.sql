@@ -289,10 +289,10 @@ BEGIN
     ELSE
         -- the live flows lock a user's row before the platform's accounts,
         -- which is deadlock-free only while those take credits unlocked
-        IF EXISTS (SELECT 1 FROM wallet.live_config lc
-                    WHERE set_hot.id IN (lc.coin_issuance, lc.coin_revenue, lc.diamond_issuance)
-                       OR EXISTS (SELECT 1 FROM jsonb_each(lc.cash_accounts) e
-                                   WHERE set_hot.id IN ((e.value ->> 'cash')::bigint, (e.value ->> 'sales')::bigint))) THEN
+        -- (every system account of the live flows but payout_clearing,
+        -- which is not hot)
+        IF EXISTS (SELECT 1 FROM wallet.live_system_accounts() s
+                    WHERE s.id = set_hot.id AND s.role <> 'payout_clearing') THEN
             RAISE EXCEPTION 'account % is a hot system account of the live flows', id USING ERRCODE = '22023',
                 DETAIL = 'wallet.live_setup() made it hot; the live flows rely on it staying hot.';
         END IF;

@@ -88,9 +88,28 @@ END
 $$;
 REVOKE ALL ON FUNCTION wallet.live_cfg() FROM PUBLIC;
 
--- The part an account of the platform plays in the live flows
--- ('coin_issuance', 'coin_revenue', 'diamond_issuance', 'payout_clearing',
--- 'cash:USD', 'sales:USD', ..., or 'debt' for a user's debt account, which
+-- The live flows' own accounts and the part each plays, from
+-- wallet.live_config: 'coin_issuance', 'coin_revenue', 'diamond_issuance',
+-- 'payout_clearing', and 'cash:USD', 'sales:USD', ... for every store
+-- currency seen.  No rows before wallet.live_setup.  The one list that
+-- live_system_role(), live_report() and set_hot() read.  Internal.
+CREATE FUNCTION wallet.live_system_accounts() RETURNS TABLE (id bigint, role text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.id, r.role
+      FROM wallet.live_config lc,
+           LATERAL (VALUES (lc.coin_issuance, 'coin_issuance'), (lc.coin_revenue, 'coin_revenue'),
+                           (lc.diamond_issuance, 'diamond_issuance'), (lc.payout_clearing, 'payout_clearing')
+                    UNION ALL
+                    SELECT a.value::bigint, a.key || ':' || e.key
+                      FROM jsonb_each(lc.cash_accounts) e, jsonb_each_text(e.value) a) AS r(id, role)
+     WHERE lc.singleton
+$$;
+REVOKE ALL ON FUNCTION wallet.live_system_accounts() FROM PUBLIC;
+
+-- The part an account of the platform plays in the live flows (a role of
+-- live_system_accounts(), or 'debt' for a user's debt account, which
 -- refund_recharge opens with kind 'debt'), or NULL for any other account
 -- (and before wallet.live_setup).  Internal.
 CREATE FUNCTION wallet.live_system_role(id bigint) RETURNS text
@@ -98,11 +117,7 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(
-             CASE live_system_role.id
-                  WHEN lc.coin_issuance THEN 'coin_issuance' WHEN lc.coin_revenue THEN 'coin_revenue'
-                  WHEN lc.diamond_issuance THEN 'diamond_issuance' WHEN lc.payout_clearing THEN 'payout_clearing' END,
-             (SELECT a.key || ':' || e.key FROM jsonb_each(lc.cash_accounts) e, jsonb_each_text(e.value) a
-               WHERE a.value = live_system_role.id::text LIMIT 1),
+             (SELECT s.role FROM wallet.live_system_accounts() s WHERE s.id = live_system_role.id LIMIT 1),
              (SELECT 'debt' FROM wallet.account d WHERE d.id = live_system_role.id AND d.kind = 'debt'))
       FROM wallet.live_config lc WHERE lc.singleton
 $$;
@@ -890,12 +905,7 @@ BEGIN
     -- named 'platform:…', and it must not merge into the platform's line);
     -- every other account by kind and currency (1.6.0).
     RETURN QUERY
-    WITH roles(id, role) AS (
-        VALUES (c.coin_issuance, 'coin_issuance'), (c.coin_revenue, 'coin_revenue'),
-               (c.diamond_issuance, 'diamond_issuance'), (c.payout_clearing, 'payout_clearing')
-        UNION ALL
-        SELECT a.value::bigint, a.key || ':' || e.key
-          FROM jsonb_each(c.cash_accounts) e, jsonb_each_text(e.value) a)
+    WITH roles AS (SELECT s.id, s.role FROM wallet.live_system_accounts() s)
     SELECT 'accounts'::text,
            CASE WHEN a.role IS NOT NULL THEN format('balance platform:%s', a.role)
                 ELSE format('balance %s %s', a.kind, a.currency) END,
