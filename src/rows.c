@@ -68,7 +68,8 @@ wrels_reset(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == wrels.account || relid == wrels.txn ||
 		relid == wrels.entry || relid == wrels.account_pkey ||
-		relid == wrels.txn_pkey || relid == wrels.entry_pkey || relid == wrels.history)
+		relid == wrels.txn_pkey || relid == wrels.entry_pkey || relid == wrels.history ||
+		relid == wrels.hot_pending)
 		wrels.valid = false;
 }
 

@@ -71,6 +71,7 @@ typedef struct WalletDbState
 	bool		installed;
 	TimestampTz checked;
 	TimestampTz warned;			/* last "skips database" warning, 0 if none */
+	TimestampTz wanted;			/* its housekeeper left for a DROP/ALTER DATABASE */
 } WalletDbState;
 
 typedef struct WalletShared
@@ -184,10 +185,20 @@ db_due(Oid dboid)
 	for (int i = 0; i < wallet_shared->ndbs; i++)
 		if (wallet_shared->dbs[i].dboid == dboid)
 		{
+			TimestampTz now = GetCurrentTimestamp();
+
 			due = wallet_shared->dbs[i].installed ||
-				TimestampDifferenceExceeds(wallet_shared->dbs[i].checked,
-										   GetCurrentTimestamp(),
+				TimestampDifferenceExceeds(wallet_shared->dbs[i].checked, now,
 										   WALLET_RECHECK_SECS * 1000);
+			/*
+			 * Not while a command that wants the database to itself runs:
+			 * a housekeeper started then waited for it in its connection
+			 * and died with "database ... does not exist" when it was a
+			 * DROP (found by a review).  Two seconds, then again.
+			 */
+			if (wallet_shared->dbs[i].wanted != 0 &&
+				!TimestampDifferenceExceeds(wallet_shared->dbs[i].wanted, now, 2000))
+				due = false;
 			break;
 		}
 	SpinLockRelease(&wallet_shared->mutex);
@@ -445,13 +456,16 @@ ledger_settled(void)
 	if (SPI_execute("SELECT pg_catalog.string_agg(pg_catalog.format("
 					"'coalesce((SELECT pg_catalog.max(%I) FROM %s), 0) OPERATOR(pg_catalog.<=) "
 					"(SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END FROM %s)', "
-					"a.attname, c.oid::pg_catalog.regclass, s.oid::pg_catalog.regclass), ' AND ') "
+					"a.attname, pg_catalog.format('%I.%I', n.nspname, c.relname), "
+					"pg_catalog.format('%I.%I', sn.nspname, s.relname)), ' AND ') "
 					"FROM pg_catalog.pg_attrdef ad "
 					"JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 					"JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
 					"JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
 					" AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 					"JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' "
+					"JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace "
 					"WHERE c.relnamespace = (SELECT e.extnamespace FROM pg_catalog.pg_extension e "
 					"                         WHERE e.extname = 'wallet') "
 					"  AND a.atttypid IN ('pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype) "
@@ -788,8 +802,22 @@ housekeeper_stays(TimestampTz started)
 			starved = wallet_shared->starved;
 			SpinLockRelease(&wallet_shared->mutex);
 		}
-		if (!housekeeping_enabled || starved > 0 || database_wanted())
+		if (!housekeeping_enabled || starved > 0)
 			return false;
+		if (database_wanted())
+		{
+			if (wallet_shared != NULL)
+			{
+				WalletDbState *st;
+
+				SpinLockAcquire(&wallet_shared->mutex);
+				st = db_state(MyDatabaseId);
+				if (st != NULL)
+					st->wanted = GetCurrentTimestamp();
+				SpinLockRelease(&wallet_shared->mutex);
+			}
+			return false;
+		}
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(started, now, HOUSEKEEPER_LIFETIME_SECS * 1000))
 			return false;
