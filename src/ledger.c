@@ -884,6 +884,8 @@ ledger_post(PostRequest *req)
 			/* every leg's currency is the account's */
 			for (int l = 0; l < req->nlegs; l++)
 			{
+				int64		units = req->legs[l].units;
+
 				if (req->legs[l].account != st->id ||
 					money_code_eq(&req->legs[l].currency, &st->currency))
 					continue;
@@ -899,11 +901,10 @@ ledger_post(PostRequest *req)
 								ledger_code_str(&req->legs[l].currency)),
 						 errdetail("Account " INT64_FORMAT " is in %s; the posting %s %s %s it (leg %d).",
 								   st->id, ledger_code_str(&st->currency),
-								   req->legs[l].units < 0 ? "takes" : "puts",
-								   units_wide_to_cstring(req->legs[l].units < 0 ? -(int128) req->legs[l].units
-														 : (int128) req->legs[l].units,
+								   units < 0 ? "takes" : "puts",
+								   units_wide_to_cstring(units < 0 ? -(int128) units : (int128) units,
 														 &req->legs[l].currency),
-								   req->legs[l].units < 0 ? "from" : "into", l + 1),
+								   units < 0 ? "from" : "into", l + 1),
 						 errhint("Convert the amount first with wallet.convert().")));
 			}
 		}
